@@ -1,0 +1,81 @@
+//! The application: everything a request or connection needs, built once at start.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::TokenKeys;
+use crate::bus::LocalBus;
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::limits::Limits;
+use crate::metrics::Metrics;
+use crate::qa::filter::KeywordFilter;
+use crate::qa::rules::Policy;
+use crate::store::{MemoryStore, Store};
+
+pub struct App {
+    pub config: Config,
+    /// Base URL for links shown to people (QR codes, printed links).
+    pub public_url: String,
+    pub tokens: TokenKeys,
+    pub store: Arc<dyn Store>,
+    pub hub: Arc<Hub>,
+    pub limits: Limits,
+    pub metrics: Arc<Metrics>,
+    /// Cancelled when shutdown begins: every connection says `server_shutdown` and closes.
+    pub shutdown: CancellationToken,
+    /// Tracks connection tasks so shutdown can wait for them to drain.
+    pub connections: TaskTracker,
+    ready: AtomicBool,
+    next_connection: AtomicU64,
+}
+
+impl App {
+    /// Builds the in-memory application. `config.jwt_secret` must be set (the binary fills in a random one).
+    pub fn new(config: Config, public_url: String) -> std::io::Result<Arc<Self>> {
+        let filter = match &config.keyword_file {
+            Some(path) => KeywordFilter::from_file(path)?,
+            None => KeywordFilter::from_list(crate::qa::filter::DEFAULT_KEYWORDS),
+        };
+        let policy = Arc::new(Policy {
+            filter,
+            max_tags: config.max_tags,
+            max_questions: config.max_questions_per_broadcast,
+            max_question_len_limit: config.max_question_len_limit,
+            default_max_question_len: config.default_max_question_len,
+        });
+        let metrics = Arc::new(Metrics::default());
+        let hub = Arc::new(Hub::new(Arc::clone(&metrics)));
+        let bus = Arc::new(LocalBus::new(Arc::clone(&hub), Arc::clone(&metrics)));
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new(policy, bus, config.history_len.max(1)));
+        let secret = config.jwt_secret.clone().unwrap_or_else(TokenKeys::random_secret);
+        Ok(Arc::new(App {
+            tokens: TokenKeys::new(secret.as_bytes()),
+            limits: Limits::new(&config),
+            public_url,
+            store,
+            hub,
+            metrics,
+            shutdown: CancellationToken::new(),
+            connections: TaskTracker::new(),
+            ready: AtomicBool::new(false),
+            next_connection: AtomicU64::new(1),
+            config,
+        }))
+    }
+
+    pub fn next_connection_id(&self) -> u64 {
+        self.next_connection.fetch_add(1, Relaxed)
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Relaxed) && !self.shutdown.is_cancelled()
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Relaxed);
+    }
+}

@@ -1,0 +1,152 @@
+//! Identity: signed tokens (JWT, HS256), roles, and the REST extractors that check them.
+//!
+//! **Invariant:** a role is only ever taken from a verified token; nothing a client sends in a command can raise it.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::http::AppState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Citizen,
+    Moderator,
+    Agent,
+    Admin,
+}
+
+impl Role {
+    /// May curate broadcasts: create them, moderate questions, read statistics.
+    pub fn is_moderator(self) -> bool {
+        matches!(self, Role::Moderator | Role::Admin)
+    }
+    pub fn is_staff(self) -> bool {
+        !matches!(self, Role::Citizen)
+    }
+}
+
+/// Who is acting. Cheap to clone; carried by every connection after `auth`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub sub: String,
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    name: String,
+    role: Role,
+    exp: u64,
+}
+
+/// Signs and verifies tokens with one HS256 secret.
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl TokenKeys {
+    pub fn new(secret: &[u8]) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 5;
+        TokenKeys { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation }
+    }
+
+    /// A random secret for a server that was given none: tokens then die with the process, which is what the
+    /// in-memory default wants anyway (its data dies too).
+    pub fn random_secret() -> String {
+        use rand::distr::{Alphanumeric, SampleString};
+        Alphanumeric.sample_string(&mut rand::rng(), 48)
+    }
+
+    /// Mints a token valid for `ttl_secs`; returns it with its expiry (Unix seconds).
+    pub fn mint(&self, user: &User, ttl_secs: u64) -> Result<(String, u64)> {
+        let exp = unix_secs() + ttl_secs;
+        let claims = Claims { sub: user.sub.clone(), name: user.name.clone(), role: user.role, exp };
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(Error::internal)?;
+        Ok((token, exp))
+    }
+
+    /// Any failure (bad signature, expired, malformed) is just `unauthorized`: the client can't do more with detail.
+    pub fn verify(&self, token: &str) -> Result<User> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| Error::unauthorized())?;
+        let c = data.claims;
+        Ok(User { sub: c.sub, name: c.name, role: c.role })
+    }
+}
+
+pub fn unix_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+pub fn unix_millis() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// A fresh random subject for an anonymous citizen session.
+pub fn new_citizen_sub() -> String {
+    format!("c-{:016x}", rand::random::<u64>())
+}
+
+/// A staff subject derived from the name, so re-minting a token for the same person keeps their identity.
+pub fn staff_sub(role: Role, name: &str) -> String {
+    let slug: String = name.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).take(24).collect();
+    let prefix = match role {
+        Role::Citizen => "c",
+        Role::Moderator => "m",
+        Role::Agent => "g",
+        Role::Admin => "a",
+    };
+    format!("{prefix}-{slug}")
+}
+
+/// REST extractor: a request with a valid `Authorization: Bearer` token.
+pub struct AuthUser(pub User);
+
+/// REST extractor: a moderator or admin.
+pub struct Moderator(pub User);
+
+/// REST extractor: the caller's identity when a valid token is present.
+pub struct MaybeUser(pub Option<User>);
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    value.strip_prefix("Bearer ").map(str::trim)
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = Error;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let token = bearer(parts).ok_or_else(Error::unauthorized)?;
+        state.tokens.verify(token).map(AuthUser)
+    }
+}
+
+impl FromRequestParts<AppState> for Moderator {
+    type Rejection = Error;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let AuthUser(user) = AuthUser::from_request_parts(parts, state).await?;
+        if !user.role.is_moderator() {
+            return Err(Error::forbidden("Only moderators and admins may do this."));
+        }
+        Ok(Moderator(user))
+    }
+}
+
+impl FromRequestParts<AppState> for MaybeUser {
+    type Rejection = Error;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        Ok(MaybeUser(bearer(parts).and_then(|t| state.tokens.verify(t).ok())))
+    }
+}

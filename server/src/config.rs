@@ -1,0 +1,163 @@
+//! Operator configuration. Every option is a flag with an environment variable; `majlis --help` is the manual.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// How `majlis serve` runs. Every limit the server enforces is named here with its default.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address to listen on. Use 0.0.0.0:8080 to accept connections from other machines.
+    #[arg(long, env = "MAJLIS_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Public base URL of this service (used in printed links and QR codes), e.g. https://majlis.example.gov.
+    /// Defaults to http://<listen address>.
+    #[arg(long, env = "MAJLIS_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Secret that signs tokens (HS256). If unset, a random one is generated at start, so tokens die with the
+    /// process; set it for several nodes or for `majlis token`.
+    #[arg(long, env = "MAJLIS_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Lifetime of anonymous citizen sessions from POST /api/session, in hours.
+    #[arg(long, env = "MAJLIS_SESSION_TTL_HOURS", default_value_t = 24 * 30)]
+    pub session_ttl_hours: u64,
+
+    /// Log format: "human" or "json".
+    #[arg(long, env = "MAJLIS_LOG_FORMAT", default_value = "human", value_parser = ["human", "json"])]
+    pub log_format: String,
+
+    /// Keyword filter: a UTF-8 file with one word or phrase per line (# starts a comment). Questions that
+    /// contain one are held for review even without pre-moderation. Defaults to the built-in Arabic and
+    /// English list.
+    #[arg(long, env = "MAJLIS_KEYWORD_FILE")]
+    pub keyword_file: Option<PathBuf>,
+
+    /// Largest WebSocket frame the server reads, in bytes; longer frames are answered `too_large`. Frames above
+    /// four times this close the connection (1009).
+    #[arg(long, env = "MAJLIS_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024)]
+    pub max_message_bytes: usize,
+
+    /// Most WebSocket connections this node holds at once; further upgrades get 503.
+    #[arg(long, env = "MAJLIS_MAX_CONNECTIONS", default_value_t = 100_000)]
+    pub max_connections: usize,
+
+    /// Most WebSocket connections from one client address; further upgrades get 429.
+    #[arg(long, env = "MAJLIS_MAX_CONNECTIONS_PER_IP", default_value_t = 200)]
+    pub max_connections_per_ip: u32,
+
+    /// Take the client address from X-Forwarded-For (only behind a trusted load balancer).
+    #[arg(long, env = "MAJLIS_TRUST_FORWARDED_FOR", default_value_t = false)]
+    pub trust_forwarded_for: bool,
+
+    /// Frames queued per connection before it counts as a slow consumer and is closed (4008).
+    #[arg(long, env = "MAJLIS_OUTBOUND_QUEUE", default_value_t = 1024)]
+    pub outbound_queue: usize,
+
+    /// Most rooms one connection may join at once.
+    #[arg(long, env = "MAJLIS_MAX_ROOMS_PER_CONNECTION", default_value_t = 8)]
+    pub max_rooms_per_connection: usize,
+
+    /// Events kept per room for reconnect recovery.
+    #[arg(long, env = "MAJLIS_HISTORY_LEN", default_value_t = 1000)]
+    pub history_len: usize,
+
+    /// Default maximum question length (characters) of a new broadcast.
+    #[arg(long, env = "MAJLIS_DEFAULT_MAX_QUESTION_LEN", default_value_t = 300)]
+    pub default_max_question_len: usize,
+
+    /// Upper bound a moderator may set as a broadcast's maximum question length.
+    #[arg(long, env = "MAJLIS_MAX_QUESTION_LEN_LIMIT", default_value_t = 2000)]
+    pub max_question_len_limit: usize,
+
+    /// Most questions one broadcast accepts (a bound on memory, not a rate).
+    #[arg(long, env = "MAJLIS_MAX_QUESTIONS_PER_BROADCAST", default_value_t = 50_000)]
+    pub max_questions_per_broadcast: usize,
+
+    /// Most tags on one question.
+    #[arg(long, env = "MAJLIS_MAX_TAGS", default_value_t = 10)]
+    pub max_tags: usize,
+
+    /// Questions one citizen may ask per minute (sustained).
+    #[arg(long, env = "MAJLIS_QUESTIONS_PER_MINUTE", default_value_t = 5)]
+    pub questions_per_minute: u32,
+
+    /// Questions one citizen may ask in a burst.
+    #[arg(long, env = "MAJLIS_QUESTIONS_BURST", default_value_t = 3)]
+    pub questions_burst: u32,
+
+    /// Votes one user may cast per second (sustained).
+    #[arg(long, env = "MAJLIS_VOTES_PER_SECOND", default_value_t = 10)]
+    pub votes_per_second: u32,
+
+    /// Votes one user may cast in a burst.
+    #[arg(long, env = "MAJLIS_VOTES_BURST", default_value_t = 20)]
+    pub votes_burst: u32,
+
+    /// Commands of any kind one user may send per second (sustained).
+    #[arg(long, env = "MAJLIS_COMMANDS_PER_SECOND", default_value_t = 30)]
+    pub commands_per_second: u32,
+
+    /// Commands of any kind one user may send in a burst.
+    #[arg(long, env = "MAJLIS_COMMANDS_BURST", default_value_t = 60)]
+    pub commands_burst: u32,
+
+    /// Anonymous sessions (POST /api/session) one client address may create per minute.
+    #[arg(long, env = "MAJLIS_SESSIONS_PER_MINUTE", default_value_t = 20)]
+    pub sessions_per_minute: u32,
+
+    /// Rate-limiter entries idle this long are evicted, keeping limiter memory bounded.
+    #[arg(long, env = "MAJLIS_LIMITER_IDLE_SECS", default_value_t = 300)]
+    pub limiter_idle_secs: u64,
+
+    /// Consecutive bad frames after which a connection is closed for protocol abuse (1008).
+    #[arg(long, env = "MAJLIS_MAX_BAD_FRAMES", default_value_t = 20)]
+    pub max_bad_frames: u32,
+
+    /// Seconds between server pings.
+    #[arg(long, env = "MAJLIS_PING_INTERVAL_SECS", default_value_t = 20)]
+    pub ping_interval_secs: u64,
+
+    /// A connection silent (no pong, no frame) this long is closed (4009).
+    #[arg(long, env = "MAJLIS_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+
+    /// Milliseconds between participant-count updates per room.
+    #[arg(long, env = "MAJLIS_PRESENCE_INTERVAL_MS", default_value_t = 2000)]
+    pub presence_interval_ms: u64,
+
+    /// On SIGTERM or Ctrl-C, how long to wait for connections to drain before exiting anyway.
+    #[arg(long, env = "MAJLIS_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+
+    /// Reconnect hint sent to clients in `server_shutdown`, in milliseconds.
+    #[arg(long, env = "MAJLIS_RECONNECT_HINT_MS", default_value_t = 1000)]
+    pub reconnect_hint_ms: u64,
+
+    /// WebSocket read buffer per connection, in bytes (small keeps idle connections cheap).
+    #[arg(long, env = "MAJLIS_WS_READ_BUFFER_BYTES", default_value_t = 4096)]
+    pub ws_read_buffer_bytes: usize,
+
+    /// WebSocket write buffer per connection, in bytes; frames are coalesced up to this before a write.
+    #[arg(long, env = "MAJLIS_WS_WRITE_BUFFER_BYTES", default_value_t = 16 * 1024)]
+    pub ws_write_buffer_bytes: usize,
+}
+
+impl Config {
+    /// The defaults, as `majlis serve` with no flags would have them (tests start from this).
+    pub fn defaults() -> Self {
+        use clap::{Args, Command, FromArgMatches};
+        let matches = Config::augment_args(Command::new("majlis"))
+            .no_binary_name(true)
+            .get_matches_from(std::iter::empty::<String>());
+        Config::from_arg_matches(&matches).expect("BUG: defaults always parse")
+    }
+
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{bound}"),
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! HTTP: the router, the WebSocket upgrade, operations endpoints and the web pages.
+
+mod assets;
+mod broadcasts;
+mod session;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tower_http::trace::TraceLayer;
+
+use crate::app::App;
+use crate::error::{Error, ErrorCode};
+use crate::limits::ConnectionRefused;
+
+pub type AppState = Arc<App>;
+
+pub fn router(app: AppState) -> Router {
+    Router::new()
+        .route("/ws", get(ws_upgrade))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .merge(session::router())
+        .merge(broadcasts::router())
+        .merge(assets::router())
+        .layer(middleware::from_fn_with_state(Arc::clone(&app), count_requests))
+        .layer(TraceLayer::new_for_http())
+        .with_state(app)
+}
+
+async fn readyz(State(app): State<AppState>) -> Response {
+    if app.is_ready() {
+        "ready".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+    }
+}
+
+async fn metrics(State(app): State<AppState>) -> Response {
+    ([("content-type", "text/plain; version=0.0.4")], app.metrics.render()).into_response()
+}
+
+/// Counts requests, and errors by code (an error response carries its code as an extension).
+async fn count_requests(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    app.metrics.http_requests.fetch_add(1, Relaxed);
+    let response = next.run(request).await;
+    if let Some(code) = response.extensions().get::<ErrorCode>() {
+        app.metrics.error(*code);
+    }
+    response
+}
+
+/// The client's address: the socket peer, or the first X-Forwarded-For hop behind a trusted load balancer.
+pub fn client_ip(app: &App, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
+    if app.config.trust_forwarded_for {
+        let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        if let Some(ip) = forwarded.and_then(|v| v.split(',').next()).and_then(|v| v.trim().parse().ok()) {
+            return ip;
+        }
+    }
+    peer.ip()
+}
+
+async fn ws_upgrade(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if app.shutdown.is_cancelled() {
+        return Error::new(ErrorCode::Unavailable, "The server is shutting down; reconnect shortly.").into_response();
+    }
+    let ip = client_ip(&app, &headers, peer);
+    let slot = match app.limits.connect(ip) {
+        Ok(slot) => slot,
+        Err(refused) => {
+            app.metrics.connections_rejected.fetch_add(1, Relaxed);
+            let error = match refused {
+                ConnectionRefused::TooManyFromAddress => {
+                    Error::rate_limited(1000, "too_many_connections: too many connections from your address.")
+                }
+                ConnectionRefused::ServerFull => {
+                    Error::new(ErrorCode::Unavailable, "server_full: try another node or later.")
+                }
+            };
+            return error.into_response();
+        }
+    };
+    let max = app.config.max_message_bytes;
+    // Frames between max and 4×max are read and answered `too_large`; beyond that the transport closes (1009).
+    let hard_limit = max.saturating_mul(4).max(1024);
+    let connection_app = Arc::clone(&app);
+    upgrade
+        .read_buffer_size(app.config.ws_read_buffer_bytes)
+        .write_buffer_size(app.config.ws_write_buffer_bytes)
+        .max_write_buffer_size(app.config.ws_write_buffer_bytes.saturating_mul(4).max(hard_limit * 2))
+        .max_message_size(hard_limit)
+        .max_frame_size(hard_limit)
+        .on_upgrade(move |socket| {
+            let tracker = connection_app.connections.clone();
+            tracker.track_future(crate::connection::serve(socket, connection_app, ip, slot))
+        })
+}

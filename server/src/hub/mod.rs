@@ -1,0 +1,162 @@
+//! The hub: rooms of local subscribers and the fan-out of frames to them.
+//!
+//! The hub knows WebSocket frames, room keys and sequence numbers, and nothing of Q&A or chat. An event is
+//! encoded once by its producer; the hub hands a cheap clone of the same bytes to every subscriber's bounded
+//! queue with `try_send`, so one slow client can never stall a room: when its queue is full it is marked as a
+//! slow consumer and closed (4008) by its own writer.
+//!
+//! **Invariant:** frames of one room are dispatched under that room's lock, so every subscriber's queue holds
+//! them in the order they were dispatched.
+
+mod outbound;
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::ws::Utf8Bytes;
+use dashmap::DashMap;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::mpsc::Sender;
+
+pub use outbound::{CloseReason, ConnControl, Outbound};
+
+use crate::metrics::Metrics;
+
+/// Identifies a room inside this process; assigned when the room first gets a subscriber.
+pub type RoomId = u64;
+
+/// One connection's membership in a room.
+#[derive(Clone)]
+pub struct Subscriber {
+    pub conn_id: u64,
+    pub tx: Sender<Outbound>,
+    pub control: Arc<ConnControl>,
+}
+
+struct Room {
+    id: RoomId,
+    subscribers: Mutex<Vec<Subscriber>>,
+}
+
+/// Called when a room gains its first or loses its last local subscriber (a shared bus subscribes to the room's
+/// channel only while someone here listens).
+pub trait RoomInterest: Send + Sync {
+    fn room_opened(&self, key: &str);
+    fn room_closed(&self, key: &str);
+}
+
+pub struct Hub {
+    rooms: DashMap<Arc<str>, Arc<Room>>,
+    next_room_id: AtomicU64,
+    metrics: Arc<Metrics>,
+    interest: Mutex<Option<Arc<dyn RoomInterest>>>,
+}
+
+impl Hub {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Hub { rooms: DashMap::new(), next_room_id: AtomicU64::new(1), metrics, interest: Mutex::new(None) }
+    }
+
+    pub fn set_interest(&self, interest: Arc<dyn RoomInterest>) {
+        *self.interest.lock().expect("BUG: interest lock poisoned") = Some(interest);
+    }
+
+    fn interest(&self) -> Option<Arc<dyn RoomInterest>> {
+        self.interest.lock().expect("BUG: interest lock poisoned").clone()
+    }
+
+    /// Adds a subscriber. Before it can receive any event of the room, its queue gets `Outbound::Watch`, so its
+    /// writer knows to hold the room's events until the snapshot arrives. Fails (the subscriber is a slow
+    /// consumer) only if its queue is already full.
+    pub fn subscribe(&self, key: &str, subscriber: Subscriber) -> Result<RoomId, CloseReason> {
+        let mut opened = false;
+        let id = {
+            // The entry lock makes "create or join" and "remove when empty" exclusive with each other.
+            let entry = self.rooms.entry(Arc::from(key)).or_insert_with(|| {
+                opened = true;
+                Arc::new(Room { id: self.next_room_id.fetch_add(1, Relaxed), subscribers: Mutex::new(Vec::new()) })
+            });
+            let room = entry.value();
+            let mut subscribers = room.subscribers.lock().expect("BUG: room lock poisoned");
+            if subscriber.tx.try_send(Outbound::Watch { room: room.id }).is_err() {
+                drop(subscribers);
+                drop(entry);
+                if opened {
+                    self.rooms.remove_if(key, |_, r| r.is_empty());
+                }
+                return Err(CloseReason::SlowConsumer);
+            }
+            subscribers.push(subscriber);
+            room.id
+        };
+        if opened {
+            self.metrics.rooms.fetch_add(1, Relaxed);
+            if let Some(interest) = self.interest() {
+                interest.room_opened(key);
+            }
+        }
+        Ok(id)
+    }
+
+    /// Removes a connection from a room; the room goes away with its last subscriber.
+    pub fn unsubscribe(&self, key: &str, conn_id: u64) {
+        let Some(room) = self.rooms.get(key).map(|r| Arc::clone(r.value())) else { return };
+        room.subscribers.lock().expect("BUG: room lock poisoned").retain(|s| s.conn_id != conn_id);
+        if self.rooms.remove_if(key, |_, r| r.is_empty()).is_some() {
+            self.metrics.rooms.fetch_sub(1, Relaxed);
+            if let Some(interest) = self.interest() {
+                interest.room_closed(key);
+            }
+        }
+    }
+
+    /// Fans a sequenced room event out to every local subscriber.
+    pub fn dispatch_event(&self, key: &str, seq: u64, frame: &Utf8Bytes) {
+        self.fan_out(key, |room| Outbound::Event { room, seq, frame: frame.clone() });
+    }
+
+    /// Fans an unsequenced frame (e.g. presence) out to every local subscriber.
+    pub fn dispatch_frame(&self, key: &str, frame: &Utf8Bytes) {
+        self.fan_out(key, |_| Outbound::Frame(frame.clone()));
+    }
+
+    fn fan_out(&self, key: &str, make: impl Fn(RoomId) -> Outbound) {
+        // Clone the Arc and release the map's shard lock at once: the fan-out below may be long.
+        let Some(room) = self.rooms.get(key).map(|r| Arc::clone(r.value())) else { return };
+        let mut subscribers = room.subscribers.lock().expect("BUG: room lock poisoned");
+        let mut delivered = 0u64;
+        let mut gone = false;
+        for sub in subscribers.iter() {
+            match sub.tx.try_send(make(room.id)) {
+                Ok(()) => delivered += 1,
+                Err(TrySendError::Full(_)) => {
+                    // Why close instead of skip: a skipped event would silently break the gap-free promise.
+                    sub.control.kill(CloseReason::SlowConsumer);
+                    gone = true;
+                }
+                Err(TrySendError::Closed(_)) => gone = true,
+            }
+        }
+        if gone {
+            subscribers.retain(|s| !s.tx.is_closed() && !s.control.is_killed());
+        }
+        drop(subscribers);
+        self.metrics.frames_queued(delivered);
+    }
+
+    /// Local subscribers of a room (0 if it has none).
+    pub fn subscriber_count(&self, key: &str) -> usize {
+        self.rooms.get(key).map(|r| r.subscribers.lock().expect("BUG: room lock poisoned").len()).unwrap_or(0)
+    }
+
+    /// Keys of the rooms that have local subscribers.
+    pub fn room_keys(&self) -> Vec<Arc<str>> {
+        self.rooms.iter().map(|r| Arc::clone(r.key())).collect()
+    }
+}
+
+impl Room {
+    fn is_empty(&self) -> bool {
+        self.subscribers.lock().expect("BUG: room lock poisoned").is_empty()
+    }
+}

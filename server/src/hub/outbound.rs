@@ -1,0 +1,87 @@
+//! What travels from the hub and the command handler to one connection's writer.
+
+use std::sync::OnceLock;
+
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::Notify;
+
+use super::RoomId;
+
+/// One item of a connection's bounded outbound queue.
+#[derive(Debug)]
+pub enum Outbound {
+    /// An unsequenced frame: ack, error, presence.
+    Frame(Utf8Bytes),
+    /// From now on the connection is in this room: hold its events until the `Baseline` arrives.
+    Watch { room: RoomId },
+    /// The state the client starts from: a snapshot frame, or the replayed events after the client's `since`,
+    /// reflecting the room up to `seq`. Held events after `seq` follow it; those at or before are skipped.
+    Baseline { room: RoomId, seq: u64, frames: Vec<Utf8Bytes> },
+    /// A room event.
+    Event { room: RoomId, seq: u64, frame: Utf8Bytes },
+    /// The connection left the room: skip whatever of it is still queued.
+    Unwatch { room: RoomId },
+}
+
+/// Why the server closes a connection; each has a documented close code (docs/protocol.md §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    ProtocolAbuse,
+    Internal,
+    Shutdown,
+    SlowConsumer,
+    HeartbeatTimeout,
+}
+
+impl CloseReason {
+    pub fn code(self) -> u16 {
+        match self {
+            CloseReason::ProtocolAbuse => 1008,
+            CloseReason::Internal => 1011,
+            CloseReason::Shutdown => 1012,
+            CloseReason::SlowConsumer => 4008,
+            CloseReason::HeartbeatTimeout => 4009,
+        }
+    }
+
+    pub fn text(self) -> &'static str {
+        match self {
+            CloseReason::ProtocolAbuse => "protocol_abuse",
+            CloseReason::Internal => "internal",
+            CloseReason::Shutdown => "server_shutdown",
+            CloseReason::SlowConsumer => "slow_consumer",
+            CloseReason::HeartbeatTimeout => "heartbeat_timeout",
+        }
+    }
+}
+
+/// A connection's kill switch. Anyone (the hub on a full queue, the reader on a heartbeat timeout) may pull it;
+/// the connection's writer notices, sends the close frame with the reason, and the connection ends.
+#[derive(Default)]
+pub struct ConnControl {
+    reason: OnceLock<CloseReason>,
+    notify: Notify,
+}
+
+impl ConnControl {
+    /// The first reason wins; later calls are no-ops.
+    pub fn kill(&self, reason: CloseReason) {
+        if self.reason.set(reason).is_ok() {
+            self.notify.notify_one();
+        }
+    }
+
+    pub fn is_killed(&self) -> bool {
+        self.reason.get().is_some()
+    }
+
+    /// Resolves once the connection has been killed, with the reason.
+    pub async fn killed(&self) -> CloseReason {
+        loop {
+            if let Some(reason) = self.reason.get() {
+                return *reason;
+            }
+            self.notify.notified().await;
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Majlis: a real-time live-chat and live-broadcast Q&A server.
+//!
+//! The parts, from the socket inwards:
+//! - [`http`]: the axum router — WebSocket upgrade, REST, operations endpoints, the embedded web pages.
+//! - [`connection`]: one WebSocket connection (reader + writer task, heartbeats, slow-consumer handling).
+//! - [`protocol`]: wire protocol v1; the only module that knows the JSON on the wire.
+//! - [`hub`]: rooms of local subscribers and the fan-out of encoded frames to their bounded queues.
+//! - [`bus`]: how an event reaches every node's hub (in process here; Redis pub/sub with several nodes).
+//! - [`store`]: where state lives, behind a trait whose methods are the atomic operations.
+//! - [`qa`]: the live-broadcast Q&A domain — rules, privacy routing, keyword filter, statistics, FAQ.
+//! - [`auth`], [`limits`], [`metrics`], [`config`], [`error`].
+//!
+//! The binary (`src/main.rs`) only parses the command line and calls [`run`].
+
+pub mod app;
+pub mod auth;
+pub mod bus;
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod http;
+pub mod hub;
+pub mod limits;
+pub mod metrics;
+pub mod protocol;
+pub mod qa;
+pub mod store;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+pub use app::App;
+pub use config::Config;
+
+/// Serves `app` on `listener` until `shutdown` resolves, then drains: stop accepting, tell every client
+/// `server_shutdown`, wait up to `shutdown_grace_secs` for connections to close.
+pub async fn run(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let background = CancellationToken::new();
+    let presence = tokio::spawn(qa::presence::run(Arc::clone(&app), background.clone()));
+    let eviction = tokio::spawn(evict_idle_limiters(Arc::clone(&app), background.clone()));
+    app.set_ready(true);
+
+    let drain_app = Arc::clone(&app);
+    let signal = async move {
+        shutdown.await;
+        info!("shutting down: refusing new connections, telling clients to reconnect");
+        drain_app.set_ready(false);
+        drain_app.shutdown.cancel();
+    };
+    let router = http::router(Arc::clone(&app));
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(signal)
+        .await?;
+
+    app.connections.close();
+    let grace = Duration::from_secs(app.config.shutdown_grace_secs);
+    if tokio::time::timeout(grace, app.connections.wait()).await.is_err() {
+        warn!(open = app.connections.len(), "shutdown grace elapsed; dropping remaining connections");
+    }
+    background.cancel();
+    let _ = tokio::join!(presence, eviction);
+    info!("stopped");
+    Ok(())
+}
+
+async fn evict_idle_limiters(app: Arc<App>, stop: CancellationToken) {
+    let every = Duration::from_secs(app.config.limiter_idle_secs.max(1));
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => app.limits.evict_idle(),
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Rate limits and connection limits.
+//!
+//! Per-user limits are governor GCRA limiters keyed by the token's subject; their memory stays bounded because
+//! `evict_idle` (run periodically) forgets keys whose limit has fully recovered.
+
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use governor::clock::{Clock, DefaultClock};
+use governor::state::keyed::DashMapStateStore;
+use governor::{Quota, RateLimiter};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+type Keyed<K> = RateLimiter<K, DashMapStateStore<K>, DefaultClock>;
+
+pub struct Limits {
+    questions: Keyed<String>,
+    votes: Keyed<String>,
+    commands: Keyed<String>,
+    sessions: Keyed<IpAddr>,
+    connections: Arc<Connections>,
+    clock: DefaultClock,
+}
+
+fn nz(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n.max(1)).expect("BUG: max(1) is never zero")
+}
+
+impl Limits {
+    pub fn new(config: &Config) -> Self {
+        Limits {
+            questions: RateLimiter::dashmap(
+                Quota::per_minute(nz(config.questions_per_minute)).allow_burst(nz(config.questions_burst)),
+            ),
+            votes: RateLimiter::dashmap(
+                Quota::per_second(nz(config.votes_per_second)).allow_burst(nz(config.votes_burst)),
+            ),
+            commands: RateLimiter::dashmap(
+                Quota::per_second(nz(config.commands_per_second)).allow_burst(nz(config.commands_burst)),
+            ),
+            sessions: RateLimiter::dashmap(Quota::per_minute(nz(config.sessions_per_minute))),
+            connections: Arc::new(Connections {
+                per_ip: DashMap::new(),
+                total: AtomicUsize::new(0),
+                max_per_ip: config.max_connections_per_ip as usize,
+                max_total: config.max_connections,
+            }),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    fn check<K: Clone + Hash + Eq>(&self, limiter: &Keyed<K>, key: &K, what: &str) -> Result<()> {
+        limiter.check_key(key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.clock.now());
+            Error::rate_limited((wait.as_millis() as u64).max(1), format!("Too many {what}; wait a moment."))
+        })
+    }
+
+    pub fn command(&self, sub: &String) -> Result<()> {
+        self.check(&self.commands, sub, "commands")
+    }
+    pub fn question(&self, sub: &String) -> Result<()> {
+        self.check(&self.questions, sub, "questions")
+    }
+    pub fn vote(&self, sub: &String) -> Result<()> {
+        self.check(&self.votes, sub, "votes")
+    }
+    pub fn session(&self, ip: &IpAddr) -> Result<()> {
+        self.check(&self.sessions, ip, "new sessions from your address")
+    }
+
+    /// Forgets limiter keys that are back to a full allowance.
+    pub fn evict_idle(&self) {
+        for limiter in [&self.questions, &self.votes, &self.commands] {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+        self.sessions.retain_recent();
+        self.sessions.shrink_to_fit();
+    }
+
+    /// Keys currently held by the limiters (for tests and metrics).
+    pub fn tracked_keys(&self) -> usize {
+        self.questions.len() + self.votes.len() + self.commands.len() + self.sessions.len()
+    }
+
+    /// Takes a connection slot for `ip`, or says why not.
+    pub fn connect(&self, ip: IpAddr) -> Result<ConnectionSlot, ConnectionRefused> {
+        self.connections.take(ip)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionRefused {
+    TooManyFromAddress,
+    ServerFull,
+}
+
+struct Connections {
+    per_ip: DashMap<IpAddr, usize>,
+    total: AtomicUsize,
+    max_per_ip: usize,
+    max_total: usize,
+}
+
+impl Connections {
+    fn take(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionSlot, ConnectionRefused> {
+        if self.total.fetch_add(1, Relaxed) >= self.max_total {
+            self.total.fetch_sub(1, Relaxed);
+            return Err(ConnectionRefused::ServerFull);
+        }
+        let mut count = self.per_ip.entry(ip).or_insert(0);
+        if *count >= self.max_per_ip {
+            drop(count);
+            self.total.fetch_sub(1, Relaxed);
+            return Err(ConnectionRefused::TooManyFromAddress);
+        }
+        *count += 1;
+        Ok(ConnectionSlot { connections: Arc::clone(self), ip })
+    }
+}
+
+/// Held for a connection's lifetime; gives the slot back when dropped.
+pub struct ConnectionSlot {
+    connections: Arc<Connections>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.connections.total.fetch_sub(1, Relaxed);
+        // Remove the address's entry with its last connection, so the map stays as small as the live set.
+        self.connections.per_ip.remove_if_mut(&self.ip, |_, count| {
+            *count -= 1;
+            *count == 0
+        });
+    }
+}

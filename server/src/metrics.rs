@@ -1,0 +1,84 @@
+//! Prometheus metrics, hand-rolled on relaxed atomics.
+//!
+//! Why not a metrics crate: the hot path (one increment per delivered frame) must stay a single relaxed atomic
+//! add, and the set of series is small and fixed. Rendering follows the Prometheus text exposition format.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+use crate::error::ErrorCode;
+
+/// Counters and gauges of one server instance.
+#[derive(Default)]
+pub struct Metrics {
+    pub connections_open: AtomicI64,
+    pub connections_total: AtomicU64,
+    pub connections_rejected: AtomicU64,
+    pub rooms: AtomicI64,
+    pub events_published: AtomicU64,
+    pub frames_delivered: AtomicU64,
+    pub frames_queued: AtomicU64,
+    pub frames_dropped_before_snapshot: AtomicU64,
+    pub slow_consumer_closes: AtomicU64,
+    pub heartbeat_closes: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub commands: AtomicU64,
+    pub http_requests: AtomicU64,
+    errors: [AtomicU64; ErrorCode::ALL.len()],
+}
+
+impl Metrics {
+    /// Frames handed to connection queues by one fan-out (delivered once the writer sends them).
+    pub fn frames_queued(&self, n: u64) {
+        self.frames_queued.fetch_add(n, Relaxed);
+    }
+
+    pub fn error(&self, code: ErrorCode) {
+        self.errors[code.index()].fetch_add(1, Relaxed);
+        if code == ErrorCode::RateLimited {
+            self.rate_limited.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn errors_of(&self, code: ErrorCode) -> u64 {
+        self.errors[code.index()].load(Relaxed)
+    }
+
+    /// The Prometheus text exposition of every series.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(2048);
+        let gauges: [(&str, &str, i64); 2] = [
+            ("majlis_connections_open", "WebSocket connections currently open.", self.connections_open.load(Relaxed)),
+            ("majlis_rooms", "Rooms with at least one local subscriber.", self.rooms.load(Relaxed)),
+        ];
+        for (name, help, value) in gauges {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+        }
+        let counters: [(&str, &str, &AtomicU64); 11] = [
+            ("majlis_connections_total", "WebSocket connections accepted.", &self.connections_total),
+            ("majlis_connections_rejected_total", "Upgrades refused by connection limits.", &self.connections_rejected),
+            ("majlis_events_published_total", "Room events published (once per event).", &self.events_published),
+            ("majlis_frames_queued_total", "Event frames handed to connection queues by fan-out.", &self.frames_queued),
+            ("majlis_frames_delivered_total", "Frames written to WebSocket clients.", &self.frames_delivered),
+            (
+                "majlis_frames_skipped_total",
+                "Queued events skipped because a fresher snapshot covered them.",
+                &self.frames_dropped_before_snapshot,
+            ),
+            ("majlis_slow_consumer_closes_total", "Connections closed as slow consumers.", &self.slow_consumer_closes),
+            ("majlis_heartbeat_closes_total", "Connections closed for missing heartbeats.", &self.heartbeat_closes),
+            ("majlis_rate_limited_total", "Commands or requests refused by rate limits.", &self.rate_limited),
+            ("majlis_commands_total", "WebSocket commands received.", &self.commands),
+            ("majlis_http_requests_total", "HTTP requests served.", &self.http_requests),
+        ];
+        for (name, help, value) in counters {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Relaxed));
+        }
+        let _ = writeln!(out, "# HELP majlis_errors_total Errors answered to clients, by code.");
+        let _ = writeln!(out, "# TYPE majlis_errors_total counter");
+        for code in ErrorCode::ALL {
+            let _ = writeln!(out, "majlis_errors_total{{code=\"{}\"}} {}", code.as_str(), self.errors_of(code));
+        }
+        out
+    }
+}

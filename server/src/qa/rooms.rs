@@ -1,0 +1,144 @@
+//! Which room sees what. This is where the privacy rule lives.
+//!
+//! **Invariant:** the public room of a broadcast receives a question only while `question.public` is true; a
+//! question that stops being public leaves it as `question_removed`, which carries no text. Pending and hidden
+//! questions exist only in the moderation room and in their author's own `mine` list.
+
+use super::rules::{Change, QaState};
+use super::{Broadcast, BroadcastId, Question, QuestionId};
+use crate::auth::User;
+
+/// A room of a broadcast, parsed from its wire name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RoomRef {
+    pub broadcast: BroadcastId,
+    pub audience: Audience,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Audience {
+    Public,
+    Moderation,
+}
+
+impl RoomRef {
+    pub fn public(broadcast: BroadcastId) -> Self {
+        RoomRef { broadcast, audience: Audience::Public }
+    }
+
+    pub fn moderation(broadcast: BroadcastId) -> Self {
+        RoomRef { broadcast, audience: Audience::Moderation }
+    }
+
+    /// `broadcast:<id>` or `broadcast:<id>:moderation`.
+    pub fn parse(name: &str) -> Option<Self> {
+        let rest = name.strip_prefix("broadcast:")?;
+        let (id, audience) = match rest.strip_suffix(":moderation") {
+            Some(id) => (id, Audience::Moderation),
+            None => (rest, Audience::Public),
+        };
+        let broadcast = id.parse().ok()?;
+        Some(RoomRef { broadcast, audience })
+    }
+
+    pub fn key(&self) -> String {
+        match self.audience {
+            Audience::Public => format!("broadcast:{}", self.broadcast),
+            Audience::Moderation => format!("broadcast:{}:moderation", self.broadcast),
+        }
+    }
+}
+
+/// One event for one room, in domain terms; the protocol module encodes it.
+#[derive(Debug, Clone)]
+pub enum RoomEvent {
+    Question(Question),
+    QuestionRemoved(QuestionId),
+    Votes { id: QuestionId, votes: u32 },
+    Pinned(Option<QuestionId>),
+    Broadcast(Broadcast),
+    Muted { user: String, muted: bool },
+}
+
+/// Turns the changes of one command into the events each room of the broadcast gets, in order.
+pub fn route(state: &QaState, changes: &[Change]) -> Vec<(Audience, RoomEvent)> {
+    let mut out = Vec::with_capacity(changes.len() * 2);
+    for change in changes {
+        match change {
+            Change::Question { id, was_public } => {
+                let Some(q) = state.questions.get(id) else { continue };
+                out.push((Audience::Moderation, RoomEvent::Question(q.clone())));
+                if q.public {
+                    out.push((Audience::Public, RoomEvent::Question(q.clone())));
+                } else if *was_public {
+                    out.push((Audience::Public, RoomEvent::QuestionRemoved(*id)));
+                }
+            }
+            Change::Votes { id } => {
+                let Some(q) = state.questions.get(id) else { continue };
+                let event = RoomEvent::Votes { id: *id, votes: q.votes };
+                if q.public {
+                    out.push((Audience::Public, event.clone()));
+                }
+                out.push((Audience::Moderation, event));
+            }
+            Change::Pinned => {
+                out.push((Audience::Public, RoomEvent::Pinned(state.pinned)));
+                out.push((Audience::Moderation, RoomEvent::Pinned(state.pinned)));
+            }
+            Change::Broadcast => {
+                out.push((Audience::Public, RoomEvent::Broadcast(state.broadcast.clone())));
+                out.push((Audience::Moderation, RoomEvent::Broadcast(state.broadcast.clone())));
+            }
+            Change::Muted { user, muted } => {
+                out.push((Audience::Moderation, RoomEvent::Muted { user: user.clone(), muted: *muted }));
+            }
+        }
+    }
+    out
+}
+
+/// A room's state as one viewer may see it.
+#[derive(Debug, Clone)]
+pub struct SnapshotData {
+    pub audience: Audience,
+    pub broadcast: Broadcast,
+    pub questions: Vec<Question>,
+    pub pinned: Option<QuestionId>,
+    pub participants: u32,
+    pub mine: Vec<Question>,
+    pub my_votes: Vec<QuestionId>,
+    pub muted: Vec<String>,
+}
+
+pub fn snapshot(state: &QaState, audience: Audience, viewer: &User) -> SnapshotData {
+    let questions =
+        state.questions.values().filter(|q| audience == Audience::Moderation || q.public).cloned().collect();
+    SnapshotData {
+        audience,
+        broadcast: state.broadcast.clone(),
+        questions,
+        pinned: state.pinned,
+        participants: state.current_participants,
+        mine: state.questions.values().filter(|q| q.author_sub == viewer.sub).cloned().collect(),
+        my_votes: state.votes_of(&viewer.sub),
+        muted: match audience {
+            Audience::Moderation => state.muted.iter().cloned().collect(),
+            Audience::Public => vec![],
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_names_round_trip() {
+        for room in [RoomRef::public(7), RoomRef::moderation(7)] {
+            assert_eq!(RoomRef::parse(&room.key()), Some(room));
+        }
+        assert_eq!(RoomRef::parse("broadcast:x"), None);
+        assert_eq!(RoomRef::parse("chat:1"), None);
+    }
+}

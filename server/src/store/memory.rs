@@ -1,0 +1,246 @@
+//! The in-memory store: the single-node default. Each broadcast's state and its two room logs sit behind one
+//! std mutex; a command runs the rules, assigns seqs, appends to history and publishes, all inside it.
+//!
+//! Why a std mutex: the critical section never awaits, and publishing inside it is what keeps every room's
+//! events in seq order on every connection (the hub's fan-out only does `try_send`, so it is short).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use axum::extract::ws::Utf8Bytes;
+use dashmap::DashMap;
+use rand::Rng;
+
+use super::{Replay, Snapshot, Store};
+use crate::auth::{unix_millis, User};
+use crate::bus::Bus;
+use crate::error::{Error, Result};
+use crate::protocol::{self, Position};
+use crate::qa::rooms::{self, Audience, RoomRef};
+use crate::qa::rules::{checked_max_len, Policy, QaState};
+use crate::qa::stats::{self, FaqGroup, Stats};
+use crate::qa::{Broadcast, BroadcastId, BroadcastPatch, BroadcastState, NewBroadcast, QaCommand, QaReply};
+
+/// Letters that can't be mistaken for one another when read aloud or typed from a screen (no I, L, O).
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ";
+const CODE_LEN: usize = 6;
+
+/// A room's sequence and bounded history.
+struct RoomLog {
+    key: String,
+    seq: u64,
+    history: VecDeque<(u64, Utf8Bytes)>,
+}
+
+impl RoomLog {
+    fn new(key: String) -> Self {
+        RoomLog { key, seq: 0, history: VecDeque::new() }
+    }
+}
+
+struct Entry {
+    state: QaState,
+    public: RoomLog,
+    moderation: RoomLog,
+}
+
+impl Entry {
+    fn log(&self, audience: Audience) -> &RoomLog {
+        match audience {
+            Audience::Public => &self.public,
+            Audience::Moderation => &self.moderation,
+        }
+    }
+}
+
+pub struct MemoryStore {
+    broadcasts: DashMap<BroadcastId, Arc<Mutex<Entry>>>,
+    codes: DashMap<String, BroadcastId>,
+    next_broadcast: AtomicU64,
+    next_question: AtomicU64,
+    /// Changes with every process: this store's history dies with it.
+    epoch: String,
+    history_len: usize,
+    policy: Arc<Policy>,
+    bus: Arc<dyn Bus>,
+}
+
+impl MemoryStore {
+    pub fn new(policy: Arc<Policy>, bus: Arc<dyn Bus>, history_len: usize) -> Self {
+        MemoryStore {
+            broadcasts: DashMap::new(),
+            codes: DashMap::new(),
+            next_broadcast: AtomicU64::new(1),
+            next_question: AtomicU64::new(1),
+            epoch: format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff),
+            history_len,
+            policy,
+            bus,
+        }
+    }
+
+    fn entry(&self, id: BroadcastId) -> Result<Arc<Mutex<Entry>>> {
+        self.broadcasts.get(&id).map(|e| Arc::clone(e.value())).ok_or_else(|| Error::not_found("No such broadcast."))
+    }
+
+    fn new_code(&self) -> String {
+        let mut rng = rand::rng();
+        loop {
+            let code: String =
+                (0..CODE_LEN).map(|_| CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())] as char).collect();
+            if !self.codes.contains_key(&code) {
+                return code;
+            }
+        }
+    }
+
+    /// Sequences, records and publishes the events of one change. Called with the entry locked.
+    fn publish(&self, entry: &mut Entry, events: Vec<(Audience, rooms::RoomEvent)>) {
+        for (audience, event) in events {
+            let log = match audience {
+                Audience::Public => &mut entry.public,
+                Audience::Moderation => &mut entry.moderation,
+            };
+            log.seq += 1;
+            let frame = protocol::event(&log.key, log.seq, audience, &event);
+            if log.history.len() >= self.history_len {
+                log.history.pop_front();
+            }
+            log.history.push_back((log.seq, frame.clone()));
+            self.bus.publish(&log.key, log.seq, &frame);
+        }
+    }
+}
+
+fn lock(entry: &Arc<Mutex<Entry>>) -> std::sync::MutexGuard<'_, Entry> {
+    entry.lock().expect("BUG: broadcast lock poisoned (a rule panicked)")
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn create_broadcast(&self, new: NewBroadcast) -> Result<Broadcast> {
+        if new.title.is_empty() {
+            return Err(Error::bad_request("A broadcast needs a title (Arabic or English)."));
+        }
+        let max_question_len =
+            checked_max_len(new.max_question_len.unwrap_or(self.policy.default_max_question_len), &self.policy)?;
+        let now = unix_millis();
+        let id = self.next_broadcast.fetch_add(1, Relaxed);
+        let code = self.new_code();
+        let broadcast = Broadcast {
+            id,
+            code: code.clone(),
+            title: new.title,
+            description: new.description,
+            starts_at: new.starts_at.unwrap_or(now),
+            state: BroadcastState::Scheduled,
+            premoderation: new.premoderation,
+            allow_anonymous: new.allow_anonymous,
+            max_question_len,
+            created_at: now,
+            live_at: None,
+            ended_at: None,
+        };
+        let entry = Entry {
+            state: QaState::new(broadcast.clone()),
+            public: RoomLog::new(RoomRef::public(id).key()),
+            moderation: RoomLog::new(RoomRef::moderation(id).key()),
+        };
+        self.broadcasts.insert(id, Arc::new(Mutex::new(entry)));
+        self.codes.insert(code, id);
+        Ok(broadcast)
+    }
+
+    async fn update_broadcast(&self, id: BroadcastId, patch: BroadcastPatch) -> Result<Broadcast> {
+        let entry = self.entry(id)?;
+        let mut entry = lock(&entry);
+        let changes = entry.state.update_broadcast(patch, &self.policy, unix_millis())?;
+        let events = rooms::route(&entry.state, &changes);
+        self.publish(&mut entry, events);
+        Ok(entry.state.broadcast.clone())
+    }
+
+    async fn broadcast(&self, id: BroadcastId) -> Result<Broadcast> {
+        Ok(lock(&self.entry(id)?).state.broadcast.clone())
+    }
+
+    async fn broadcast_by_code(&self, code: &str) -> Result<Broadcast> {
+        let id = self.codes.get(&code.trim().to_uppercase()).map(|e| *e.value());
+        self.broadcast(id.ok_or_else(|| Error::not_found("No broadcast has this code."))?).await
+    }
+
+    async fn broadcasts(&self) -> Result<Vec<Broadcast>> {
+        let entries: Vec<_> = self.broadcasts.iter().map(|e| Arc::clone(e.value())).collect();
+        Ok(entries.iter().map(|e| lock(e).state.broadcast.clone()).collect())
+    }
+
+    async fn execute(&self, broadcast: BroadcastId, actor: &User, command: QaCommand) -> Result<QaReply> {
+        let entry = self.entry(broadcast)?;
+        let mut entry = lock(&entry);
+        let applied = entry.state.apply(
+            actor,
+            command,
+            &self.policy,
+            || self.next_question.fetch_add(1, Relaxed),
+            unix_millis(),
+        )?;
+        let events = rooms::route(&entry.state, &applied.changes);
+        self.publish(&mut entry, events);
+        Ok(applied.reply)
+    }
+
+    async fn snapshot(&self, room: RoomRef, viewer: &User) -> Result<Snapshot> {
+        let entry = self.entry(room.broadcast)?;
+        let entry = lock(&entry);
+        let data = rooms::snapshot(&entry.state, room.audience, viewer);
+        let log = entry.log(room.audience);
+        Ok(Snapshot {
+            epoch: self.epoch.clone(),
+            seq: log.seq,
+            frame: protocol::snapshot(&log.key, &self.epoch, log.seq, &data),
+        })
+    }
+
+    async fn replay(&self, room: RoomRef, since: &Position) -> Result<Option<Replay>> {
+        if since.epoch != self.epoch {
+            return Ok(None);
+        }
+        let entry = self.entry(room.broadcast)?;
+        let entry = lock(&entry);
+        let log = entry.log(room.audience);
+        if since.seq > log.seq {
+            return Ok(None);
+        }
+        // The history must hold every event after `since`: its oldest must be at most since.seq + 1.
+        let oldest = log.history.front().map(|(s, _)| *s).unwrap_or(log.seq + 1);
+        if oldest > since.seq + 1 {
+            return Ok(None);
+        }
+        let frames = log.history.iter().filter(|(s, _)| *s > since.seq).map(|(_, f)| f.clone()).collect();
+        Ok(Some(Replay { seq: log.seq, frames }))
+    }
+
+    async fn record_participant(&self, broadcast: BroadcastId, user: &User, concurrent: u32) -> Result<()> {
+        lock(&self.entry(broadcast)?).state.record_participant(user, concurrent);
+        Ok(())
+    }
+
+    async fn record_concurrent(&self, broadcast: BroadcastId, concurrent: u32) -> Result<()> {
+        lock(&self.entry(broadcast)?).state.record_concurrent(concurrent);
+        Ok(())
+    }
+
+    async fn stats(&self, broadcast: BroadcastId) -> Result<Stats> {
+        Ok(stats::stats(&lock(&self.entry(broadcast)?).state))
+    }
+
+    async fn faq(&self) -> Result<Vec<FaqGroup>> {
+        let entries: Vec<_> = self.broadcasts.iter().map(|e| Arc::clone(e.value())).collect();
+        let mut groups: Vec<FaqGroup> = entries.iter().filter_map(|e| stats::faq_group(&lock(e).state)).collect();
+        groups
+            .sort_by(|a, b| b.broadcast.ended_at.cmp(&a.broadcast.ended_at).then(b.broadcast.id.cmp(&a.broadcast.id)));
+        Ok(groups)
+    }
+}

@@ -1,0 +1,62 @@
+//! The storage seam: where broadcasts, questions, votes and room histories live.
+//!
+//! Every operation that must be atomic is one trait method (apply a command and publish its events; take a
+//! consistent snapshot; replay history), never a read-modify-write in a caller, so a shared store (Redis) can
+//! implement the same trait with scripts or transactions and callers don't change.
+
+mod memory;
+
+use async_trait::async_trait;
+use axum::extract::ws::Utf8Bytes;
+
+pub use memory::MemoryStore;
+
+use crate::auth::User;
+use crate::error::Result;
+use crate::protocol::Position;
+use crate::qa::rooms::RoomRef;
+use crate::qa::stats::{FaqGroup, Stats};
+use crate::qa::{Broadcast, BroadcastId, BroadcastPatch, NewBroadcast, QaCommand, QaReply};
+
+/// A room's state encoded for one viewer, and the position it reflects.
+pub struct Snapshot {
+    pub epoch: String,
+    pub seq: u64,
+    pub frame: Utf8Bytes,
+}
+
+/// The events after a client's position, when the store still has all of them.
+pub struct Replay {
+    /// The position the client is at after applying `frames`.
+    pub seq: u64,
+    pub frames: Vec<Utf8Bytes>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn create_broadcast(&self, new: NewBroadcast) -> Result<Broadcast>;
+    /// Applies settings and lifecycle changes, and publishes the new broadcast to its rooms.
+    async fn update_broadcast(&self, id: BroadcastId, patch: BroadcastPatch) -> Result<Broadcast>;
+    async fn broadcast(&self, id: BroadcastId) -> Result<Broadcast>;
+    /// Case-insensitive.
+    async fn broadcast_by_code(&self, code: &str) -> Result<Broadcast>;
+    async fn broadcasts(&self) -> Result<Vec<Broadcast>>;
+
+    /// Applies one Q&A command atomically: the rules, then for each resulting event the next `seq` of its room,
+    /// the append to the room's history and the publish, all before any other command of the broadcast.
+    async fn execute(&self, broadcast: BroadcastId, actor: &User, command: QaCommand) -> Result<QaReply>;
+
+    /// The room's state as `viewer` may see it, consistent with the `seq` it carries.
+    async fn snapshot(&self, room: RoomRef, viewer: &User) -> Result<Snapshot>;
+    /// The events after `since`, if the history still holds them all under the same epoch.
+    async fn replay(&self, room: RoomRef, since: &Position) -> Result<Option<Replay>>;
+
+    /// A user joined the broadcast's public room while `concurrent` people were in it.
+    async fn record_participant(&self, broadcast: BroadcastId, user: &User, concurrent: u32) -> Result<()>;
+    /// The number of people in the broadcast's public room now.
+    async fn record_concurrent(&self, broadcast: BroadcastId, concurrent: u32) -> Result<()>;
+
+    async fn stats(&self, broadcast: BroadcastId) -> Result<Stats>;
+    /// FAQ groups of ended and archived broadcasts, newest first.
+    async fn faq(&self) -> Result<Vec<FaqGroup>>;
+}

@@ -1,0 +1,307 @@
+//! Test fixtures: a real Majlis server on port 0, and a small WebSocket client that speaks protocol v1.
+//!
+//! Every wait is bounded ([`WAIT`]), so a missing frame fails the test quickly instead of hanging it.
+
+pub mod browser;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use majlis_server::auth::{Role, User};
+use majlis_server::{App, Config};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// The longest any single expected frame or response may take.
+pub const WAIT: Duration = Duration::from_secs(10);
+pub const SECRET: &str = "test-secret-not-for-production";
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+    pub http: reqwest::Client,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server with the default configuration as changed by `tweak`.
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config::defaults();
+        config.listen = "127.0.0.1:0".parse().expect("BUG: literal address");
+        config.jwt_secret = Some(SECRET.into());
+        tweak(&mut config);
+        let listener = tokio::net::TcpListener::bind(config.listen).await.expect("bind port 0");
+        let addr = listener.local_addr().expect("local addr");
+        let app = App::new(config, format!("http://{addr}")).expect("app");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(majlis_server::run(listener, Arc::clone(&app), async move {
+            let _ = stopped.await;
+        }));
+        TestServer { addr, app, stop: Some(stop), task: Some(task), http: reqwest::Client::new() }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    pub fn token(&self, role: Role, name: &str) -> String {
+        let sub = format!("{}-{}", name.to_lowercase().replace(' ', "-"), rand_suffix());
+        let user = User { sub, name: name.into(), role };
+        self.app.tokens.mint(&user, 3600).expect("mint").0
+    }
+
+    /// A connected, authenticated client with a fresh identity of `role`.
+    pub async fn client(&self, role: Role, name: &str) -> Client {
+        let mut client = Client::connect(&self.ws_url()).await;
+        client.ok(json!({"type": "auth", "token": self.token(role, name)})).await;
+        client
+    }
+
+    pub async fn citizen(&self, name: &str) -> Client {
+        self.client(Role::Citizen, name).await
+    }
+
+    pub async fn moderator(&self) -> Client {
+        self.client(Role::Moderator, "Mod").await
+    }
+
+    /// Creates a broadcast through REST as a moderator; `settings` are merged over a default title.
+    pub async fn create_broadcast(&self, settings: Value) -> Value {
+        let mut body = json!({"title": {"en": "Housing programme Q&A", "ar": "أسئلة برنامج الإسكان"}});
+        if let (Some(b), Some(s)) = (body.as_object_mut(), settings.as_object()) {
+            for (k, v) in s {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        let response = self
+            .http
+            .post(self.url("/api/broadcasts"))
+            .bearer_auth(self.token(Role::Moderator, "Mod"))
+            .json(&body)
+            .send()
+            .await
+            .expect("POST /api/broadcasts");
+        assert_eq!(response.status(), 201, "create broadcast");
+        response.json().await.expect("broadcast json")
+    }
+
+    pub async fn set_state(&self, broadcast: u64, state: &str) -> Value {
+        let response = self
+            .http
+            .patch(self.url(&format!("/api/broadcasts/{broadcast}")))
+            .bearer_auth(self.token(Role::Moderator, "Mod"))
+            .json(&json!({"state": state}))
+            .send()
+            .await
+            .expect("PATCH broadcast");
+        assert!(response.status().is_success(), "set state {state}: {}", response.status());
+        response.json().await.expect("json")
+    }
+
+    pub async fn get_json(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut request = self.http.get(self.url(path));
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        let response = request.send().await.expect("GET");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Stops the server as SIGTERM would, and waits for it to finish draining.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(30), task).await.expect("server stops in time").ok();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A protocol v1 client. Frames that arrive while waiting for a reply are kept, in order, for `next`.
+pub struct Client {
+    pub ws: Ws,
+    pending: VecDeque<Value>,
+    next_id: u64,
+}
+
+/// An `error` frame's code and the whole frame.
+#[derive(Debug)]
+pub struct Refusal {
+    pub code: String,
+    pub frame: Value,
+}
+
+impl Client {
+    pub async fn connect(url: &str) -> Self {
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("connect in time")
+            .expect("connect");
+        Client { ws, pending: VecDeque::new(), next_id: 1 }
+    }
+
+    pub async fn send_raw(&mut self, message: Message) {
+        self.ws.send(message).await.expect("send");
+    }
+
+    /// Sends a command (an `id` is added) and returns its ack's `result`, or the error.
+    pub async fn request(&mut self, mut command: Value) -> Result<Value, Refusal> {
+        let id = self.next_id;
+        self.next_id += 1;
+        command["id"] = json!(id);
+        self.send_raw(Message::text(command.to_string())).await;
+        self.reply_to(json!(id)).await
+    }
+
+    /// Waits for the ack or error carrying `id`, keeping every other frame for later.
+    pub async fn reply_to(&mut self, id: Value) -> Result<Value, Refusal> {
+        loop {
+            let frame = self.read().await;
+            let kind = frame["type"].as_str().unwrap_or_default();
+            if (kind == "ack" || kind == "error") && frame["id"] == id {
+                return if kind == "ack" {
+                    Ok(frame["result"].clone())
+                } else {
+                    Err(Refusal { code: frame["code"].as_str().unwrap_or_default().to_string(), frame })
+                };
+            }
+            self.pending.push_back(frame);
+        }
+    }
+
+    /// Sends a command that must succeed.
+    pub async fn ok(&mut self, command: Value) -> Value {
+        let kind = command["type"].clone();
+        match self.request(command).await {
+            Ok(result) => result,
+            Err(refusal) => panic!("{kind} was refused: {:?}", refusal.frame),
+        }
+    }
+
+    /// Sends a command that must fail, and returns the error code.
+    pub async fn refused(&mut self, command: Value) -> Refusal {
+        let kind = command["type"].clone();
+        match self.request(command).await {
+            Ok(result) => panic!("{kind} should have been refused, got {result}"),
+            Err(refusal) => refusal,
+        }
+    }
+
+    /// The next frame (kept or new).
+    pub async fn next(&mut self) -> Value {
+        match self.pending.pop_front() {
+            Some(frame) => frame,
+            None => self.read().await,
+        }
+    }
+
+    /// The next frame that matches, skipping (and dropping) others.
+    pub async fn next_matching(&mut self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.next())
+                .await
+                .unwrap_or_else(|_| panic!("no frame matching {what} within {WAIT:?}"));
+            if matches(&frame) {
+                return frame;
+            }
+        }
+    }
+
+    /// The next `event` frame (of any room), skipping presence frames.
+    pub async fn next_event(&mut self) -> Value {
+        self.next_matching("an event", |f| f["type"] == "event").await
+    }
+
+    /// Joins a room and returns its snapshot.
+    pub async fn join(&mut self, room: &str) -> Value {
+        self.ok(json!({"type": "join", "room": room})).await;
+        self.next_matching("a snapshot", |f| f["type"] == "snapshot" && f["room"] == room).await
+    }
+
+    async fn read(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .unwrap_or_else(|_| panic!("no frame from the server within {WAIT:?}"))
+                .expect("connection closed while waiting for a frame")
+                .expect("websocket error");
+            match message {
+                Message::Text(text) => return serde_json::from_str(&text).expect("server sent JSON"),
+                Message::Close(frame) => panic!("connection closed by the server: {frame:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Asserts that no frame matching `matches` arrives within `quiet`.
+    pub async fn assert_no(&mut self, quiet: Duration, what: &str, matches: impl Fn(&Value) -> bool) {
+        if let Some(frame) = self.pending.iter().find(|f| matches(f)) {
+            panic!("unexpected {what}: {frame}");
+        }
+        let deadline = tokio::time::Instant::now() + quiet;
+        while let Ok(frame) = tokio::time::timeout_at(deadline, self.read()).await {
+            if matches(&frame) {
+                panic!("unexpected {what}: {frame}");
+            }
+            self.pending.push_back(frame);
+        }
+    }
+
+    /// Reads until the server closes the connection; returns the close code and reason.
+    pub async fn closed(&mut self) -> (u16, String) {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.ws.next()).await.expect("close within the wait");
+            match message {
+                Some(Ok(Message::Close(Some(frame)))) => return (frame.code.into(), frame.reason.to_string()),
+                Some(Ok(Message::Close(None))) | None => return (1005, String::new()),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => panic!("connection failed before a close frame: {e}"),
+            }
+        }
+    }
+}
+
+/// Asks a question and returns it (from the ack).
+pub async fn ask(client: &mut Client, broadcast: u64, text: &str) -> Value {
+    let result = client.ok(json!({"type": "ask", "broadcast": broadcast, "text": text})).await;
+    result["question"].clone()
+}
+
+pub fn id_of(value: &Value) -> u64 {
+    value["id"].as_u64().unwrap_or_else(|| panic!("no id in {value}"))
+}
