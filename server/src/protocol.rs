@@ -336,6 +336,15 @@ pub fn event(room: &str, seq: u64, audience: Audience, event: &RoomEvent) -> Utf
     encode(&EventFrame { r#type: "event", room, seq, body })
 }
 
+/// An event frame split around its `seq`, for a store that assigns the seq where it stores the event (a Redis
+/// script): `head + seq + tail` is exactly what [`event`] gives for that seq.
+pub fn event_template(room: &str, audience: Audience, e: &RoomEvent) -> (String, String) {
+    let frame = event(room, 0, audience, e);
+    // The seq comes before any data, so the first `"seq":0,` is the seq field and never user text.
+    let at = frame.as_str().find("\"seq\":0,").expect("BUG: an event frame carries its seq");
+    (frame.as_str()[..at + 6].to_string(), frame.as_str()[at + 7..].to_string())
+}
+
 pub fn snapshot(room: &str, epoch: &str, seq: u64, data: &SnapshotData) -> Utf8Bytes {
     #[derive(Serialize)]
     struct Data<'a> {
@@ -395,5 +404,12 @@ mod tests {
         assert_eq!((id, r.unwrap_err().code), (Value::from(3), ErrorCode::BadRequest));
         let (_, r) = parse(r#"{"type":"vote","id":3,"broadcast":1,"question":2,"value":true}"#);
         assert!(matches!(r, Ok(Command::Vote { broadcast: 1, question: 2, value: true })));
+    }
+
+    #[test]
+    fn an_event_template_rebuilds_the_frame() {
+        let e = RoomEvent::Muted { user: "\"seq\":0,".into(), muted: true };
+        let (head, tail) = event_template("broadcast:4:moderation", Audience::Moderation, &e);
+        assert_eq!(format!("{head}42{tail}"), event("broadcast:4:moderation", 42, Audience::Moderation, &e).as_str());
     }
 }

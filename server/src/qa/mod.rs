@@ -137,7 +137,8 @@ pub struct Question {
     pub id: QuestionId,
     pub broadcast: BroadcastId,
     pub text: String,
-    pub lang: &'static str,
+    #[serde(deserialize_with = "lang_code")]
+    pub lang: LangCode,
     pub author_sub: String,
     pub author_name: String,
     pub anonymous: bool,
@@ -157,6 +158,16 @@ pub struct Question {
     pub created_at: u64,
     pub edited: bool,
     pub client_msg_id: Option<String>,
+}
+
+/// `ar` or `en`. An alias, not `&'static str` in the field itself: serde's derive would then only deserialize
+/// questions from `'static` input, and a store that keeps questions as JSON (Redis) reads them back.
+pub type LangCode = &'static str;
+
+/// Reads a stored `lang` back into one of the codes [`detect_lang`] gives.
+fn lang_code<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    let code = std::borrow::Cow::<str>::deserialize(d)?;
+    Ok(if code == "ar" { "ar" } else { "en" })
 }
 
 /// `ar` if the text has Arabic script, else `en`: enough to show each FAQ entry in its own direction.

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::filter::KeywordFilter;
 use super::{
-    detect_lang, Answer, Broadcast, BroadcastPatch, BroadcastState, Held, QaCommand, QaReply, Question, QuestionId,
-    Status,
+    detect_lang, Answer, Broadcast, BroadcastId, BroadcastPatch, BroadcastState, Held, NewBroadcast, QaCommand,
+    QaReply, Question, QuestionId, Status,
 };
 use crate::auth::User;
 use crate::error::{Error, Result};
@@ -71,6 +71,20 @@ impl QaState {
             peak_participants: 0,
             current_participants: 0,
         }
+    }
+
+    /// A state assembled by a store that keeps it elsewhere (Redis) and loads, per command, only what the
+    /// command can touch: the broadcast, the questions involved, the voters a merge moves, the `asked` entries
+    /// an `ask` may look up. The rules read nothing else, so they decide exactly as on the full state.
+    pub fn from_parts(
+        broadcast: Broadcast,
+        questions: BTreeMap<QuestionId, Question>,
+        voters: HashMap<QuestionId, HashSet<String>>,
+        pinned: Option<QuestionId>,
+        muted: BTreeSet<String>,
+        asked: HashMap<(String, String), QuestionId>,
+    ) -> Self {
+        QaState { questions, voters, pinned, muted, asked, ..QaState::new(broadcast) }
     }
 
     pub fn has_voted(&self, question: QuestionId, sub: &str) -> bool {
@@ -510,6 +524,28 @@ impl QaState {
         self.current_participants = concurrent;
         self.peak_participants = self.peak_participants.max(concurrent);
     }
+}
+
+/// A new broadcast as `new` describes it: scheduled, with `code` as its join code.
+pub fn new_broadcast(id: BroadcastId, code: String, new: NewBroadcast, policy: &Policy, now: u64) -> Result<Broadcast> {
+    if new.title.is_empty() {
+        return Err(Error::bad_request("A broadcast needs a title (Arabic or English)."));
+    }
+    let max_question_len = checked_max_len(new.max_question_len.unwrap_or(policy.default_max_question_len), policy)?;
+    Ok(Broadcast {
+        id,
+        code,
+        title: new.title,
+        description: new.description,
+        starts_at: new.starts_at.unwrap_or(now),
+        state: BroadcastState::Scheduled,
+        premoderation: new.premoderation,
+        allow_anonymous: new.allow_anonymous,
+        max_question_len,
+        created_at: now,
+        live_at: None,
+        ended_at: None,
+    })
 }
 
 pub fn checked_max_len(len: usize, policy: &Policy) -> Result<usize> {

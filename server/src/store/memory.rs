@@ -19,9 +19,9 @@ use crate::bus::Bus;
 use crate::error::{Error, Result};
 use crate::protocol::{self, Position};
 use crate::qa::rooms::{self, Audience, RoomRef};
-use crate::qa::rules::{checked_max_len, Policy, QaState};
+use crate::qa::rules::{new_broadcast, Policy, QaState};
 use crate::qa::stats::{self, FaqGroup, Stats};
-use crate::qa::{Broadcast, BroadcastId, BroadcastPatch, BroadcastState, NewBroadcast, QaCommand, QaReply};
+use crate::qa::{Broadcast, BroadcastId, BroadcastPatch, NewBroadcast, QaCommand, QaReply};
 
 /// Letters that can't be mistaken for one another when read aloud or typed from a screen (no I, L, O).
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ";
@@ -121,28 +121,9 @@ fn lock(entry: &Arc<Mutex<Entry>>) -> std::sync::MutexGuard<'_, Entry> {
 #[async_trait]
 impl Store for MemoryStore {
     async fn create_broadcast(&self, new: NewBroadcast) -> Result<Broadcast> {
-        if new.title.is_empty() {
-            return Err(Error::bad_request("A broadcast needs a title (Arabic or English)."));
-        }
-        let max_question_len =
-            checked_max_len(new.max_question_len.unwrap_or(self.policy.default_max_question_len), &self.policy)?;
-        let now = unix_millis();
         let id = self.next_broadcast.fetch_add(1, Relaxed);
         let code = self.new_code();
-        let broadcast = Broadcast {
-            id,
-            code: code.clone(),
-            title: new.title,
-            description: new.description,
-            starts_at: new.starts_at.unwrap_or(now),
-            state: BroadcastState::Scheduled,
-            premoderation: new.premoderation,
-            allow_anonymous: new.allow_anonymous,
-            max_question_len,
-            created_at: now,
-            live_at: None,
-            ended_at: None,
-        };
+        let broadcast = new_broadcast(id, code.clone(), new, &self.policy, unix_millis())?;
         let entry = Entry {
             state: QaState::new(broadcast.clone()),
             public: RoomLog::new(RoomRef::public(id).key()),
