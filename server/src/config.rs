@@ -135,6 +135,24 @@ pub struct Config {
     #[arg(long, env = "MAJLIS_RECONNECT_HINT_MS", default_value_t = 1000)]
     pub reconnect_hint_ms: u64,
 
+    /// Redis URL, e.g. redis://:password@redis:6379/0. Setting it runs this node in Redis mode: broadcasts,
+    /// questions, votes and room histories live in Redis and events travel through Redis pub/sub, so several
+    /// nodes behind a load balancer act as one. Unset, the node keeps everything in memory (single node).
+    #[arg(long, env = "MAJLIS_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// In Redis mode, how long a command may wait for Redis before it is answered `unavailable`, in
+    /// milliseconds. Also bounds the reconnect attempts' connect time.
+    #[arg(long, env = "MAJLIS_REDIS_TIMEOUT_MS", default_value_t = 2000)]
+    pub redis_timeout_ms: u64,
+
+    /// In Redis mode, use sharded pub/sub (SSUBSCRIBE/SPUBLISH, Redis 7+) so that on a Redis Cluster each
+    /// room's events stay on the shard that owns its keys instead of being broadcast to every shard. Keys and
+    /// channels of one broadcast share a hash tag, so they land on one shard. Off: plain SUBSCRIBE/PUBLISH,
+    /// which is what a single Redis (with or without replicas) needs.
+    #[arg(long, env = "MAJLIS_REDIS_SHARDED_PUBSUB", default_value_t = false)]
+    pub redis_sharded_pubsub: bool,
+
     /// WebSocket read buffer per connection, in bytes (small keeps idle connections cheap).
     #[arg(long, env = "MAJLIS_WS_READ_BUFFER_BYTES", default_value_t = 4096)]
     pub ws_read_buffer_bytes: usize,

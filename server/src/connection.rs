@@ -212,6 +212,10 @@ impl Connection {
             Error::unavailable()
         })?;
         self.rooms.push(JoinedRoom { key: key.clone(), room, id });
+        if !self.listening(&key).await {
+            self.leave_room(&key);
+            return Err(Error::unavailable());
+        }
         match self.send_baseline(user, room, id, since).await {
             Ok(result) => {
                 if room.audience == Audience::Public {
@@ -225,6 +229,12 @@ impl Connection {
                 Err(error)
             }
         }
+    }
+
+    /// Waits (bounded) until the room's live events reach this node, so the baseline read next can't miss any.
+    async fn listening(&self, key: &str) -> bool {
+        let wait = Duration::from_millis(self.app.config.redis_timeout_ms.max(1));
+        tokio::time::timeout(wait, self.app.hub.until_listening(key)).await.unwrap_or(false)
     }
 
     /// Sends what the client starts from: the missed events if the history still has them, else a snapshot.
@@ -267,7 +277,10 @@ impl Connection {
             return Err(Error::forbidden("Only moderators may do this."));
         }
         match &command {
-            crate::qa::QaCommand::Ask { .. } => self.app.limits.question(&user.sub)?,
+            crate::qa::QaCommand::Ask { .. } => {
+                self.app.limits.question(&user.sub)?;
+                self.app.store.limit_question(&user.sub).await?;
+            }
             crate::qa::QaCommand::Vote { .. } => self.app.limits.vote(&user.sub)?,
             _ => {}
         }

@@ -10,6 +10,8 @@
 
 mod outbound;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
@@ -43,6 +45,12 @@ struct Room {
 pub trait RoomInterest: Send + Sync {
     fn room_opened(&self, key: &str);
     fn room_closed(&self, key: &str);
+    /// Resolves to true once every event of `key` published from now on will reach this hub (a shared bus: its
+    /// channel subscription is confirmed), false if that can't be promised. A join waits for it before it reads
+    /// the snapshot, so no event falls between the snapshot and the live stream.
+    fn until_listening(&self, _key: &str) -> Pin<Box<dyn Future<Output = bool> + Send>> {
+        Box::pin(std::future::ready(true))
+    }
 }
 
 pub struct Hub {
@@ -107,6 +115,23 @@ impl Hub {
             if let Some(interest) = self.interest() {
                 interest.room_closed(key);
             }
+        }
+    }
+
+    /// See [`RoomInterest::until_listening`]; true at once without a shared bus.
+    pub async fn until_listening(&self, key: &str) -> bool {
+        match self.interest() {
+            Some(interest) => interest.until_listening(key).await,
+            None => true,
+        }
+    }
+
+    /// Closes every local subscriber of a room with `reason`: used when this node lost events of the room that
+    /// it can no longer fetch, so its clients must rejoin (and get a fresh snapshot) rather than miss them.
+    pub fn kick(&self, key: &str, reason: CloseReason) {
+        let Some(room) = self.rooms.get(key).map(|r| Arc::clone(r.value())) else { return };
+        for sub in room.subscribers.lock().expect("BUG: room lock poisoned").iter() {
+            sub.control.kill(reason);
         }
     }
 

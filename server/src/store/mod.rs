@@ -59,4 +59,15 @@ pub trait Store: Send + Sync {
     async fn stats(&self, broadcast: BroadcastId) -> Result<Stats>;
     /// FAQ groups of ended and archived broadcasts, newest first.
     async fn faq(&self) -> Result<Vec<FaqGroup>>;
+
+    /// A cluster-wide question limit for `sub`, on top of the node's own (a shared store enforces it; in memory
+    /// the node's limiter is already the whole truth).
+    async fn limit_question(&self, _sub: &str) -> Result<()> {
+        Ok(())
+    }
+
+    /// False while the store can't serve (its backend is unreachable): `/readyz` reports not ready.
+    fn is_healthy(&self) -> bool {
+        true
+    }
 }
