@@ -34,7 +34,9 @@ pub struct App {
 }
 
 impl App {
-    /// Builds the in-memory application. `config.jwt_secret` must be set (the binary fills in a random one).
+    /// Builds the application: in memory, or in Redis mode when `config.redis_url` is set (then it must be called
+    /// inside a Tokio runtime: it starts the Redis background tasks, which stop when `shutdown` is cancelled).
+    /// `config.jwt_secret` must be set (the binary fills in a random one).
     pub fn new(config: Config, public_url: String) -> std::io::Result<Arc<Self>> {
         let filter = match &config.keyword_file {
             Some(path) => KeywordFilter::from_file(path)?,
@@ -49,8 +51,16 @@ impl App {
         });
         let metrics = Arc::new(Metrics::default());
         let hub = Arc::new(Hub::new(Arc::clone(&metrics)));
-        let bus = Arc::new(LocalBus::new(Arc::clone(&hub), Arc::clone(&metrics)));
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::new(policy, bus, config.history_len.max(1)));
+        let shutdown = CancellationToken::new();
+        let store: Arc<dyn Store> = match &config.redis_url {
+            // Redis mode: the store publishes through Redis, and the hub hears its rooms through Redis alone.
+            Some(url) => crate::redis_mode::start(url, &config, policy, Arc::clone(&hub), shutdown.clone())
+                .map_err(std::io::Error::other)?,
+            None => {
+                let bus = Arc::new(LocalBus::new(Arc::clone(&hub), Arc::clone(&metrics)));
+                Arc::new(MemoryStore::new(policy, bus, config.history_len.max(1)))
+            }
+        };
         let secret = config.jwt_secret.clone().unwrap_or_else(TokenKeys::random_secret);
         Ok(Arc::new(App {
             tokens: TokenKeys::new(secret.as_bytes()),
@@ -59,7 +69,7 @@ impl App {
             store,
             hub,
             metrics,
-            shutdown: CancellationToken::new(),
+            shutdown,
             connections: TaskTracker::new(),
             ready: AtomicBool::new(false),
             next_connection: AtomicU64::new(1),
@@ -72,7 +82,7 @@ impl App {
     }
 
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Relaxed) && !self.shutdown.is_cancelled()
+        self.ready.load(Relaxed) && !self.shutdown.is_cancelled() && self.store.is_healthy()
     }
 
     pub fn set_ready(&self, ready: bool) {

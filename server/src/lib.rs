@@ -8,6 +8,7 @@
 //! - [`bus`]: how an event reaches every node's hub (in process here; Redis pub/sub with several nodes).
 //! - [`store`]: where state lives, behind a trait whose methods are the atomic operations.
 //! - [`qa`]: the live-broadcast Q&A domain — rules, privacy routing, keyword filter, statistics, FAQ.
+//! - [`redis_mode`]: the Redis store and bus (the only code that knows Redis), used when `--redis-url` is set.
 //! - [`auth`], [`limits`], [`metrics`], [`config`], [`error`].
 //!
 //! The binary (`src/main.rs`) only parses the command line and calls [`run`].
@@ -24,6 +25,7 @@ pub mod limits;
 pub mod metrics;
 pub mod protocol;
 pub mod qa;
+pub mod redis_mode;
 pub mod store;
 
 use std::future::Future;

@@ -79,7 +79,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let bound = listener.local_addr()?;
     let public_url = config.public_url(bound);
-    let app = App::new(config, public_url.clone()).context("loading the keyword file")?;
+    let app = App::new(config, public_url.clone()).context("starting (keyword file, Redis URL)")?;
     print_welcome(&app, &public_url, generated_secret)?;
     majlis_server::run(listener, Arc::clone(&app), shutdown_signal()).await?;
     Ok(())
@@ -89,7 +89,8 @@ fn print_welcome(app: &App, url: &str, generated_secret: bool) -> anyhow::Result
     let moderator =
         User { sub: staff_sub(Role::Moderator, "Moderator"), name: "Moderator".into(), role: Role::Moderator };
     let (token, _) = app.tokens.mint(&moderator, 12 * 3600)?;
-    println!("\nMajlis is running (in-memory store).");
+    let mode = if app.config.redis_url.is_some() { "Redis mode" } else { "in-memory store" };
+    println!("\nMajlis is running ({mode}).");
     println!("  Open:               {url}/");
     println!("  Moderator console:  {url}/moderator.html#token={token}");
     println!(

@@ -1,0 +1,75 @@
+//! The key layout. Everything of one broadcast shares the hash tag `{b:<id>}`, so one script may touch all of it
+//! and on a Redis Cluster it all lives on one shard (rooms' channels too, for sharded pub/sub).
+//!
+//! Under the prefix `mj:{b:<id>}`:
+//! - `:bc` the broadcast (JSON); `:ver` the version every committed change increments;
+//! - `:q` hash question id → question (JSON; its `votes` may be stale, `:votes` is the truth);
+//! - `:votes` hash id → count; `:vv` hash id → vote version (bumped whenever the voters change);
+//! - `:voters:<id>` set of subs; `:meta` hash id → vote gate (see `vote_gate`), and `open` → 1/0;
+//! - `:pinned`, `:muted` (set), `:asked` hash `sub \x1f client_msg_id` → id;
+//! - `:parts` set of participants, `:conc` hash node → `count:at_ms`, `:peak`;
+//! - per room (`pub`, `mod`): `:r:<room>:seq`, `:r:<room>:epoch`, `:r:<room>:log` (stream, entry id = seq),
+//!   and the channel `:r:<room>:ch`.
+//!
+//! Global: `mj:next:broadcast`, `mj:next:question` (INCR), `mj:codes` (hash code → id), `mj:broadcasts` (set).
+
+use crate::qa::rooms::{Audience, RoomRef};
+use crate::qa::{BroadcastId, Question, Status};
+
+pub const NEXT_BROADCAST: &str = "mj:next:broadcast";
+pub const NEXT_QUESTION: &str = "mj:next:question";
+pub const CODES: &str = "mj:codes";
+pub const BROADCASTS: &str = "mj:broadcasts";
+
+pub fn prefix(broadcast: BroadcastId) -> String {
+    format!("mj:{{b:{broadcast}}}")
+}
+
+pub fn room_tag(audience: Audience) -> &'static str {
+    match audience {
+        Audience::Public => "pub",
+        Audience::Moderation => "mod",
+    }
+}
+
+/// The common prefix of a room's keys (as the scripts build them: `<prefix>:r:<room>`).
+pub fn room_base(room: RoomRef) -> String {
+    format!("{}:r:{}", prefix(room.broadcast), room_tag(room.audience))
+}
+
+fn room(r: RoomRef, what: &str) -> String {
+    format!("{}:{what}", room_base(r))
+}
+
+pub fn channel(r: RoomRef) -> String {
+    room(r, "ch")
+}
+
+pub fn log(r: RoomRef) -> String {
+    room(r, "log")
+}
+
+pub fn seq(r: RoomRef) -> String {
+    room(r, "seq")
+}
+
+/// The cluster-wide question limiter of one user.
+pub fn question_rate(sub: &str) -> String {
+    format!("mj:rl:q:{{{sub}}}")
+}
+
+/// The `:asked` field of one idempotent ask. The separator can't occur in a token's `sub` or a client id.
+pub fn asked(sub: &str, client_msg_id: &str) -> String {
+    format!("{sub}\u{1f}{client_msg_id}")
+}
+
+/// What the vote script needs to know of a question, kept beside it in `:meta`: `m:<id>` if merged into `<id>`,
+/// else visibility (`p` public, `h` not) and whether it takes votes (`1`/`0`).
+pub fn vote_gate(q: &Question) -> String {
+    if let Some(into) = q.merged_into {
+        return format!("m:{into}");
+    }
+    let visibility = if q.public { 'p' } else { 'h' };
+    let votable = matches!(q.status, Status::Approved | Status::Answered | Status::Pending);
+    format!("{visibility}{}", u8::from(votable))
+}
