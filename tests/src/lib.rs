@@ -3,6 +3,7 @@
 //! Every wait is bounded ([`WAIT`]), so a missing frame fails the test quickly instead of hanging it.
 
 pub mod browser;
+pub mod redis;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -29,6 +30,8 @@ pub struct TestServer {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
     pub http: reqwest::Client,
+    /// The server's own Redis when the suite runs in Redis mode (`MAJLIS_TEST_REDIS=1`).
+    _redis: Option<redis::RedisServer>,
 }
 
 impl TestServer {
@@ -42,6 +45,12 @@ impl TestServer {
         config.listen = "127.0.0.1:0".parse().expect("BUG: literal address");
         config.jwt_secret = Some(SECRET.into());
         tweak(&mut config);
+        // MAJLIS_TEST_REDIS=1 runs the same behaviour tests against Redis mode, each server with its own Redis.
+        let own_redis = (config.redis_url.is_none() && std::env::var("MAJLIS_TEST_REDIS").is_ok_and(|v| v == "1"))
+            .then(redis::RedisServer::start);
+        if let Some(r) = &own_redis {
+            config.redis_url = Some(r.url());
+        }
         let listener = tokio::net::TcpListener::bind(config.listen).await.expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
         let app = App::new(config, format!("http://{addr}")).expect("app");
@@ -49,7 +58,25 @@ impl TestServer {
         let task = tokio::spawn(majlis_server::run(listener, Arc::clone(&app), async move {
             let _ = stopped.await;
         }));
-        TestServer { addr, app, stop: Some(stop), task: Some(task), http: reqwest::Client::new() }
+        let server = TestServer {
+            addr,
+            app,
+            stop: Some(stop),
+            task: Some(task),
+            http: reqwest::Client::new(),
+            _redis: own_redis,
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    /// Waits until `/readyz` says ready (in Redis mode: Redis answered).
+    pub async fn wait_ready(&self) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !self.app.is_ready() {
+            assert!(tokio::time::Instant::now() < deadline, "server not ready within {WAIT:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,231 @@
+//! Redis mode with several nodes on one Redis: they act as one server. Each test starts its own
+//! `redis-server` (see `majlis_tests::redis`).
+
+use std::time::Duration;
+
+use majlis_server::auth::Role;
+use majlis_server::Config;
+use majlis_tests::redis::Cluster;
+use majlis_tests::{id_of, Client, TestServer};
+use serde_json::{json, Value};
+
+/// Limits out of the way: these tests are about agreement between nodes, not about rate limits.
+fn generous(c: &mut Config) {
+    c.questions_per_minute = 100_000;
+    c.questions_burst = 100_000;
+    c.votes_per_second = 100_000;
+    c.votes_burst = 100_000;
+    c.commands_per_second = 100_000;
+    c.commands_burst = 100_000;
+}
+
+async fn broadcast(node: &TestServer) -> u64 {
+    id_of(&node.create_broadcast(json!({})).await)
+}
+
+/// The next `n` events of `room`, in arrival order.
+async fn events(client: &mut Client, room: &str, n: usize) -> Vec<Value> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let frame = client.next_event().await;
+        if frame["room"] == room {
+            out.push(frame);
+        }
+    }
+    out
+}
+
+fn assert_gap_free(events: &[Value], after: u64) {
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e["seq"].as_u64(), Some(after + 1 + i as u64), "seq gap or disorder at {i}: {e}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_node_in_redis_mode_serves_the_basic_flow() {
+    let cluster = Cluster::start(1, generous).await;
+    let node = &cluster.nodes[0];
+    let b = broadcast(node).await;
+    let room = format!("broadcast:{b}");
+    let mut watcher = node.citizen("Watcher").await;
+    let snapshot = watcher.join(&room).await;
+    assert_eq!(snapshot["seq"], 0);
+    let mut asker = node.citizen("Asker").await;
+    let q = majlis_tests::ask(&mut asker, b, "When does registration open?").await;
+    let vote = asker.ok(json!({"type": "vote", "broadcast": b, "question": id_of(&q), "value": true})).await;
+    assert_eq!(vote["votes"], 1);
+    let seen = events(&mut watcher, &room, 2).await;
+    assert_gap_free(&seen, 0);
+    assert_eq!(seen[0]["kind"], "question");
+    assert_eq!(seen[1]["data"], json!({"id": id_of(&q), "votes": 1}));
+    let mut late = node.citizen("Late").await;
+    let snapshot = late.join(&room).await;
+    assert_eq!(snapshot["seq"], 2);
+    assert_eq!(snapshot["data"]["questions"][0]["votes"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_from_three_nodes_arrive_everywhere_in_the_same_order() {
+    let cluster = Cluster::start(3, generous).await;
+    let b = broadcast(&cluster.nodes[0]).await;
+    let room = format!("broadcast:{b}");
+    let moderation = format!("broadcast:{b}:moderation");
+    let mut watchers = vec![];
+    for node in &cluster.nodes {
+        let mut citizen = node.citizen("Watcher").await;
+        citizen.join(&room).await;
+        let mut moderator = node.moderator().await;
+        moderator.join(&moderation).await;
+        watchers.push((citizen, moderator));
+    }
+    // Every node asks and votes at once.
+    let per_node = 10;
+    let mut tasks = vec![];
+    for (n, node) in cluster.nodes.iter().enumerate() {
+        let mut asker = node.citizen("Asker").await;
+        tasks.push(tokio::spawn(async move {
+            for i in 0..per_node {
+                let q = majlis_tests::ask(&mut asker, b, &format!("Question {i} from node {n}")).await;
+                asker.ok(json!({"type": "vote", "broadcast": b, "question": id_of(&q), "value": true})).await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("asker");
+    }
+    let total = 3 * per_node * 2;
+    let mut public = vec![];
+    let mut private = vec![];
+    for (citizen, moderator) in &mut watchers {
+        public.push(events(citizen, &room, total).await);
+        private.push(events(moderator, &moderation, total).await);
+    }
+    for stream in public.iter().chain(&private) {
+        assert_gap_free(stream, 0);
+    }
+    assert!(public.iter().all(|s| s == &public[0]), "public streams differ between nodes");
+    assert!(private.iter().all(|s| s == &private[0]), "moderation streams differ between nodes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_votes_through_three_nodes_count_exactly() {
+    let cluster = Cluster::start(3, generous).await;
+    let b = broadcast(&cluster.nodes[0]).await;
+    let mut asker = cluster.nodes[0].citizen("Asker").await;
+    let q = id_of(&majlis_tests::ask(&mut asker, b, "Will the programme be extended?").await);
+    let mut voters = vec![];
+    for i in 0..300 {
+        voters.push(cluster.nodes[i % 3].citizen("Voter").await);
+    }
+    let tasks: Vec<_> = voters
+        .into_iter()
+        .map(|mut v| {
+            tokio::spawn(
+                async move { v.ok(json!({"type": "vote", "broadcast": b, "question": q, "value": true})).await },
+            )
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("voter");
+    }
+    for node in &cluster.nodes {
+        let snapshot = node.citizen("Checker").await.join(&format!("broadcast:{b}")).await;
+        assert_eq!(snapshot["data"]["questions"][0]["votes"], 300, "on node {}", node.addr);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_citizen_voting_through_two_nodes_at_once_counts_once() {
+    let cluster = Cluster::start(2, generous).await;
+    let b = broadcast(&cluster.nodes[0]).await;
+    let mut asker = cluster.nodes[0].citizen("Asker").await;
+    let mut questions = vec![];
+    for i in 0..20 {
+        questions.push(id_of(&majlis_tests::ask(&mut asker, b, &format!("Question {i}")).await));
+    }
+    let token = cluster.nodes[0].token(Role::Citizen, "Twice");
+    let mut tasks = vec![];
+    for node in &cluster.nodes {
+        let mut client = Client::connect(&node.ws_url()).await;
+        client.ok(json!({"type": "auth", "token": token})).await;
+        let questions = questions.clone();
+        tasks.push(tokio::spawn(async move {
+            for q in questions {
+                client.ok(json!({"type": "vote", "broadcast": b, "question": q, "value": true})).await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("voter");
+    }
+    let snapshot = cluster.nodes[1].citizen("Checker").await.join(&format!("broadcast:{b}")).await;
+    for q in snapshot["data"]["questions"].as_array().expect("questions") {
+        assert_eq!(q["votes"], 1, "{q}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retried_ask_through_another_node_returns_the_original() {
+    let cluster = Cluster::start(2, generous).await;
+    let b = broadcast(&cluster.nodes[0]).await;
+    let token = cluster.nodes[0].token(Role::Citizen, "Retry");
+    let ask = json!({"type": "ask", "broadcast": b, "text": "Is it free?", "client_msg_id": "m-1"});
+    let mut first = Client::connect(&cluster.nodes[0].ws_url()).await;
+    first.ok(json!({"type": "auth", "token": token})).await;
+    let original = first.ok(ask.clone()).await;
+    let mut second = Client::connect(&cluster.nodes[1].ws_url()).await;
+    second.ok(json!({"type": "auth", "token": token})).await;
+    let retried = second.ok(ask).await;
+    assert_eq!(retried["duplicate"], true);
+    assert_eq!(retried["question"]["id"], original["question"]["id"]);
+    let snapshot = second.join(&format!("broadcast:{b}")).await;
+    assert_eq!(snapshot["data"]["questions"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_question_limit_holds_across_nodes() {
+    let cluster = Cluster::start(3, |c| {
+        c.questions_per_minute = 5;
+        c.questions_burst = 3;
+    })
+    .await;
+    let b = broadcast(&cluster.nodes[0]).await;
+    let token = cluster.nodes[0].token(Role::Citizen, "Eager");
+    let mut clients = vec![];
+    for node in &cluster.nodes {
+        let mut c = Client::connect(&node.ws_url()).await;
+        c.ok(json!({"type": "auth", "token": token})).await;
+        clients.push(c);
+    }
+    // Each node alone would allow a burst of 3; together they allow 3, not 9.
+    let mut accepted = 0;
+    for i in 0..6 {
+        let c = &mut clients[i % 3];
+        match c.request(json!({"type": "ask", "broadcast": b, "text": format!("Question {i}")})).await {
+            Ok(_) => accepted += 1,
+            Err(refusal) => {
+                assert_eq!(refusal.code, "rate_limited");
+                assert!(refusal.frame["retry_after_ms"].as_u64().is_some_and(|ms| ms > 0));
+            }
+        }
+    }
+    assert_eq!(accepted, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sharded_pub_sub_carries_events_too() {
+    let cluster = Cluster::start(2, |c| {
+        generous(c);
+        c.redis_sharded_pubsub = true;
+    })
+    .await;
+    let b = broadcast(&cluster.nodes[0]).await;
+    let room = format!("broadcast:{b}");
+    let mut watcher = cluster.nodes[1].citizen("Watcher").await;
+    watcher.join(&room).await;
+    let mut asker = cluster.nodes[0].citizen("Asker").await;
+    majlis_tests::ask(&mut asker, b, "Sharded?").await;
+    let seen = events(&mut watcher, &room, 1).await;
+    assert_gap_free(&seen, 0);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
