@@ -1,0 +1,256 @@
+//! Redis mode under failures: reconnecting clients, a restarting Redis, dropped pub/sub connections. Each test
+//! starts its own `redis-server` (see `majlis_tests::redis`).
+
+use std::time::{Duration, Instant};
+
+use majlis_server::auth::Role;
+use majlis_server::Config;
+use majlis_tests::redis::Cluster;
+use majlis_tests::{id_of, Client, TestServer, WAIT};
+use serde_json::{json, Value};
+
+fn generous(c: &mut Config) {
+    c.questions_per_minute = 100_000;
+    c.questions_burst = 100_000;
+    c.votes_per_second = 100_000;
+    c.votes_burst = 100_000;
+    c.commands_per_second = 100_000;
+    c.commands_burst = 100_000;
+}
+
+async fn broadcast(node: &TestServer) -> u64 {
+    id_of(&node.create_broadcast(json!({})).await)
+}
+
+async fn events(client: &mut Client, room: &str, n: usize) -> Vec<Value> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let frame = client.next_event().await;
+        if frame["room"] == room {
+            out.push(frame);
+        }
+    }
+    out
+}
+
+fn assert_gap_free(events: &[Value], after: u64) {
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e["seq"].as_u64(), Some(after + 1 + i as u64), "seq gap or disorder at {i}: {e}");
+    }
+}
+
+/// Joins with a position; returns the ack.
+async fn rejoin(client: &mut Client, room: &str, epoch: &Value, seq: u64) -> Value {
+    client.ok(json!({"type": "join", "room": room, "since": {"epoch": epoch, "seq": seq}})).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_resumes_on_another_node_with_the_missed_events() {
+    let cluster = Cluster::start(2, generous).await;
+    let b = broadcast(&cluster.nodes[0]).await;
+    let room = format!("broadcast:{b}");
+    let mut asker = cluster.nodes[0].citizen("Asker").await;
+    let mut first = cluster.nodes[0].citizen("Roamer").await;
+    let snapshot = first.join(&room).await;
+    let epoch = snapshot["epoch"].clone();
+    majlis_tests::ask(&mut asker, b, "Before the drop").await;
+    let seen = events(&mut first, &room, 1).await;
+    drop(first);
+    for i in 0..5 {
+        majlis_tests::ask(&mut asker, b, &format!("Missed {i}")).await;
+    }
+    let mut second = cluster.nodes[1].citizen("Roamer").await;
+    let ack = rejoin(&mut second, &room, &epoch, seen[0]["seq"].as_u64().unwrap_or_default()).await;
+    assert_eq!(ack["recovered"], true);
+    assert_eq!(ack["seq"], 6);
+    majlis_tests::ask(&mut asker, b, "After the rejoin").await;
+    let resumed = events(&mut second, &room, 6).await;
+    assert_gap_free(&resumed, 1);
+    assert_eq!(resumed[0]["data"]["text"], "Missed 0");
+    assert_eq!(resumed[5]["data"]["text"], "After the rejoin");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stale_epoch_or_a_trimmed_history_gets_a_fresh_snapshot() {
+    let cluster = Cluster::start(2, |c| {
+        generous(c);
+        c.history_len = 3;
+    })
+    .await;
+    let b = broadcast(&cluster.nodes[0]).await;
+    let room = format!("broadcast:{b}");
+    let mut asker = cluster.nodes[0].citizen("Asker").await;
+    let mut ids = vec![];
+    for i in 0..20 {
+        ids.push(id_of(&majlis_tests::ask(&mut asker, b, &format!("Question {i}")).await));
+    }
+    let mut stale = cluster.nodes[1].citizen("Stale").await;
+    let ack = rejoin(&mut stale, &room, &json!("not-an-epoch"), 3).await;
+    assert_eq!(ack["recovered"], false);
+    let snapshot = stale.next_matching("a snapshot", |f| f["type"] == "snapshot").await;
+    assert_eq!(snapshot["recovered"], false);
+    assert_eq!(snapshot["seq"], 20);
+    let listed: Vec<u64> = snapshot["data"]["questions"].as_array().expect("questions").iter().map(id_of).collect();
+    assert_eq!(listed, ids);
+    // The right epoch, but the history (3 events kept, give or take Redis' approximate trim) lost seq 2.
+    let epoch = snapshot["epoch"].clone();
+    let mut old = cluster.nodes[0].citizen("Old").await;
+    let ack = rejoin(&mut old, &room, &epoch, 1).await;
+    assert_eq!(ack["recovered"], false);
+    let snapshot = old.next_matching("a snapshot", |f| f["type"] == "snapshot").await;
+    assert_eq!(snapshot["seq"], 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redis_restart_loses_nothing_and_nodes_resume_on_their_own() {
+    let mut cluster = Cluster::start(2, |c| {
+        generous(c);
+        c.redis_timeout_ms = 500;
+    })
+    .await;
+    let b = broadcast(&cluster.nodes[0]).await;
+    let room = format!("broadcast:{b}");
+    let mut watchers = vec![];
+    for node in &cluster.nodes {
+        let mut w = node.citizen("Watcher").await;
+        w.join(&room).await;
+        watchers.push(w);
+    }
+    let mut asker = cluster.nodes[0].citizen("Asker").await;
+    let mut acked = vec![];
+    for i in 0..5 {
+        acked.push(id_of(&majlis_tests::ask(&mut asker, b, &format!("Before {i}")).await));
+    }
+
+    cluster.redis.kill();
+    let started = Instant::now();
+    let refusal = asker.refused(json!({"type": "ask", "broadcast": b, "text": "During", "client_msg_id": "d-1"})).await;
+    assert_eq!(refusal.code, "unavailable");
+    assert!(started.elapsed() < Duration::from_secs(3), "unavailable took {:?}", started.elapsed());
+    let vote = asker.refused(json!({"type": "vote", "broadcast": b, "question": acked[0], "value": true})).await;
+    assert_eq!(vote.code, "unavailable");
+    wait_for_readyz(&cluster.nodes[0], 503).await;
+
+    cluster.redis.restart();
+    for node in &cluster.nodes {
+        node.wait_ready().await;
+    }
+    // The client re-sends its unacknowledged ask with the same id, as the protocol says.
+    let during = retry_ask(&mut asker, b, "During", "d-1").await;
+    acked.push(id_of(&during));
+    for i in 0..3 {
+        acked.push(id_of(&majlis_tests::ask(&mut asker, b, &format!("After {i}")).await));
+    }
+    // The watchers never rejoined: they get every event, gap-free, through the outage.
+    for w in &mut watchers {
+        let seen = events(w, &room, acked.len()).await;
+        assert_gap_free(&seen, 0);
+        let ids: Vec<u64> = seen.iter().map(|e| id_of(&e["data"])).collect();
+        assert_eq!(ids, acked);
+    }
+    let snapshot = cluster.nodes[1].citizen("Fresh").await.join(&room).await;
+    let listed: Vec<u64> = snapshot["data"]["questions"].as_array().expect("questions").iter().map(id_of).collect();
+    assert_eq!(listed, acked);
+}
+
+async fn wait_for_readyz(node: &TestServer, status: u16) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let got = node.http.get(node.url("/readyz")).send().await.map(|r| r.status().as_u16()).ok();
+        if got == Some(status) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "/readyz never answered {status} (last {got:?})");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Asks until the server takes it (it may still say `unavailable` while reconnecting); returns the question.
+async fn retry_ask(client: &mut Client, b: u64, text: &str, cmid: &str) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match client.request(json!({"type": "ask", "broadcast": b, "text": text, "client_msg_id": cmid})).await {
+            Ok(result) => return result["question"].clone(),
+            Err(r) if r.code == "unavailable" && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(r) => panic!("ask refused: {:?}", r.frame),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_pub_sub_connections_lose_no_event() {
+    let cluster = Cluster::start(3, generous).await;
+    let b = broadcast(&cluster.nodes[0]).await;
+    let room = format!("broadcast:{b}");
+    let moderation = format!("broadcast:{b}:moderation");
+    let mut watchers = vec![];
+    for node in &cluster.nodes {
+        let mut w = node.citizen("Watcher").await;
+        w.join(&room).await;
+        let mut m = node.moderator().await;
+        m.join(&moderation).await;
+        watchers.push((w, m));
+    }
+    let rounds = 60;
+    let mut askers = vec![];
+    for node in &cluster.nodes {
+        askers.push(node.citizen("Asker").await);
+    }
+    let stream = tokio::spawn(async move {
+        for i in 0..rounds {
+            let asker = &mut askers[i % 3];
+            let q = majlis_tests::ask(asker, b, &format!("Question {i}")).await;
+            asker.ok(json!({"type": "vote", "broadcast": b, "question": id_of(&q), "value": true})).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    let mut killed = 0;
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        let reply = cluster.redis.command(&["CLIENT", "KILL", "TYPE", "pubsub"]).unwrap_or_default();
+        killed += reply.strip_prefix(':').and_then(|n| n.parse::<u32>().ok()).expect("CLIENT KILL's count");
+    }
+    stream.await.expect("stream");
+    assert!(killed >= 3, "only {killed} pub/sub connections were killed");
+    let mut public = vec![];
+    let mut private = vec![];
+    for (w, m) in &mut watchers {
+        public.push(events(w, &room, rounds * 2).await);
+        private.push(events(m, &moderation, rounds * 2).await);
+    }
+    for s in public.iter().chain(&private) {
+        assert_gap_free(s, 0);
+    }
+    assert!(public.iter().all(|s| s == &public[0]));
+    assert!(private.iter().all(|s| s == &private[0]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn citizens_of_one_node_see_moderation_done_on_another() {
+    let cluster = Cluster::start(2, generous).await;
+    let b = id_of(&cluster.nodes[0].create_broadcast(json!({"premoderation": true})).await);
+    let room = format!("broadcast:{b}");
+    let mut citizen = cluster.nodes[0].citizen("Citizen").await;
+    citizen.join(&room).await;
+    let q = id_of(&majlis_tests::ask(&mut citizen, b, "Pending first").await);
+    let mut moderator = cluster.nodes[1].client(Role::Moderator, "Mod").await;
+    moderator.ok(json!({"type": "approve", "broadcast": b, "question": q})).await;
+    moderator.ok(json!({"type": "pin", "broadcast": b, "question": q})).await;
+    let seen = events(&mut citizen, &room, 2).await;
+    assert_gap_free(&seen, 0);
+    assert_eq!(seen[0]["kind"], "question");
+    assert_eq!(seen[0]["data"]["status"], "approved");
+    assert_eq!(seen[1]["data"], json!({"id": q}));
+    let other = id_of(&majlis_tests::ask(&mut citizen, b, "A duplicate").await);
+    moderator.ok(json!({"type": "approve", "broadcast": b, "question": other})).await;
+    citizen.ok(json!({"type": "vote", "broadcast": b, "question": other, "value": true})).await;
+    let merged = moderator.ok(json!({"type": "merge", "broadcast": b, "question": other, "into": q})).await;
+    assert_eq!(merged["question"]["votes"], 1);
+    let snapshot = cluster.nodes[0].citizen("Checker").await.join(&room).await;
+    let questions = snapshot["data"]["questions"].as_array().expect("questions");
+    let target = questions.iter().find(|x| id_of(x) == q).expect("target");
+    assert_eq!(target["votes"], 1);
+    assert_eq!(snapshot["data"]["pinned"], json!(q), "the target stays pinned");
+}
