@@ -8,13 +8,15 @@ use std::sync::LazyLock;
 use redis::Script;
 
 /// Gives an event the next seq of its room, appends it to the room's bounded history (the stream entry id is the
-/// seq, so history reads are by seq) and publishes the frame. Shared by the scripts that emit events.
+/// seq, so history reads are by seq) and publishes the frame. Shared by the scripts that emit events. The trim
+/// is exact, not `~`: the approximate one keeps whole 100-entry nodes, so `--history-len` would mean nothing
+/// below that, and the cost of exact trimming is one entry per event.
 const EMIT: &str = r#"
 local function emit(P, room, head, tail, maxlen, publish)
   local r = P .. ':r:' .. room
   local seq = redis.call('INCR', r .. ':seq')
   local frame = head .. seq .. tail
-  redis.call('XADD', r .. ':log', 'MAXLEN', '~', maxlen, seq .. '-0', 'f', frame)
+  redis.call('XADD', r .. ':log', 'MAXLEN', maxlen, seq .. '-0', 'f', frame)
   redis.call(publish, r .. ':ch', frame)
   return seq
 end
