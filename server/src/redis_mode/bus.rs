@@ -273,7 +273,9 @@ impl Listener {
             None => self.set_last(channel, now),
             Some(last) if now < last => {
                 // The history went back (Redis lost data): positions our clients hold name nothing any more.
-                warn!(room = %key, last, now, "room history went back; clients must rejoin");
+                // A new epoch, so that no client anywhere resumes from a position Redis reused for other events.
+                warn!(room = %key, last, now, "room history went back; new epoch, clients must rejoin");
+                self.redis.new_epoch(room).await?;
                 self.hub.kick(&key, CloseReason::SlowConsumer);
                 self.set_last(channel, now);
             }

@@ -53,6 +53,14 @@ impl Redis {
         Ok(seq.unwrap_or(0))
     }
 
+    /// Declares the room's history lost: positions under the old epoch name nothing any more.
+    pub async fn new_epoch(&self, room: RoomRef) -> Result<()> {
+        let mut conn = self.conn();
+        let epoch = format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
+        let cmd = redis::cmd("SET").arg(format!("{}:epoch", keys::room_base(room))).arg(epoch).clone();
+        self.run("new epoch", cmd.query_async::<()>(&mut conn)).await
+    }
+
     /// The events of a room's history from `from` on, in seq order (whatever the stream still holds).
     pub async fn log_from(&self, room: RoomRef, from: u64) -> Result<Vec<(u64, Utf8Bytes)>> {
         let mut conn = self.conn();
