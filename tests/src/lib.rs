@@ -201,6 +201,25 @@ impl Client {
         Client { ws, pending: VecDeque::new(), next_id: 1 }
     }
 
+    /// A client over an already connected socket.
+    pub fn from_ws(ws: Ws) -> Self {
+        Client { ws, pending: VecDeque::new(), next_id: 1 }
+    }
+
+    /// The next frame (kept or new), or `None` once the connection is closed, broken or silent for [`WAIT`].
+    pub async fn try_next(&mut self) -> Option<Value> {
+        if let Some(frame) = self.pending.pop_front() {
+            return Some(frame);
+        }
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next()).await.ok()?? {
+                Ok(Message::Text(text)) => return serde_json::from_str(&text).ok(),
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => continue,
+            }
+        }
+    }
+
     pub async fn send_raw(&mut self, message: Message) {
         self.ws.send(message).await.expect("send");
     }
