@@ -229,3 +229,39 @@ async fn sharded_pub_sub_carries_events_too() {
     assert_gap_free(&seen, 0);
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
+
+/// The hot path: 10,000 vote changes on one question through three nodes, while a moderator edits it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hot_question_takes_ten_thousand_votes_while_moderated() {
+    let cluster = Cluster::start(3, generous).await;
+    let b = broadcast(&cluster.nodes[0]).await;
+    let mut asker = cluster.nodes[0].citizen("Asker").await;
+    let q = id_of(&majlis_tests::ask(&mut asker, b, "The hot one").await);
+    let voters = 200;
+    let per_voter = 50;
+    let started = std::time::Instant::now();
+    let mut tasks = vec![];
+    for i in 0..voters {
+        let mut v = cluster.nodes[i % 3].citizen("Voter").await;
+        tasks.push(tokio::spawn(async move {
+            // Up, down, ..., up: every vote changes the count, and each voter ends up counted once.
+            for n in 0..per_voter {
+                let value = n % 2 == 0 || n == per_voter - 1;
+                v.ok(json!({"type": "vote", "broadcast": b, "question": q, "value": value})).await;
+            }
+        }));
+    }
+    let mut moderator = cluster.nodes[1].moderator().await;
+    for n in 0..20 {
+        moderator.ok(json!({"type": "tag", "broadcast": b, "question": q, "tags": [format!("t{n}")]})).await;
+    }
+    let moderated = started.elapsed();
+    for task in tasks {
+        task.await.expect("voter");
+    }
+    let elapsed = started.elapsed();
+    eprintln!("{} votes in {elapsed:?}; 20 moderator edits in {moderated:?}", voters * per_voter);
+    let snapshot = cluster.nodes[2].citizen("Checker").await.join(&format!("broadcast:{b}")).await;
+    assert_eq!(snapshot["data"]["questions"][0]["votes"], voters as u64);
+    assert_eq!(snapshot["data"]["questions"][0]["tags"], json!(["t19"]));
+}

@@ -24,7 +24,8 @@ end
 
 /// Commits a change computed in Rust, if the state it was computed from is unchanged: the broadcast's version
 /// and the vote versions of the questions it read. ARGV[1] is JSON:
-/// `{prefix, ver, vv: [id, v, ...], ops: [[op, ...]], events: [[room, head, tail]], maxlen, publish}`.
+/// `{prefix, ver, vv: [id, v, ...], ops: [[op, ...]], events: [[room, head, tail, question]], maxlen, publish}`.
+/// An event naming a question gets that question's current vote count in place of the placeholder.
 /// Returns 1, or 0 when the state moved on (the caller reloads and retries).
 const COMMIT: &str = r#"
 local p = cjson.decode(ARGV[1])
@@ -52,7 +53,14 @@ for _, op in ipairs(p.ops) do
   end
 end
 for _, e in ipairs(p.events) do
-  emit(P, e[1], e[2], e[3], p.maxlen, p.publish)
+  local tail = e[3]
+  if e[4] ~= '' then
+    -- A question's frame carries the count as it is now, not as it was when the change was computed.
+    local votes = redis.call('HGET', P .. ':votes', e[4]) or '0'
+    local a, z = string.find(tail, '"votes":4294967295', 1, true)
+    if a then tail = string.sub(tail, 1, a - 1) .. '"votes":' .. votes .. string.sub(tail, z + 1) end
+  end
+  emit(P, e[1], e[2], tail, p.maxlen, p.publish)
 end
 redis.call('INCR', P .. ':ver')
 return 1

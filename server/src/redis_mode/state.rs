@@ -76,7 +76,9 @@ fn pinned(text: String) -> Option<QuestionId> {
 pub struct Loaded {
     pub state: QaState,
     pub version: String,
-    /// The vote version of each loaded question: the commit checks they are unchanged.
+    /// The vote version of each loaded question, if the command depends on who voted (a merge moves voters):
+    /// the commit then checks they are unchanged. Other commands don't: their events take the vote count
+    /// current at commit (see `store::VOTES_PLACEHOLDER`), so a stream of votes can't starve a moderator.
     pub vote_versions: Vec<(QuestionId, String)>,
     pub question_count: usize,
     pub asked: Option<QuestionId>,
@@ -84,7 +86,7 @@ pub struct Loaded {
 
 impl Loaded {
     /// `asker` is the `(sub, client_msg_id)` of an ask the LOAD looked up.
-    pub fn parse(reply: Value, asker: Option<(&str, &str)>) -> Result<Option<Loaded>> {
+    pub fn parse(reply: Value, asker: Option<(&str, &str)>, voters_matter: bool) -> Result<Option<Loaded>> {
         if reply == Value::Nil {
             return Ok(None);
         }
@@ -102,7 +104,10 @@ impl Loaded {
         while let Ok(mut q) = loaded.items() {
             let mut question: Question = q.json()?;
             question.votes = q.number()?;
-            vote_versions.push((question.id, q.text()?));
+            let vote_version = q.text()?;
+            if voters_matter {
+                vote_versions.push((question.id, vote_version));
+            }
             voters.insert(question.id, q.texts()?.into_iter().collect::<HashSet<String>>());
             questions.insert(question.id, question);
         }

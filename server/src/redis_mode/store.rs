@@ -27,7 +27,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::hub::Hub;
 use crate::protocol::{self, Position};
-use crate::qa::rooms::{self, Audience, RoomRef};
+use crate::qa::rooms::{self, Audience, RoomEvent, RoomRef};
 use crate::qa::rules::{new_broadcast, Change, Policy};
 use crate::qa::stats::{self, FaqGroup, Stats};
 use crate::qa::{Broadcast, BroadcastId, BroadcastPatch, NewBroadcast, QaCommand, QaReply, QuestionId};
@@ -181,7 +181,7 @@ impl RedisStore {
         }
         let mut conn = self.redis.conn();
         let reply: Value = self.redis.run("load", call.invoke_async(&mut conn)).await?;
-        Loaded::parse(reply, asker)?.ok_or_else(no_broadcast)
+        Loaded::parse(reply, asker, voters)?.ok_or_else(no_broadcast)
     }
 
     /// Commits the change from `before` to `after` with its events, if nothing moved under it. True if done.
@@ -191,11 +191,7 @@ impl RedisStore {
         let ops = diff_ops(before, state, asker)?;
         let events: Vec<_> = rooms::route(state, changes)
             .into_iter()
-            .map(|(audience, event)| {
-                let room = RoomRef { broadcast, audience }.key();
-                let (head, tail) = protocol::event_template(&room, audience, &event);
-                json!([keys::room_tag(audience), head, tail])
-            })
+            .map(|(audience, event)| event_template(RoomRef { broadcast, audience }, event))
             .collect();
         if ops.is_empty() && events.is_empty() {
             return Ok(true);
@@ -289,6 +285,25 @@ impl RedisStore {
         warn!(broadcast = id, "broadcast change kept conflicting");
         Err(Error::unavailable())
     }
+}
+
+/// Stands for a question's vote count in a committed event; the commit script puts the count current at commit
+/// in its place. Safe to search for: in the frame, user text is inside JSON strings, where a `"` is escaped.
+const VOTES_PLACEHOLDER: u32 = u32::MAX;
+
+/// An event as the commit script takes it: `[room, head, tail, question]`, the frame being head + seq + tail,
+/// and if `question` is set, with the current count of that question in place of the placeholder.
+fn event_template(room: RoomRef, event: RoomEvent) -> serde_json::Value {
+    let (event, question) = match event {
+        RoomEvent::Question(mut q) => {
+            q.votes = VOTES_PLACEHOLDER;
+            let id = q.id.to_string();
+            (RoomEvent::Question(q), id)
+        }
+        other => (other, String::new()),
+    };
+    let (head, tail) = protocol::event_template(&room.key(), room.audience, &event);
+    json!([keys::room_tag(room.audience), head, tail, question])
 }
 
 fn no_broadcast() -> Error {
@@ -446,5 +461,55 @@ impl Store for RedisStore {
 
     fn is_healthy(&self) -> bool {
         self.healthy.load(Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::qa::{Question, Status};
+
+    /// The commit script finds the placeholder as `"votes":4294967295`, once.
+    #[test]
+    fn a_question_event_carries_the_votes_placeholder_once() {
+        let q = Question {
+            id: 7,
+            broadcast: 1,
+            text: "\"votes\":4294967295".into(),
+            lang: "en",
+            author_sub: "s".into(),
+            author_name: "n".into(),
+            anonymous: false,
+            votes: 3,
+            status: Status::Approved,
+            public: true,
+            held: None,
+            matched_keywords: vec![],
+            hidden_reason: None,
+            original_text: None,
+            moderated: false,
+            answer: None,
+            tags: vec![],
+            merged_into: None,
+            created_at: 0,
+            edited: false,
+            client_msg_id: None,
+        };
+        for audience in [Audience::Public, Audience::Moderation] {
+            let event = event_template(RoomRef { broadcast: 1, audience }, RoomEvent::Question(q.clone()));
+            let tail = event[2].as_str().unwrap_or_default();
+            assert_eq!(tail.matches("\"votes\":4294967295").count(), 1, "{tail}");
+            assert_eq!(event[3], "7");
+        }
+    }
+
+    /// The vote script builds the `votes` frame by hand; it must be what the protocol module would send.
+    #[test]
+    fn the_vote_scripts_frame_is_the_protocols() {
+        let room = "broadcast:3";
+        let by_hand =
+            format!(r#"{{"type":"event","room":"{room}","seq":42,"kind":"votes","data":{{"id":17,"votes":13}}}}"#);
+        let event = RoomEvent::Votes { id: 17, votes: 13 };
+        assert_eq!(protocol::event(room, 42, Audience::Public, &event).as_str(), by_hand);
     }
 }
