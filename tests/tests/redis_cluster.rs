@@ -265,3 +265,28 @@ async fn a_hot_question_takes_ten_thousand_votes_while_moderated() {
     assert_eq!(snapshot["data"]["questions"][0]["votes"], voters as u64);
     assert_eq!(snapshot["data"]["questions"][0]["tags"], json!(["t19"]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn presence_counts_the_people_on_every_node() {
+    let cluster = Cluster::start(2, |c| {
+        generous(c);
+        c.presence_interval_ms = 100;
+    })
+    .await;
+    let b = broadcast(&cluster.nodes[0]).await;
+    let room = format!("broadcast:{b}");
+    let mut watcher = cluster.nodes[0].citizen("Watcher").await;
+    watcher.join(&room).await;
+    let mut others = vec![];
+    for i in 0..5 {
+        let mut c = cluster.nodes[i % 2].citizen("Viewer").await;
+        c.join(&room).await;
+        others.push(c);
+    }
+    watcher.next_matching("presence of all six", |f| f["type"] == "presence" && f["participants"] == 6).await;
+    drop(others.pop());
+    drop(others.pop());
+    watcher.next_matching("presence of four", |f| f["type"] == "presence" && f["participants"] == 4).await;
+    let snapshot = cluster.nodes[1].citizen("Late").await.join(&room).await;
+    assert!(snapshot["data"]["participants"].as_u64().is_some_and(|n| n >= 4), "{}", snapshot["data"]);
+}

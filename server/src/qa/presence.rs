@@ -26,7 +26,15 @@ pub async fn run(app: Arc<App>, stop: CancellationToken) {
         let mut seen = HashMap::with_capacity(broadcasts.len());
         for broadcast in broadcasts {
             let public = RoomRef::public(broadcast).key();
-            let count = app.hub.subscriber_count(&public) as u32;
+            let here = app.hub.subscriber_count(&public) as u32;
+            // Every tick, not only on a local change: with several nodes the total moves with the others' rooms.
+            let count = match app.store.record_concurrent(broadcast, here).await {
+                Ok(total) => total,
+                Err(error) => {
+                    tracing::debug!(broadcast, code = ?error.code, "could not record presence");
+                    here
+                }
+            };
             seen.insert(broadcast, count);
             if last.get(&broadcast) == Some(&count) {
                 continue;
@@ -34,9 +42,6 @@ pub async fn run(app: Arc<App>, stop: CancellationToken) {
             let frame = protocol::presence(&public, count);
             app.hub.dispatch_frame(&public, &frame);
             app.hub.dispatch_frame(&RoomRef { broadcast, audience: Audience::Moderation }.key(), &frame);
-            if let Err(error) = app.store.record_concurrent(broadcast, count).await {
-                tracing::debug!(broadcast, code = ?error.code, "could not record presence");
-            }
         }
         last = seen;
     }

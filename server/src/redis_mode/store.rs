@@ -419,12 +419,12 @@ impl Store for RedisStore {
                 .run("participant", redis::cmd("SADD").arg(key).arg(&user.sub).query_async::<()>(&mut conn))
                 .await?;
         }
-        self.record_concurrent(broadcast, concurrent).await
+        self.record_concurrent(broadcast, concurrent).await.map(|_| ())
     }
 
-    async fn record_concurrent(&self, broadcast: BroadcastId, concurrent: u32) -> Result<()> {
+    async fn record_concurrent(&self, broadcast: BroadcastId, concurrent: u32) -> Result<u32> {
         self.present.insert(broadcast);
-        self.report_concurrent(broadcast, concurrent).await.map(|_| ())
+        self.report_concurrent(broadcast, concurrent).await
     }
 
     async fn stats(&self, broadcast: BroadcastId) -> Result<Stats> {

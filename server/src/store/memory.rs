@@ -208,9 +208,9 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn record_concurrent(&self, broadcast: BroadcastId, concurrent: u32) -> Result<()> {
+    async fn record_concurrent(&self, broadcast: BroadcastId, concurrent: u32) -> Result<u32> {
         lock(&self.entry(broadcast)?).state.record_concurrent(concurrent);
-        Ok(())
+        Ok(concurrent)
     }
 
     async fn stats(&self, broadcast: BroadcastId) -> Result<Stats> {

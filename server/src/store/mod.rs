@@ -53,8 +53,9 @@ pub trait Store: Send + Sync {
 
     /// A user joined the broadcast's public room while `concurrent` people were in it.
     async fn record_participant(&self, broadcast: BroadcastId, user: &User, concurrent: u32) -> Result<()>;
-    /// The number of people in the broadcast's public room now.
-    async fn record_concurrent(&self, broadcast: BroadcastId, concurrent: u32) -> Result<()>;
+    /// The number of people in the broadcast's public room on this node now. Returns the number across all
+    /// nodes (what presence frames show).
+    async fn record_concurrent(&self, broadcast: BroadcastId, concurrent: u32) -> Result<u32>;
 
     async fn stats(&self, broadcast: BroadcastId) -> Result<Stats>;
     /// FAQ groups of ended and archived broadcasts, newest first.
