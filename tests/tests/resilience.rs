@@ -26,10 +26,9 @@ async fn a_client_that_never_reads_is_closed_as_a_slow_consumer_and_others_keep_
 
     // Enough bytes to fill the socket buffers between the server and the slow client, then its queue.
     let text = "€".repeat(1990);
-    let mut last = 0;
     for n in 0..4000 {
         let q = asker.ok(json!({"type": "ask", "broadcast": b["id"], "text": format!("{n} {text}")})).await;
-        last = id_of(&q["question"]);
+        let last = id_of(&q["question"]);
         if server.app.metrics.slow_consumer_closes.load(std::sync::atomic::Ordering::Relaxed) > 0 {
             break;
         }
