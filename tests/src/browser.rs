@@ -99,7 +99,14 @@ impl Browser {
                 }
             }
         });
-        Ok(Arc::new(Browser { _child: child, _profile: profile, outgoing, pending, events, next_id: AtomicU64::new(1) }))
+        Ok(Arc::new(Browser {
+            _child: child,
+            _profile: profile,
+            outgoing,
+            pending,
+            events,
+            next_id: AtomicU64::new(1),
+        }))
     }
 
     async fn call(&self, session: Option<&str>, method: &str, params: Value) -> Result<Value> {
@@ -122,7 +129,8 @@ impl Browser {
     pub async fn new_page(self: &Arc<Self>, width: u32, height: u32) -> Result<Page> {
         let target = self.call(None, "Target.createTarget", json!({"url": "about:blank"})).await?;
         let target_id = target["targetId"].as_str().context("targetId")?.to_string();
-        let attached = self.call(None, "Target.attachToTarget", json!({"targetId": target_id, "flatten": true})).await?;
+        let attached =
+            self.call(None, "Target.attachToTarget", json!({"targetId": target_id, "flatten": true})).await?;
         let session = attached["sessionId"].as_str().context("sessionId")?.to_string();
         let page = Page { browser: Arc::clone(self), session };
         page.call("Page.enable", json!({})).await?;
@@ -205,8 +213,11 @@ impl Page {
 
     /// Focuses a field and types into it as a keyboard would.
     pub async fn type_into(&self, selector: &str, text: &str) -> Result<()> {
-        self.eval(&format!("(() => {{ const el = document.querySelector({}); el.focus(); el.value = ''; }})()", js_str(selector)))
-            .await?;
+        self.eval(&format!(
+            "(() => {{ const el = document.querySelector({}); el.focus(); el.value = ''; }})()",
+            js_str(selector)
+        ))
+        .await?;
         self.call("Input.insertText", json!({"text": text})).await?;
         Ok(())
     }

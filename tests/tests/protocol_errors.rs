@@ -188,3 +188,33 @@ async fn anonymous_sessions_are_rate_limited_per_address() {
     let body: serde_json::Value = third.json().await.unwrap();
     assert_eq!(body["error"]["code"], "rate_limited");
 }
+
+#[tokio::test]
+async fn a_full_server_answers_503_unavailable_before_the_upgrade() {
+    let server = TestServer::start_with(|c| c.max_connections = 1).await;
+    let _only = Client::connect(&server.ws_url()).await;
+    match tokio_tungstenite::connect_async(server.ws_url()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503);
+            let body: serde_json::Value =
+                serde_json::from_slice(response.body().as_deref().unwrap_or_default()).unwrap();
+            assert_eq!(body["error"]["code"], "unavailable");
+        }
+        other => panic!("expected HTTP 503, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_second_auth_replaces_the_identity_and_drops_rooms_it_may_no_longer_see() {
+    let server = TestServer::start().await;
+    let b = server.create_broadcast(json!({})).await;
+    let id = b["id"].as_u64().unwrap();
+    let mut client = server.moderator().await;
+    client.join(&format!("broadcast:{id}:moderation")).await;
+    let who = client.ok(json!({"type": "auth", "token": server.token(Role::Citizen, "Plain")})).await;
+    assert_eq!(who["user"]["role"], "citizen");
+    let refusal = client.refused(json!({"type": "leave", "room": format!("broadcast:{id}:moderation")})).await;
+    assert_eq!(refusal.code, "not_found", "the moderation room was left on the way");
+    client.join(&format!("broadcast:{id}")).await;
+    client.ok(json!({"type": "leave", "room": format!("broadcast:{id}")})).await;
+}
