@@ -62,6 +62,10 @@ impl Browser {
                 "--disable-sync",
                 "--disable-extensions",
                 "--remote-debugging-port=0",
+                // Several tabs act at once (citizen, moderator, presenter): none may be throttled as hidden.
+                "--disable-background-timer-throttling",
+                "--disable-renderer-backgrounding",
+                "--disable-backgrounding-occluded-windows",
                 "--lang=en-US",
             ])
             .arg(format!("--user-data-dir={}", profile.path().display()))
@@ -200,8 +204,11 @@ impl Page {
         self.eval(&script).await.with_context(|| format!("waiting for {what}: {condition}")).map(|_| ())
     }
 
-    /// Clicks the element matching a CSS selector.
+    /// Clicks the element matching a CSS selector, once it exists and is enabled (as a person would wait).
     pub async fn click(&self, selector: &str) -> Result<()> {
+        let sel = js_str(selector);
+        self.wait_for(&format!("document.querySelector({sel}) && !document.querySelector({sel}).disabled"), selector)
+            .await?;
         let found = self
             .eval(&format!("(() => {{ const el = document.querySelector({}); if (!el) return false; el.click(); return true; }})()", js_str(selector)))
             .await?;
@@ -213,6 +220,7 @@ impl Page {
 
     /// Focuses a field and types into it as a keyboard would.
     pub async fn type_into(&self, selector: &str, text: &str) -> Result<()> {
+        self.wait_for(&format!("document.querySelector({})", js_str(selector)), selector).await?;
         self.eval(&format!(
             "(() => {{ const el = document.querySelector({}); el.focus(); el.value = ''; }})()",
             js_str(selector)
@@ -228,6 +236,8 @@ impl Page {
     }
 
     pub async fn screenshot(&self, path: &Path) -> Result<()> {
+        // Only the front tab renders frames to capture.
+        self.call("Page.bringToFront", json!({})).await?;
         let shot = self.call("Page.captureScreenshot", json!({"format": "png"})).await?;
         let data = shot["data"].as_str().context("screenshot data")?;
         std::fs::write(path, base64_decode(data)?)?;
