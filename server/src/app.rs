@@ -50,7 +50,8 @@ impl App {
         let metrics = Arc::new(Metrics::default());
         let hub = Arc::new(Hub::new(Arc::clone(&metrics)));
         let bus = Arc::new(LocalBus::new(Arc::clone(&hub), Arc::clone(&metrics)));
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::new(policy, bus, config.history_len.max(1)));
+        let store: Arc<dyn Store> =
+            Arc::new(MemoryStore::new(policy, bus, config.history_len.max(1), config.vote_flush_ms > 0));
         let secret = config.jwt_secret.clone().unwrap_or_else(TokenKeys::random_secret);
         Ok(Arc::new(App {
             tokens: TokenKeys::new(secret.as_bytes()),

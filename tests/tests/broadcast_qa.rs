@@ -650,3 +650,34 @@ async fn presence_counts_reach_viewers() {
     v2.join(&room(&b)).await;
     v1.next_matching("presence 2", |f| f["type"] == "presence" && f["participants"] == 2).await;
 }
+
+#[tokio::test]
+async fn a_burst_of_votes_reaches_viewers_as_a_few_coalesced_count_updates() {
+    let server = TestServer::start_with(|c| c.vote_flush_ms = 500).await;
+    let b = server.create_broadcast(json!({})).await;
+    let id = id_of(&b);
+    let mut asker = server.citizen("Asker").await;
+    let q = ask(&mut asker, id, "Popular").await;
+    let mut viewer = server.citizen("Viewer").await;
+    viewer.join(&room(&b)).await;
+    let mut voters = Vec::new();
+    for i in 0..50 {
+        voters.push(server.citizen(&format!("v{i}")).await);
+    }
+    let mut acked = Vec::new();
+    for v in voters.iter_mut() {
+        let ack = v.ok(json!({"type": "vote", "broadcast": id, "question": q["id"], "value": true})).await;
+        acked.push(ack["votes"].as_u64().unwrap());
+    }
+    assert_eq!(acked, (1..=50).collect::<Vec<_>>(), "each voter's ack carries the exact count at once");
+    let mut updates = 0;
+    loop {
+        let e = viewer.next_event().await;
+        assert_eq!(e["kind"], "votes");
+        updates += 1;
+        if e["data"]["votes"] == 50 {
+            break;
+        }
+    }
+    assert!(updates < 10, "{updates} vote updates for 50 votes: not coalesced");
+}

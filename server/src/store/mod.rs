@@ -59,4 +59,9 @@ pub trait Store: Send + Sync {
     async fn stats(&self, broadcast: BroadcastId) -> Result<Stats>;
     /// FAQ groups of ended and archived broadcasts, newest first.
     async fn faq(&self) -> Result<Vec<FaqGroup>>;
+
+    /// Periodic housekeeping, called every `--vote-flush-ms`: publishes the coalesced vote counts.
+    async fn flush_votes(&self) -> Result<()> {
+        Ok(())
+    }
 }
