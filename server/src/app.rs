@@ -58,7 +58,7 @@ impl App {
                 .map_err(std::io::Error::other)?,
             None => {
                 let bus = Arc::new(LocalBus::new(Arc::clone(&hub), Arc::clone(&metrics)));
-                Arc::new(MemoryStore::new(policy, bus, config.history_len.max(1)))
+                Arc::new(MemoryStore::new(policy, bus, config.history_len.max(1), config.vote_flush_ms > 0))
             }
         };
         let secret = config.jwt_secret.clone().unwrap_or_else(TokenKeys::random_secret);

@@ -123,6 +123,11 @@ pub struct Config {
     #[arg(long, env = "MAJLIS_IDLE_TIMEOUT_SECS", default_value_t = 60)]
     pub idle_timeout_secs: u64,
 
+    /// Vote counts are published to viewers at most once per this many milliseconds per question (0: after
+    /// every vote). The voter's own ack always carries the exact count at once.
+    #[arg(long, env = "MAJLIS_VOTE_FLUSH_MS", default_value_t = 200)]
+    pub vote_flush_ms: u64,
+
     /// Milliseconds between participant-count updates per room.
     #[arg(long, env = "MAJLIS_PRESENCE_INTERVAL_MS", default_value_t = 2000)]
     pub presence_interval_ms: u64,

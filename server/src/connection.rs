@@ -29,6 +29,8 @@ use crate::qa::QaReply;
 const MAX_BATCH: usize = 256;
 /// How long the writer may take to flush its last frames after the reader ended.
 const WRITER_LINGER: Duration = Duration::from_secs(5);
+/// How long the writer tries to send its close frame.
+const CLOSE_LINGER: Duration = Duration::from_secs(3);
 
 /// Runs a connection to its end.
 pub async fn serve(socket: WebSocket, app: Arc<App>, peer: IpAddr, slot: ConnectionSlot) {
@@ -43,8 +45,7 @@ pub async fn serve(socket: WebSocket, app: Arc<App>, peer: IpAddr, slot: Connect
         let control = Arc::new(ConnControl::default());
         let writer =
             tokio::spawn(Writer::new(&app, rx, Arc::clone(&control)).run(sink).instrument(tracing::Span::current()));
-        let mut conn =
-            Connection { id, app: Arc::clone(&app), peer, tx, control, user: None, rooms: vec![], bad_frames: 0 };
+        let mut conn = Connection { id, app: Arc::clone(&app), tx, control, user: None, rooms: vec![], bad_frames: 0 };
         conn.read_until_done(stream).await;
         // The one cleanup place: leave every room, let the writer flush what is queued, give the slot back.
         conn.leave_all();
@@ -70,7 +71,6 @@ struct JoinedRoom {
 struct Connection {
     id: u64,
     app: Arc<App>,
-    peer: IpAddr,
     tx: Sender<Outbound>,
     control: Arc<ConnControl>,
     user: Option<User>,
@@ -155,14 +155,18 @@ impl Connection {
     /// Queues a frame for the writer. A full queue means the client is not reading: close it.
     fn enqueue(&self, item: Outbound) {
         if let Err(TrySendError::Full(_)) = self.tx.try_send(item) {
-            self.control.kill(CloseReason::SlowConsumer);
+            if self.control.kill(CloseReason::SlowConsumer) {
+                self.app.metrics.slow_consumer_closes.fetch_add(1, Relaxed);
+            }
         }
     }
 
     async fn handle(&mut self, command: Command) -> Result<Value> {
         let limiter_key = match &self.user {
             Some(user) => user.sub.clone(),
-            None => format!("ip:{}", self.peer),
+            // Per connection, not per address: many citizens share one address behind NAT, and the number of
+            // connections per address is limited on its own.
+            None => format!("conn:{}", self.id),
         };
         self.app.limits.command(&limiter_key)?;
         match command {
@@ -208,7 +212,9 @@ impl Connection {
         }
         let subscriber = Subscriber { conn_id: self.id, tx: self.tx.clone(), control: Arc::clone(&self.control) };
         let id = self.app.hub.subscribe(&key, subscriber).map_err(|reason| {
-            self.control.kill(reason);
+            if self.control.kill(reason) {
+                self.app.metrics.slow_consumer_closes.fetch_add(1, Relaxed);
+            }
             Error::unavailable()
         })?;
         self.rooms.push(JoinedRoom { key: key.clone(), room, id });
@@ -336,12 +342,10 @@ impl Writer {
     async fn run(mut self, mut sink: Sink) {
         let reason = self.pump(&mut sink).await;
         if let Some(reason) = reason {
-            if reason == CloseReason::SlowConsumer {
-                self.metrics.slow_consumer_closes.fetch_add(1, Relaxed);
-            }
             debug!(reason = reason.text(), "closing");
             let frame = CloseFrame { code: reason.code(), reason: Utf8Bytes::from_static(reason.text()) };
-            let _ = sink.send(Message::Close(Some(frame))).await;
+            // A slow consumer's socket may stay full forever: give the close frame a bounded chance.
+            let _ = tokio::time::timeout(CLOSE_LINGER, sink.send(Message::Close(Some(frame)))).await;
             self.control.kill(reason);
         } else {
             let _ = sink.close().await;
@@ -368,7 +372,12 @@ impl Writer {
                 }
                 item = self.rx.recv() => {
                     let item = item?;
-                    match self.write_batch(sink, item).await {
+                    // A write blocked on a full socket must not hide a kill (the slow consumer case).
+                    let written = tokio::select! {
+                        written = self.write_batch(sink, item) => written,
+                        reason = control.killed() => return Some(reason),
+                    };
+                    match written {
                         Ok(()) => {}
                         Err(Some(reason)) => return Some(reason),
                         Err(None) => return None,
@@ -425,7 +434,10 @@ impl Writer {
                         held.push((seq, frame));
                         Ok(0)
                     }
-                    Some(RoomState::Awaiting(_)) => Err(Some(CloseReason::SlowConsumer)),
+                    Some(RoomState::Awaiting(_)) => {
+                        self.metrics.slow_consumer_closes.fetch_add(1, Relaxed);
+                        Err(Some(CloseReason::SlowConsumer))
+                    }
                     // Already covered by the baseline, or the room was left.
                     _ => {
                         self.metrics.frames_dropped_before_snapshot.fetch_add(1, Relaxed);

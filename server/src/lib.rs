@@ -50,6 +50,7 @@ pub async fn run(
     let background = CancellationToken::new();
     let presence = tokio::spawn(qa::presence::run(Arc::clone(&app), background.clone()));
     let eviction = tokio::spawn(evict_idle_limiters(Arc::clone(&app), background.clone()));
+    let votes = tokio::spawn(flush_votes(Arc::clone(&app), background.clone()));
     app.set_ready(true);
 
     let drain_app = Arc::clone(&app);
@@ -70,9 +71,28 @@ pub async fn run(
         warn!(open = app.connections.len(), "shutdown grace elapsed; dropping remaining connections");
     }
     background.cancel();
-    let _ = tokio::join!(presence, eviction);
+    let _ = tokio::join!(presence, eviction, votes);
     info!("stopped");
     Ok(())
+}
+
+/// Publishes coalesced vote counts, at most once per `--vote-flush-ms`.
+async fn flush_votes(app: Arc<App>, stop: CancellationToken) {
+    if app.config.vote_flush_ms == 0 {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(app.config.vote_flush_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {
+                if let Err(error) = app.store.flush_votes().await {
+                    tracing::warn!(code = ?error.code, "could not publish vote counts");
+                }
+            }
+        }
+    }
 }
 
 async fn evict_idle_limiters(app: Arc<App>, stop: CancellationToken) {

@@ -142,3 +142,36 @@ impl Drop for ConnectionSlot {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_limiter_keys_are_forgotten() {
+        let mut config = Config::defaults();
+        config.commands_per_second = 1000;
+        config.commands_burst = 1;
+        let limits = Limits::new(&config);
+        for n in 0..100 {
+            limits.command(&format!("user-{n}")).expect("first command passes");
+        }
+        assert_eq!(limits.tracked_keys(), 100);
+        // One command at 1000/s is fully paid back after a millisecond.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        limits.evict_idle();
+        assert_eq!(limits.tracked_keys(), 0);
+    }
+
+    #[test]
+    fn connection_slots_are_counted_per_address_and_returned() {
+        let mut config = Config::defaults();
+        config.max_connections_per_ip = 1;
+        let limits = Limits::new(&config);
+        let ip: IpAddr = "10.0.0.1".parse().expect("literal");
+        let slot = limits.connect(ip).expect("first");
+        assert_eq!(limits.connect(ip).err(), Some(ConnectionRefused::TooManyFromAddress));
+        drop(slot);
+        assert!(limits.connect(ip).is_ok());
+    }
+}

@@ -156,7 +156,9 @@ impl Hub {
                 Ok(()) => delivered += 1,
                 Err(TrySendError::Full(_)) => {
                     // Why close instead of skip: a skipped event would silently break the gap-free promise.
-                    sub.control.kill(CloseReason::SlowConsumer);
+                    if sub.control.kill(CloseReason::SlowConsumer) {
+                        self.metrics.slow_consumer_closes.fetch_add(1, Relaxed);
+                    }
                     gone = true;
                 }
                 Err(TrySendError::Closed(_)) => gone = true,

@@ -64,11 +64,13 @@ pub struct ConnControl {
 }
 
 impl ConnControl {
-    /// The first reason wins; later calls are no-ops.
-    pub fn kill(&self, reason: CloseReason) {
-        if self.reason.set(reason).is_ok() {
+    /// The first reason wins; later calls are no-ops. Returns whether this call was the first.
+    pub fn kill(&self, reason: CloseReason) -> bool {
+        let first = self.reason.set(reason).is_ok();
+        if first {
             self.notify.notify_one();
         }
+        first
     }
 
     pub fn is_killed(&self) -> bool {

@@ -49,8 +49,8 @@ impl KeywordFilter {
             .iter()
             .filter(|(needle, _)| {
                 if needle.is_ascii() {
-                    // Whole words: " kill " must not fire on "skills".
-                    hay.contains(&format!(" {} ", needle.trim()))
+                    // From the start of a word: "idiot" holds "idiots" too, but "kill" must not fire on "skills".
+                    hay.contains(&format!(" {}", needle.trim()))
                         || (needle.starts_with('.') && hay.contains(needle.as_str()))
                 } else {
                     hay.contains(needle.trim())
@@ -95,10 +95,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn english_matches_whole_words_only() {
+    fn english_matches_from_the_start_of_words() {
         let f = KeywordFilter::from_list("kill\nshut up");
         assert_eq!(f.matches("I will KILL it"), vec!["kill"]);
         assert!(f.matches("new skills program").is_empty());
+        assert_eq!(f.matches("killing"), vec!["kill"]);
+        assert_eq!(f.matches("killing"), vec!["kill"]);
         assert_eq!(f.matches("please, shut   up!"), vec!["shut up"]);
     }
 

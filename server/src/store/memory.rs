@@ -4,7 +4,7 @@
 //! Why a std mutex: the critical section never awaits, and publishing inside it is what keeps every room's
 //! events in seq order on every connection (the hub's fan-out only does `try_send`, so it is short).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
@@ -19,9 +19,9 @@ use crate::bus::Bus;
 use crate::error::{Error, Result};
 use crate::protocol::{self, Position};
 use crate::qa::rooms::{self, Audience, RoomRef};
-use crate::qa::rules::{new_broadcast, Policy, QaState};
+use crate::qa::rules::{new_broadcast, Change, Policy, QaState};
 use crate::qa::stats::{self, FaqGroup, Stats};
-use crate::qa::{Broadcast, BroadcastId, BroadcastPatch, NewBroadcast, QaCommand, QaReply};
+use crate::qa::{Broadcast, BroadcastId, BroadcastPatch, NewBroadcast, QaCommand, QaReply, QuestionId};
 
 /// Letters that can't be mistaken for one another when read aloud or typed from a screen (no I, L, O).
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ";
@@ -44,6 +44,8 @@ struct Entry {
     state: QaState,
     public: RoomLog,
     moderation: RoomLog,
+    /// Questions whose vote count changed since the last flush (when votes are coalesced).
+    dirty_votes: BTreeSet<QuestionId>,
 }
 
 impl Entry {
@@ -65,11 +67,19 @@ pub struct MemoryStore {
     history_len: usize,
     policy: Arc<Policy>,
     bus: Arc<dyn Bus>,
+    /// Publish vote counts at most once per flush interval instead of once per vote.
+    coalesce_votes: bool,
+    /// Broadcasts with vote counts waiting for the next flush.
+    dirty: Mutex<HashSet<BroadcastId>>,
 }
 
 impl MemoryStore {
-    pub fn new(policy: Arc<Policy>, bus: Arc<dyn Bus>, history_len: usize) -> Self {
+    /// `coalesce_votes`: vote-count events wait for [`Store::flush_votes`] (called every `--vote-flush-ms`), so
+    /// 10,000 votes in a second cost viewers a few events, not 10,000.
+    pub fn new(policy: Arc<Policy>, bus: Arc<dyn Bus>, history_len: usize, coalesce_votes: bool) -> Self {
         MemoryStore {
+            coalesce_votes,
+            dirty: Mutex::new(HashSet::new()),
             broadcasts: DashMap::new(),
             codes: DashMap::new(),
             next_broadcast: AtomicU64::new(1),
@@ -128,6 +138,7 @@ impl Store for MemoryStore {
             state: QaState::new(broadcast.clone()),
             public: RoomLog::new(RoomRef::public(id).key()),
             moderation: RoomLog::new(RoomRef::moderation(id).key()),
+            dirty_votes: BTreeSet::new(),
         };
         self.broadcasts.insert(id, Arc::new(Mutex::new(entry)));
         self.codes.insert(code, id);
@@ -167,7 +178,21 @@ impl Store for MemoryStore {
             || self.next_question.fetch_add(1, Relaxed),
             unix_millis(),
         )?;
-        let events = rooms::route(&entry.state, &applied.changes);
+        let mut changes = applied.changes;
+        if self.coalesce_votes {
+            let before = changes.len();
+            changes.retain(|change| match change {
+                Change::Votes { id } => {
+                    entry.dirty_votes.insert(*id);
+                    false
+                }
+                _ => true,
+            });
+            if changes.len() != before {
+                self.dirty.lock().expect("BUG: dirty lock poisoned").insert(broadcast);
+            }
+        }
+        let events = rooms::route(&entry.state, &changes);
         self.publish(&mut entry, events);
         Ok(applied.reply)
     }
@@ -215,6 +240,19 @@ impl Store for MemoryStore {
 
     async fn stats(&self, broadcast: BroadcastId) -> Result<Stats> {
         Ok(stats::stats(&lock(&self.entry(broadcast)?).state))
+    }
+
+    async fn flush_votes(&self) -> Result<()> {
+        let dirty: Vec<BroadcastId> = self.dirty.lock().expect("BUG: dirty lock poisoned").drain().collect();
+        for broadcast in dirty {
+            let Ok(entry) = self.entry(broadcast) else { continue };
+            let mut entry = lock(&entry);
+            let changes: Vec<Change> =
+                std::mem::take(&mut entry.dirty_votes).into_iter().map(|id| Change::Votes { id }).collect();
+            let events = rooms::route(&entry.state, &changes);
+            self.publish(&mut entry, events);
+        }
+        Ok(())
     }
 
     async fn faq(&self) -> Result<Vec<FaqGroup>> {

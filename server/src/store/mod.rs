@@ -71,4 +71,9 @@ pub trait Store: Send + Sync {
     fn is_healthy(&self) -> bool {
         true
     }
+
+    /// Periodic housekeeping, called every `--vote-flush-ms`: publishes the coalesced vote counts.
+    async fn flush_votes(&self) -> Result<()> {
+        Ok(())
+    }
 }

@@ -1,0 +1,102 @@
+//! Slow clients, dead peers and shutdowns are handled on purpose and never stall anyone else.
+
+use std::time::Duration;
+
+use majlis_tests::{id_of, Client, TestServer};
+use serde_json::json;
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_closed_as_a_slow_consumer_and_others_keep_receiving() {
+    let server = TestServer::start_with(|c| {
+        c.outbound_queue = 16;
+        c.questions_per_minute = 100_000;
+        c.questions_burst = 100_000;
+        c.commands_per_second = 100_000;
+        c.commands_burst = 100_000;
+        c.idle_timeout_secs = 120;
+    })
+    .await;
+    let b = server.create_broadcast(json!({"max_question_len": 2000})).await;
+    let room = format!("broadcast:{}", id_of(&b));
+    let mut slow = server.citizen("Slow").await;
+    slow.join(&room).await;
+    let mut healthy = server.citizen("Healthy").await;
+    healthy.join(&room).await;
+    let mut asker = server.citizen("Asker").await;
+
+    // Enough bytes to fill the socket buffers between the server and the slow client, then its queue.
+    let text = "€".repeat(1990);
+    for n in 0..4000 {
+        let q = asker.ok(json!({"type": "ask", "broadcast": b["id"], "text": format!("{n} {text}")})).await;
+        let last = id_of(&q["question"]);
+        if server.app.metrics.slow_consumer_closes.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+            break;
+        }
+        // The healthy client reads as it goes.
+        healthy.next_matching("the new question", |f| f["kind"] == "question" && f["data"]["id"] == last).await;
+    }
+    assert!(
+        server.app.metrics.slow_consumer_closes.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "the slow client was closed"
+    );
+    let q = asker.ok(json!({"type": "ask", "broadcast": b["id"], "text": "after the slow one left"})).await;
+    let after = id_of(&q["question"]);
+    healthy.next_matching("the last question", |f| f["kind"] == "question" && f["data"]["id"] == after).await;
+    let (code, reason) = slow.closed().await;
+    assert_eq!((code, reason.as_str()), (4008, "slow_consumer"));
+}
+
+#[tokio::test]
+async fn a_silent_peer_is_closed_after_the_idle_timeout() {
+    let server = TestServer::start_with(|c| {
+        c.ping_interval_secs = 1;
+        c.idle_timeout_secs = 1;
+    })
+    .await;
+    let mut silent = Client::connect(&server.ws_url()).await;
+    // Reading nothing means answering no pings: the server must give up on us.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (code, reason) = silent.closed().await;
+    assert_eq!((code, reason.as_str()), (4009, "heartbeat_timeout"));
+}
+
+#[tokio::test]
+async fn a_client_that_answers_pings_stays_connected() {
+    let server = TestServer::start_with(|c| {
+        c.ping_interval_secs = 1;
+        c.idle_timeout_secs = 2;
+    })
+    .await;
+    let mut client = server.citizen("Alive").await;
+    // tungstenite answers pings while we wait for frames; presence or nothing may arrive meanwhile.
+    client.assert_no(Duration::from_millis(3500), "a close", |f| f["type"] == "close").await;
+    client.ok(json!({"type": "ping"})).await;
+}
+
+#[tokio::test]
+async fn shutdown_tells_clients_to_reconnect_and_closes_with_1012() {
+    let server = TestServer::start().await;
+    let mut client = server.citizen("Bye").await;
+    let addr = server.ws_url();
+    let stopping = tokio::spawn(server.shutdown());
+    let notice = client.next_matching("server_shutdown", |f| f["type"] == "server_shutdown").await;
+    assert!(notice["reconnect_after_ms"].as_u64().is_some());
+    let (code, reason) = client.closed().await;
+    assert_eq!((code, reason.as_str()), (1012, "server_shutdown"));
+    tokio::time::timeout(Duration::from_secs(15), stopping).await.expect("drains within the grace").unwrap();
+    assert!(tokio_tungstenite::connect_async(addr).await.is_err(), "no new connections after shutdown");
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics_endpoints_answer() {
+    let server = TestServer::start().await;
+    let mut client = server.citizen("Metric").await;
+    assert_eq!(client.refused(json!({"type": "teleport"})).await.code, "unknown_type");
+    let health = server.http.get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = server.http.get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let metrics = server.http.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("majlis_connections_open 1"), "{metrics}");
+    assert!(metrics.contains("majlis_errors_total{code=\"unknown_type\"} 1"), "{metrics}");
+}
