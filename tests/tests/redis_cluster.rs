@@ -17,6 +17,8 @@ fn generous(c: &mut Config) {
     c.votes_burst = 100_000;
     c.commands_per_second = 100_000;
     c.commands_burst = 100_000;
+    // One `votes` event per vote, so tests can count events exactly (coalescing has its own test).
+    c.vote_flush_ms = 0;
 }
 
 async fn broadcast(node: &TestServer) -> u64 {
@@ -289,4 +291,51 @@ async fn presence_counts_the_people_on_every_node() {
     watcher.next_matching("presence of four", |f| f["type"] == "presence" && f["participants"] == 4).await;
     let snapshot = cluster.nodes[1].citizen("Late").await.join(&room).await;
     assert!(snapshot["data"]["participants"].as_u64().is_some_and(|n| n >= 4), "{}", snapshot["data"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn coalesced_votes_from_three_nodes_reach_viewers_as_a_few_updates() {
+    let cluster = Cluster::start(3, |c| {
+        generous(c);
+        c.vote_flush_ms = 300;
+    })
+    .await;
+    let b = broadcast(&cluster.nodes[0]).await;
+    let room = format!("broadcast:{b}");
+    let mut asker = cluster.nodes[0].citizen("Asker").await;
+    let q = id_of(&majlis_tests::ask(&mut asker, b, "Popular").await);
+    let mut viewers = vec![];
+    for node in &cluster.nodes {
+        let mut v = node.citizen("Viewer").await;
+        v.join(&room).await;
+        viewers.push(v);
+    }
+    let mut tasks = vec![];
+    for i in 0..60 {
+        let mut v = cluster.nodes[i % 3].citizen("Voter").await;
+        tasks.push(tokio::spawn(async move {
+            v.ok(json!({"type": "vote", "broadcast": b, "question": q, "value": true})).await["votes"].as_u64()
+        }));
+    }
+    let mut acked = vec![];
+    for t in tasks {
+        acked.push(t.await.expect("voter").expect("count"));
+    }
+    acked.sort_unstable();
+    assert_eq!(acked, (1..=60).collect::<Vec<_>>(), "each ack carries the exact count at once");
+    let mut streams = vec![];
+    for v in &mut viewers {
+        let mut seen = vec![];
+        loop {
+            let e = v.next_event().await;
+            assert_eq!(e["kind"], "votes");
+            seen.push(e.clone());
+            if e["data"]["votes"] == 60 {
+                break;
+            }
+        }
+        assert!(seen.len() < 20, "{} updates for 60 votes: not coalesced", seen.len());
+        streams.push(seen);
+    }
+    assert!(streams.iter().all(|s| s == &streams[0]), "nodes saw different updates");
 }

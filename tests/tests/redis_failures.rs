@@ -16,6 +16,8 @@ fn generous(c: &mut Config) {
     c.votes_burst = 100_000;
     c.commands_per_second = 100_000;
     c.commands_burst = 100_000;
+    // One `votes` event per vote, so tests can count events exactly (coalescing has its own test).
+    c.vote_flush_ms = 0;
 }
 
 async fn broadcast(node: &TestServer) -> u64 {

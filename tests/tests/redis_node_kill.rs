@@ -39,6 +39,7 @@ fn node_process() {
         config.votes_burst = 100_000;
         config.commands_per_second = 100_000;
         config.commands_burst = 100_000;
+        config.vote_flush_ms = 0;
         let listener = tokio::net::TcpListener::bind(config.listen).await.expect("bind");
         let app = App::new(config, format!("http://127.0.0.1:{port}")).expect("app");
         majlis_server::run(listener, app, std::future::pending()).await.expect("serve");

@@ -66,10 +66,30 @@ redis.call('INCR', P .. ':ver')
 return 1
 "#;
 
+/// Publishes the current count of every question whose votes changed since the last flush (coalesced votes):
+/// a `votes` event to the moderation room, and to the public room if the question is public now.
+/// ARGV: prefix, maxlen, publish, public room, moderation room. Returns how many questions it flushed.
+const FLUSH: &str = r#"
+local P = ARGV[1]
+local ids = redis.call('SMEMBERS', P .. ':dirty')
+if #ids == 0 then return 0 end
+redis.call('DEL', P .. ':dirty')
+table.sort(ids, function(a, b) return tonumber(a) < tonumber(b) end)
+for _, qid in ipairs(ids) do
+  local gate = redis.call('HGET', P .. ':meta', qid) or ''
+  local tail = ',"kind":"votes","data":{"id":' .. qid .. ',"votes":' .. (redis.call('HGET', P .. ':votes', qid) or '0') .. '}}'
+  if string.sub(gate, 1, 1) == 'p' then emit(P, 'pub', '{"type":"event","room":"' .. ARGV[4] .. '","seq":', tail, ARGV[2], ARGV[3]) end
+  emit(P, 'mod', '{"type":"event","room":"' .. ARGV[5] .. '","seq":', tail, ARGV[2], ARGV[3])
+end
+return #ids
+"#;
+
 /// One vote, the hot path, in one step: the same checks as `rules::vote` (broadcast open, merges followed,
 /// a citizen can't see a hidden question, status takes votes), the voter set, the count, and if it changed the
 /// `votes` event to each room that may see it. The frame is built exactly as `protocol::event` builds it.
-/// ARGV: prefix, question, sub, value (1/0), moderator (1/0), maxlen, publish, public room, moderation room.
+/// With coalesced votes (ARGV[10] is 1) the question is only marked for the next flush instead.
+/// ARGV: prefix, question, sub, value (1/0), moderator (1/0), maxlen, publish, public room, moderation room,
+/// coalesce (1/0).
 /// Returns `{'ok', question, votes}` or `{code, message}`.
 const VOTE: &str = r#"
 local P = ARGV[1]
@@ -95,6 +115,10 @@ local n = redis.call('SCARD', voters)
 if changed == 1 then
   redis.call('HSET', P .. ':votes', qid, n)
   redis.call('HINCRBY', P .. ':vv', qid, 1)
+  if ARGV[10] == '1' then
+    redis.call('SADD', P .. ':dirty', qid)
+    return {'ok', qid, tostring(n)}
+  end
   local tail = ',"kind":"votes","data":{"id":' .. qid .. ',"votes":' .. n .. '}}'
   if public then emit(P, 'pub', '{"type":"event","room":"' .. ARGV[8] .. '","seq":', tail, ARGV[6], ARGV[7]) end
   emit(P, 'mod', '{"type":"event","room":"' .. ARGV[9] .. '","seq":', tail, ARGV[6], ARGV[7])
@@ -197,6 +221,7 @@ return total
 
 pub static COMMIT_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{EMIT}{COMMIT}")));
 pub static VOTE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{EMIT}{VOTE}")));
+pub static FLUSH_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{EMIT}{FLUSH}")));
 pub static LOAD_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(LOAD));
 pub static READ_ALL_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(READ_ALL));
 pub static REPLAY_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(REPLAY));

@@ -53,6 +53,10 @@ pub struct RedisStore {
     healthy: AtomicBool,
     /// Broadcasts whose presence count this node reports.
     present: DashSet<BroadcastId>,
+    /// Votes publish their counts at the next flush (`--vote-flush-ms`), not one event per vote.
+    coalesce_votes: bool,
+    /// Broadcasts this node took votes for since its last flush.
+    dirty: DashSet<BroadcastId>,
 }
 
 impl RedisStore {
@@ -67,6 +71,8 @@ impl RedisStore {
             question_burst: config.questions_burst.max(1),
             healthy: AtomicBool::new(false),
             present: DashSet::new(),
+            coalesce_votes: config.vote_flush_ms > 0,
+            dirty: DashSet::new(),
         }
     }
 
@@ -244,9 +250,13 @@ impl RedisStore {
             .arg(self.history_len)
             .arg(self.redis.publish)
             .arg(public)
-            .arg(moderation);
+            .arg(moderation)
+            .arg(u8::from(self.coalesce_votes));
         let mut conn = self.redis.conn();
         let reply: Vec<String> = self.redis.run("vote", call.invoke_async(&mut conn)).await?;
+        if self.coalesce_votes {
+            self.dirty.insert(broadcast);
+        }
         match reply.as_slice() {
             [ok, id, votes] if ok == "ok" => Ok(QaReply::Voted {
                 question: id.parse().map_err(Error::internal)?,
@@ -455,6 +465,29 @@ impl Store for RedisStore {
         let wait: u64 = self.redis.run("rate limit", call.invoke_async(&mut conn)).await?;
         if wait > 0 {
             return Err(Error::rate_limited(wait, "Too many questions; wait a moment."));
+        }
+        Ok(())
+    }
+
+    async fn flush_votes(&self) -> Result<()> {
+        // The broadcasts this node voted in, and those it has viewers of: a node that died before its flush
+        // left counts marked in Redis, and whoever shows the broadcast publishes them.
+        let mut broadcasts: Vec<BroadcastId> = self.dirty.iter().map(|b| *b).collect();
+        for broadcast in &broadcasts {
+            self.dirty.remove(broadcast);
+        }
+        broadcasts.extend(self.hub.room_keys().iter().filter_map(|k| RoomRef::parse(k)).map(|r| r.broadcast));
+        broadcasts.sort_unstable();
+        broadcasts.dedup();
+        for broadcast in broadcasts {
+            let mut call = FLUSH_SCRIPT.prepare_invoke();
+            call.arg(keys::prefix(broadcast))
+                .arg(self.history_len)
+                .arg(self.redis.publish)
+                .arg(RoomRef::public(broadcast).key())
+                .arg(RoomRef::moderation(broadcast).key());
+            let mut conn = self.redis.conn();
+            self.redis.run("flush votes", call.invoke_async::<u64>(&mut conn)).await?;
         }
         Ok(())
     }
