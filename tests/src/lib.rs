@@ -45,9 +45,7 @@ impl TestServer {
         config.listen = "127.0.0.1:0".parse().expect("BUG: literal address");
         config.jwt_secret = Some(SECRET.into());
         tweak(&mut config);
-        // MAJLIS_TEST_REDIS=1 runs the same behaviour tests against Redis mode, each server with its own Redis.
-        let own_redis = (config.redis_url.is_none() && std::env::var("MAJLIS_TEST_REDIS").is_ok_and(|v| v == "1"))
-            .then(redis::RedisServer::start);
+        let own_redis = (config.redis_url.is_none() && redis_mode()).then(redis::RedisServer::start);
         if let Some(r) = &own_redis {
             config.redis_url = Some(r.url());
         }
@@ -168,6 +166,16 @@ impl Drop for TestServer {
             let _ = stop.send(());
         }
     }
+}
+
+/// Whether test servers run in Redis mode, each with its own Redis: with `MAJLIS_TEST_REDIS=1`, and always in
+/// the `shared_in_redis` test binary, which runs the shared behaviour tests again so both modes pass the same.
+fn redis_mode() -> bool {
+    let in_redis_binary = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.file_name()?.to_str().map(|name| name.starts_with("shared_in_redis")))
+        .unwrap_or(false);
+    in_redis_binary || std::env::var("MAJLIS_TEST_REDIS").is_ok_and(|v| v == "1")
 }
 
 fn rand_suffix() -> String {

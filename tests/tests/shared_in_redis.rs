@@ -1,0 +1,14 @@
+//! The shared behaviour tests once more, in Redis mode: the issue asks both modes to pass the same suite. The
+//! test servers see this binary's name and each start with a private `redis-server` (see `majlis_tests`).
+//! A new shared test file belongs here too.
+
+#[path = "broadcast_qa.rs"]
+mod broadcast_qa;
+#[path = "privacy.rs"]
+mod privacy;
+#[path = "protocol_errors.rs"]
+mod protocol_errors;
+#[path = "resilience.rs"]
+mod resilience;
+#[path = "web_pages.rs"]
+mod web_pages;
