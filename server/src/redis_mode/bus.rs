@@ -260,6 +260,11 @@ impl Listener {
         match push {
             Push::Subscribed(channel) => self.on_subscribed(&channel).await,
             Push::Message { channel, payload } => self.on_message(&channel, payload).await,
+            Push::Refused(error) => {
+                // The room stays unconfirmed, so joins to it answer `unavailable` rather than miss events.
+                warn!(%error, "redis refused a subscription");
+                Ok(())
+            }
             Push::Other => Ok(()),
         }
     }

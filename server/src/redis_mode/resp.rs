@@ -141,13 +141,22 @@ fn invalid(what: &str) -> io::Error {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Push {
     Subscribed(String),
-    Message { channel: String, payload: Vec<u8> },
+    Message {
+        channel: String,
+        payload: Vec<u8>,
+    },
+    /// Redis refused a command (e.g. a sharded subscription to a channel another shard owns).
+    Refused(String),
     Other,
 }
 
 impl Push {
     pub fn from_frame(frame: Frame) -> Push {
-        let Frame::Array(Some(items)) = frame else { return Push::Other };
+        let items = match frame {
+            Frame::Array(Some(items)) => items,
+            Frame::Error(e) => return Push::Refused(e),
+            _ => return Push::Other,
+        };
         let mut items = items.into_iter().map(|f| match f {
             Frame::Bulk(Some(b)) => Some(b),
             _ => None,
