@@ -47,6 +47,8 @@ fn assert_gap_free(events: &[Value], after: u64) {
 async fn one_node_in_redis_mode_serves_the_basic_flow() {
     let cluster = Cluster::start(1, generous).await;
     let node = &cluster.nodes[0];
+    assert_eq!(node.get_json("/api/broadcasts", None).await, (200, json!({"broadcasts": []})));
+    assert_eq!(node.get_json("/api/faq", None).await, (200, json!({"groups": []})));
     let b = broadcast(node).await;
     let room = format!("broadcast:{b}");
     let mut watcher = node.citizen("Watcher").await;

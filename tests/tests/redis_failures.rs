@@ -285,3 +285,27 @@ async fn a_room_history_that_went_back_gets_a_new_epoch_and_its_clients_rejoin()
     let mut back = node.citizen("Watcher").await;
     assert_eq!(rejoin(&mut back, &room, &epoch, 2).await["recovered"], false);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_started_before_redis_becomes_ready_when_redis_is_up() {
+    let mut redis = majlis_tests::redis::RedisServer::start();
+    redis.kill();
+    let url = redis.url();
+    let started = Instant::now();
+    let up_later = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        redis.restart();
+        redis
+    });
+    // start_with returns once /readyz would say ready: only after Redis came up.
+    let node = TestServer::start_with(|c| {
+        c.redis_url = Some(url);
+        c.redis_timeout_ms = 300;
+    })
+    .await;
+    assert!(started.elapsed() >= Duration::from_millis(1400), "ready before Redis was up");
+    let _redis = up_later.join().expect("redis restarted");
+    let b = broadcast(&node).await;
+    let snapshot = node.citizen("Early").await.join(&format!("broadcast:{b}")).await;
+    assert_eq!(snapshot["seq"], 0);
+}
