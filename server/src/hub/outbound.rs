@@ -68,7 +68,9 @@ impl ConnControl {
     pub fn kill(&self, reason: CloseReason) -> bool {
         let first = self.reason.set(reason).is_ok();
         if first {
-            self.notify.notify_one();
+            // Both the reader and the writer may be waiting: wake them all (notify_one woke only the first, and
+            // a writer left waiting ended without its close frame once the reader dropped the queue).
+            self.notify.notify_waiters();
         }
         first
     }
@@ -80,10 +82,14 @@ impl ConnControl {
     /// Resolves once the connection has been killed, with the reason.
     pub async fn killed(&self) -> CloseReason {
         loop {
+            // Registered before the check, so a kill between the check and the wait still wakes us.
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
             if let Some(reason) = self.reason.get() {
                 return *reason;
             }
-            self.notify.notified().await;
+            notified.await;
         }
     }
 }
