@@ -54,8 +54,10 @@ impl Gates {
         self.lock().remove(key);
     }
 
-    fn waiter(&self, key: &str) -> Option<watch::Receiver<bool>> {
-        self.lock().get(key).map(|tx| tx.subscribe())
+    /// Creates the gate if it is gone: a Close processed just after the room reopened may have removed it, and
+    /// the reopening's Open, queued behind that Close, will open it again.
+    fn waiter(&self, key: &str) -> watch::Receiver<bool> {
+        self.lock().entry(key.to_string()).or_insert_with(|| watch::channel(false).0).subscribe()
     }
 }
 
@@ -91,13 +93,8 @@ impl RoomInterest for RedisBus {
     }
 
     fn until_listening(&self, key: &str) -> Pin<Box<dyn Future<Output = bool> + Send>> {
-        let waiter = self.gates.waiter(key);
-        Box::pin(async move {
-            match waiter {
-                Some(mut rx) => rx.wait_for(|ready| *ready).await.is_ok(),
-                None => false,
-            }
-        })
+        let mut waiter = self.gates.waiter(key);
+        Box::pin(async move { waiter.wait_for(|ready| *ready).await.is_ok() })
     }
 }
 
