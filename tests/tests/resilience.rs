@@ -100,3 +100,24 @@ async fn health_readiness_and_metrics_endpoints_answer() {
     assert!(metrics.contains("majlis_connections_open 1"), "{metrics}");
     assert!(metrics.contains("majlis_errors_total{code=\"unknown_type\"} 1"), "{metrics}");
 }
+
+#[tokio::test]
+async fn a_room_whose_snapshot_is_larger_than_the_write_buffer_can_still_be_joined() {
+    let server = TestServer::start_with(|c| {
+        c.questions_per_minute = 100_000;
+        c.questions_burst = 100_000;
+        c.commands_per_second = 100_000;
+        c.commands_burst = 100_000;
+    })
+    .await;
+    let b = server.create_broadcast(json!({"max_question_len": 2000})).await;
+    let mut asker = server.citizen("Asker").await;
+    let text = "q".repeat(1500);
+    for n in 0..150 {
+        asker.ok(json!({"type": "ask", "broadcast": b["id"], "text": format!("{n} {text}")})).await;
+    }
+    let mut late = server.citizen("Late").await;
+    let snapshot = late.join(&format!("broadcast:{}", id_of(&b))).await;
+    assert!(snapshot.to_string().len() > 200 * 1024);
+    assert_eq!(snapshot["data"]["questions"].as_array().map(Vec::len), Some(150));
+}

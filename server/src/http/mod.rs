@@ -101,7 +101,9 @@ async fn ws_upgrade(
     upgrade
         .read_buffer_size(app.config.ws_read_buffer_bytes)
         .write_buffer_size(app.config.ws_write_buffer_bytes)
-        .max_write_buffer_size(app.config.ws_write_buffer_bytes.saturating_mul(4).max(hard_limit * 2))
+        // No cap of its own: a snapshot of a big room is one large frame, and what is buffered is already bounded
+        // by the outbound queue and the writer's batch.
+        .max_write_buffer_size(usize::MAX)
         .max_message_size(hard_limit)
         .max_frame_size(hard_limit)
         .on_upgrade(move |socket| {
