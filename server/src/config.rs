@@ -158,8 +158,10 @@ pub struct Config {
     #[arg(long, env = "MAJLIS_REDIS_SHARDED_PUBSUB", default_value_t = false)]
     pub redis_sharded_pubsub: bool,
 
-    /// WebSocket read buffer per connection, in bytes (small keeps idle connections cheap).
-    #[arg(long, env = "MAJLIS_WS_READ_BUFFER_BYTES", default_value_t = 4096)]
+    /// WebSocket read buffer per connection, in bytes. Clients send small commands, and an idle connection
+    /// holds this buffer all its life: small keeps a 20,000-viewer broadcast cheap (a larger frame still
+    /// arrives, in several reads).
+    #[arg(long, env = "MAJLIS_WS_READ_BUFFER_BYTES", default_value_t = 512)]
     pub ws_read_buffer_bytes: usize,
 
     /// WebSocket write buffer per connection, in bytes; frames are coalesced up to this before a write.

@@ -359,13 +359,19 @@ impl Writer {
         let mut ping = tokio::time::interval(self.ping_every);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ping.tick().await;
+        // Created once and polled in place: making these futures anew on every wake-up would register and
+        // unregister a waiter (a lock each) per delivered frame.
         let control = Arc::clone(&self.control);
+        let killed = control.killed();
+        tokio::pin!(killed);
         let shutdown = self.shutdown.clone();
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
         loop {
             tokio::select! {
                 biased;
-                reason = control.killed() => return Some(reason),
-                _ = shutdown.cancelled() => {
+                reason = &mut killed => return Some(reason),
+                _ = &mut cancelled => {
                     let frame = protocol::server_shutdown(self.reconnect_hint_ms);
                     let _ = sink.send(Message::Text(frame)).await;
                     return Some(CloseReason::Shutdown);
@@ -374,8 +380,9 @@ impl Writer {
                     let item = item?;
                     // A write blocked on a full socket must not hide a kill (the slow consumer case).
                     let written = tokio::select! {
+                        biased;
                         written = self.write_batch(sink, item) => written,
-                        reason = control.killed() => return Some(reason),
+                        reason = &mut killed => return Some(reason),
                     };
                     match written {
                         Ok(()) => {}
