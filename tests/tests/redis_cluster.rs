@@ -4,43 +4,12 @@
 use std::time::Duration;
 
 use majlis_server::auth::Role;
-use majlis_server::Config;
 use majlis_tests::redis::Cluster;
-use majlis_tests::{id_of, Client, TestServer};
-use serde_json::{json, Value};
-
-/// Limits out of the way: these tests are about agreement between nodes, not about rate limits.
-fn generous(c: &mut Config) {
-    c.questions_per_minute = 100_000;
-    c.questions_burst = 100_000;
-    c.votes_per_second = 100_000;
-    c.votes_burst = 100_000;
-    c.commands_per_second = 100_000;
-    c.commands_burst = 100_000;
-    // One `votes` event per vote, so tests can count events exactly (coalescing has its own test).
-    c.vote_flush_ms = 0;
-}
+use majlis_tests::{assert_gap_free, events_of, generous, id_of, Client, TestServer};
+use serde_json::json;
 
 async fn broadcast(node: &TestServer) -> u64 {
     id_of(&node.create_broadcast(json!({})).await)
-}
-
-/// The next `n` events of `room`, in arrival order.
-async fn events(client: &mut Client, room: &str, n: usize) -> Vec<Value> {
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        let frame = client.next_event().await;
-        if frame["room"] == room {
-            out.push(frame);
-        }
-    }
-    out
-}
-
-fn assert_gap_free(events: &[Value], after: u64) {
-    for (i, e) in events.iter().enumerate() {
-        assert_eq!(e["seq"].as_u64(), Some(after + 1 + i as u64), "seq gap or disorder at {i}: {e}");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -58,7 +27,7 @@ async fn one_node_in_redis_mode_serves_the_basic_flow() {
     let q = majlis_tests::ask(&mut asker, b, "When does registration open?").await;
     let vote = asker.ok(json!({"type": "vote", "broadcast": b, "question": id_of(&q), "value": true})).await;
     assert_eq!(vote["votes"], 1);
-    let seen = events(&mut watcher, &room, 2).await;
+    let seen = events_of(&mut watcher, &room, 2).await;
     assert_gap_free(&seen, 0);
     assert_eq!(seen[0]["kind"], "question");
     assert_eq!(seen[1]["data"], json!({"id": id_of(&q), "votes": 1}));
@@ -101,8 +70,8 @@ async fn events_from_three_nodes_arrive_everywhere_in_the_same_order() {
     let mut public = vec![];
     let mut private = vec![];
     for (citizen, moderator) in &mut watchers {
-        public.push(events(citizen, &room, total).await);
-        private.push(events(moderator, &moderation, total).await);
+        public.push(events_of(citizen, &room, total).await);
+        private.push(events_of(moderator, &moderation, total).await);
     }
     for stream in public.iter().chain(&private) {
         assert_gap_free(stream, 0);
@@ -229,7 +198,7 @@ async fn sharded_pub_sub_carries_events_too() {
     watcher.join(&room).await;
     let mut asker = cluster.nodes[0].citizen("Asker").await;
     majlis_tests::ask(&mut asker, b, "Sharded?").await;
-    let seen = events(&mut watcher, &room, 1).await;
+    let seen = events_of(&mut watcher, &room, 1).await;
     assert_gap_free(&seen, 0);
     tokio::time::sleep(Duration::from_millis(10)).await;
 }

@@ -4,41 +4,12 @@
 use std::time::{Duration, Instant};
 
 use majlis_server::auth::Role;
-use majlis_server::Config;
 use majlis_tests::redis::Cluster;
-use majlis_tests::{id_of, Client, TestServer, WAIT};
+use majlis_tests::{assert_gap_free, events_of, generous, id_of, Client, TestServer, WAIT};
 use serde_json::{json, Value};
-
-fn generous(c: &mut Config) {
-    c.questions_per_minute = 100_000;
-    c.questions_burst = 100_000;
-    c.votes_per_second = 100_000;
-    c.votes_burst = 100_000;
-    c.commands_per_second = 100_000;
-    c.commands_burst = 100_000;
-    // One `votes` event per vote, so tests can count events exactly (coalescing has its own test).
-    c.vote_flush_ms = 0;
-}
 
 async fn broadcast(node: &TestServer) -> u64 {
     id_of(&node.create_broadcast(json!({})).await)
-}
-
-async fn events(client: &mut Client, room: &str, n: usize) -> Vec<Value> {
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        let frame = client.next_event().await;
-        if frame["room"] == room {
-            out.push(frame);
-        }
-    }
-    out
-}
-
-fn assert_gap_free(events: &[Value], after: u64) {
-    for (i, e) in events.iter().enumerate() {
-        assert_eq!(e["seq"].as_u64(), Some(after + 1 + i as u64), "seq gap or disorder at {i}: {e}");
-    }
 }
 
 /// Joins with a position; returns the ack.
@@ -56,7 +27,7 @@ async fn a_client_resumes_on_another_node_with_the_missed_events() {
     let snapshot = first.join(&room).await;
     let epoch = snapshot["epoch"].clone();
     majlis_tests::ask(&mut asker, b, "Before the drop").await;
-    let seen = events(&mut first, &room, 1).await;
+    let seen = events_of(&mut first, &room, 1).await;
     drop(first);
     for i in 0..5 {
         majlis_tests::ask(&mut asker, b, &format!("Missed {i}")).await;
@@ -66,7 +37,7 @@ async fn a_client_resumes_on_another_node_with_the_missed_events() {
     assert_eq!(ack["recovered"], true);
     assert_eq!(ack["seq"], 6);
     majlis_tests::ask(&mut asker, b, "After the rejoin").await;
-    let resumed = events(&mut second, &room, 6).await;
+    let resumed = events_of(&mut second, &room, 6).await;
     assert_gap_free(&resumed, 1);
     assert_eq!(resumed[0]["data"]["text"], "Missed 0");
     assert_eq!(resumed[5]["data"]["text"], "After the rejoin");
@@ -99,7 +70,7 @@ async fn a_stale_epoch_or_a_trimmed_history_gets_a_fresh_snapshot() {
     let mut recent = cluster.nodes[0].citizen("Recent").await;
     let ack = rejoin(&mut recent, &room, &epoch, 17).await;
     assert_eq!(ack["recovered"], true);
-    assert_gap_free(&events(&mut recent, &room, 3).await, 17);
+    assert_gap_free(&events_of(&mut recent, &room, 3).await, 17);
     let mut old = cluster.nodes[0].citizen("Old").await;
     let ack = rejoin(&mut old, &room, &epoch, 1).await;
     assert_eq!(ack["recovered"], false);
@@ -149,7 +120,7 @@ async fn a_redis_restart_loses_nothing_and_nodes_resume_on_their_own() {
     }
     // The watchers never rejoined: they get every event, gap-free, through the outage.
     for w in &mut watchers {
-        let seen = events(w, &room, acked.len()).await;
+        let seen = events_of(w, &room, acked.len()).await;
         assert_gap_free(&seen, 0);
         let ids: Vec<u64> = seen.iter().map(|e| id_of(&e["data"])).collect();
         assert_eq!(ids, acked);
@@ -223,8 +194,8 @@ async fn killed_pub_sub_connections_lose_no_event() {
     let mut public = vec![];
     let mut private = vec![];
     for (w, m) in &mut watchers {
-        public.push(events(w, &room, rounds * 2).await);
-        private.push(events(m, &moderation, rounds * 2).await);
+        public.push(events_of(w, &room, rounds * 2).await);
+        private.push(events_of(m, &moderation, rounds * 2).await);
     }
     for s in public.iter().chain(&private) {
         assert_gap_free(s, 0);
@@ -244,7 +215,7 @@ async fn citizens_of_one_node_see_moderation_done_on_another() {
     let mut moderator = cluster.nodes[1].client(Role::Moderator, "Mod").await;
     moderator.ok(json!({"type": "approve", "broadcast": b, "question": q})).await;
     moderator.ok(json!({"type": "pin", "broadcast": b, "question": q})).await;
-    let seen = events(&mut citizen, &room, 2).await;
+    let seen = events_of(&mut citizen, &room, 2).await;
     assert_gap_free(&seen, 0);
     assert_eq!(seen[0]["kind"], "question");
     assert_eq!(seen[0]["data"]["status"], "approved");
@@ -273,7 +244,7 @@ async fn a_room_history_that_went_back_gets_a_new_epoch_and_its_clients_rejoin()
     for i in 0..5 {
         majlis_tests::ask(&mut asker, b, &format!("Question {i}")).await;
     }
-    events(&mut watcher, &room, 5).await;
+    events_of(&mut watcher, &room, 5).await;
     // As if Redis lost its last writes (fsync everysec, power cut): the room's seq goes back to 2.
     let seq_key = format!("mj:{{b:{b}}}:r:pub:seq");
     assert_eq!(cluster.redis.command(&["SET", &seq_key, "2"]).as_deref(), Some("+OK"));

@@ -2,17 +2,14 @@
 
 use std::time::Duration;
 
-use majlis_tests::{id_of, Client, TestServer};
+use majlis_tests::{generous, id_of, Client, TestServer};
 use serde_json::json;
 
 #[tokio::test]
 async fn a_client_that_never_reads_is_closed_as_a_slow_consumer_and_others_keep_receiving() {
     let server = TestServer::start_with(|c| {
+        generous(c);
         c.outbound_queue = 16;
-        c.questions_per_minute = 100_000;
-        c.questions_burst = 100_000;
-        c.commands_per_second = 100_000;
-        c.commands_burst = 100_000;
         c.idle_timeout_secs = 120;
     })
     .await;
@@ -103,13 +100,7 @@ async fn health_readiness_and_metrics_endpoints_answer() {
 
 #[tokio::test]
 async fn a_room_whose_snapshot_is_larger_than_the_write_buffer_can_still_be_joined() {
-    let server = TestServer::start_with(|c| {
-        c.questions_per_minute = 100_000;
-        c.questions_burst = 100_000;
-        c.commands_per_second = 100_000;
-        c.commands_burst = 100_000;
-    })
-    .await;
+    let server = TestServer::start_with(generous).await;
     let b = server.create_broadcast(json!({"max_question_len": 2000})).await;
     let mut asker = server.citizen("Asker").await;
     let text = "q".repeat(1500);
