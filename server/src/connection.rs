@@ -155,9 +155,7 @@ impl Connection {
     /// Queues a frame for the writer. A full queue means the client is not reading: close it.
     fn enqueue(&self, item: Outbound) {
         if let Err(TrySendError::Full(_)) = self.tx.try_send(item) {
-            if self.control.kill(CloseReason::SlowConsumer) {
-                self.app.metrics.slow_consumer_closes.fetch_add(1, Relaxed);
-            }
+            self.control.kill_slow_consumer(&self.app.metrics);
         }
     }
 
@@ -211,10 +209,8 @@ impl Connection {
             return Err(Error::conflict("This connection has joined too many rooms."));
         }
         let subscriber = Subscriber { conn_id: self.id, tx: self.tx.clone(), control: Arc::clone(&self.control) };
-        let id = self.app.hub.subscribe(&key, subscriber).map_err(|reason| {
-            if self.control.kill(reason) {
-                self.app.metrics.slow_consumer_closes.fetch_add(1, Relaxed);
-            }
+        let id = self.app.hub.subscribe(&key, subscriber).map_err(|_full| {
+            self.control.kill_slow_consumer(&self.app.metrics);
             Error::unavailable()
         })?;
         self.rooms.push(JoinedRoom { key: key.clone(), room, id });
@@ -442,7 +438,7 @@ impl Writer {
                         Ok(0)
                     }
                     Some(RoomState::Awaiting(_)) => {
-                        self.metrics.slow_consumer_closes.fetch_add(1, Relaxed);
+                        self.control.kill_slow_consumer(&self.metrics);
                         Err(Some(CloseReason::SlowConsumer))
                     }
                     // Already covered by the baseline, or the room was left.

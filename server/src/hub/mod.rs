@@ -156,9 +156,7 @@ impl Hub {
                 Ok(()) => delivered += 1,
                 Err(TrySendError::Full(_)) => {
                     // Why close instead of skip: a skipped event would silently break the gap-free promise.
-                    if sub.control.kill(CloseReason::SlowConsumer) {
-                        self.metrics.slow_consumer_closes.fetch_add(1, Relaxed);
-                    }
+                    sub.control.kill_slow_consumer(&self.metrics);
                     gone = true;
                 }
                 Err(TrySendError::Closed(_)) => gone = true,

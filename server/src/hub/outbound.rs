@@ -75,6 +75,13 @@ impl ConnControl {
         first
     }
 
+    /// Closes a client that does not read fast enough (4008), counted once however many notice it.
+    pub fn kill_slow_consumer(&self, metrics: &crate::metrics::Metrics) {
+        if self.kill(CloseReason::SlowConsumer) {
+            metrics.slow_consumer_closes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     pub fn is_killed(&self) -> bool {
         self.reason.get().is_some()
     }
