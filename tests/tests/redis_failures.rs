@@ -82,7 +82,7 @@ async fn a_stale_epoch_or_a_trimmed_history_gets_a_fresh_snapshot() {
 async fn a_redis_restart_loses_nothing_and_nodes_resume_on_their_own() {
     let mut cluster = Cluster::start(2, |c| {
         generous(c);
-        c.redis_timeout_ms = 500;
+        c.redis_timeout_ms = 1000;
     })
     .await;
     let b = broadcast(&cluster.nodes[0]).await;
