@@ -7,14 +7,13 @@ use std::sync::Arc;
 use axum::extract::ws::Utf8Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
 use majlis_server::auth::{Role, User};
-use majlis_server::hub::{ConnControl, Hub, Outbound, Subscriber};
+use majlis_server::hub::{ConnControl, Hub, Outbound, Outbox, Subscriber};
 use majlis_server::metrics::Metrics;
 use majlis_server::protocol;
 use majlis_server::qa::filter::KeywordFilter;
 use majlis_server::qa::rooms::{Audience, RoomEvent};
 use majlis_server::qa::rules::{new_broadcast, Policy, QaState};
 use majlis_server::qa::{Localized, NewBroadcast, QaCommand, QaReply};
-use tokio::sync::mpsc;
 
 fn policy() -> Policy {
     Policy {
@@ -66,13 +65,18 @@ fn encode_event(c: &mut Criterion) {
 fn fan_out(c: &mut Criterion) {
     const SUBSCRIBERS: usize = 10_000;
     let hub = Hub::new(Arc::new(Metrics::default()));
-    let mut receivers = Vec::with_capacity(SUBSCRIBERS);
+    let mut outboxes = Vec::with_capacity(SUBSCRIBERS);
     for conn_id in 0..SUBSCRIBERS as u64 {
-        let (tx, rx) = mpsc::channel(64);
-        hub.subscribe("broadcast:1", Subscriber { conn_id, tx, control: Arc::new(ConnControl::default()) })
-            .expect("subscribe");
-        receivers.push(rx);
+        let tx = Arc::new(Outbox::new(64));
+        hub.subscribe(
+            "broadcast:1",
+            Subscriber { conn_id, tx: Arc::clone(&tx), control: Arc::new(ConnControl::default()) },
+        )
+        .expect("subscribe");
+        outboxes.push(tx);
     }
+    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let mut batch = Vec::new();
     let frame =
         Utf8Bytes::from(r#"{"type":"event","room":"broadcast:1","seq":1,"kind":"votes","data":{"id":1,"votes":2}}"#);
     // Each iteration dispatches once and empties every queue again, as the writers would.
@@ -81,8 +85,9 @@ fn fan_out(c: &mut Criterion) {
         b.iter(|| {
             seq += 1;
             hub.dispatch_event("broadcast:1", seq, &frame);
-            for rx in receivers.iter_mut() {
-                while let Ok(item) = rx.try_recv() {
+            for outbox in &outboxes {
+                runtime.block_on(outbox.take(&mut batch, 256));
+                for item in batch.drain(..) {
                     black_box(matches!(item, Outbound::Event { .. }));
                 }
             }

@@ -11,20 +11,21 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio::sync::mpsc::{self, error::TrySendError, Receiver, Sender};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info_span, Instrument};
 
 use crate::app::App;
 use crate::auth::{unix_millis, User};
 use crate::error::{Error, ErrorCode, Result};
-use crate::hub::{CloseReason, ConnControl, Outbound, RoomId, Subscriber};
+use crate::hub::{CloseReason, ConnControl, Outbound, Outbox, PushError, RoomId, Subscriber};
 use crate::limits::ConnectionSlot;
 use crate::metrics::Metrics;
 use crate::protocol::{self, Command, Position, UserView};
 use crate::qa::rooms::{Audience, RoomRef};
 use crate::qa::QaReply;
 
+/// A batch buffer larger than this is not kept between wake-ups, so idle connections stay small.
+const KEEP_BATCH_CAPACITY: usize = 16;
 /// Most queued frames written before one flush: bounds the time one batch holds the writer.
 const MAX_BATCH: usize = 256;
 /// How long the writer may take to flush its last frames after the reader ended.
@@ -41,7 +42,8 @@ pub async fn serve(socket: WebSocket, app: Arc<App>, peer: IpAddr, slot: Connect
         app.metrics.connections_total.fetch_add(1, Relaxed);
         debug!("open");
         let (sink, stream) = socket.split();
-        let (tx, rx) = mpsc::channel(app.config.outbound_queue.max(1));
+        let tx = Arc::new(Outbox::new(app.config.outbound_queue));
+        let rx = Arc::clone(&tx);
         let control = Arc::new(ConnControl::default());
         let writer =
             tokio::spawn(Writer::new(&app, rx, Arc::clone(&control)).run(sink).instrument(tracing::Span::current()));
@@ -49,6 +51,7 @@ pub async fn serve(socket: WebSocket, app: Arc<App>, peer: IpAddr, slot: Connect
         conn.read_until_done(stream).await;
         // The one cleanup place: leave every room, let the writer flush what is queued, give the slot back.
         conn.leave_all();
+        conn.tx.close();
         drop(conn);
         let mut writer = writer;
         if tokio::time::timeout(WRITER_LINGER, &mut writer).await.is_err() {
@@ -71,7 +74,7 @@ struct JoinedRoom {
 struct Connection {
     id: u64,
     app: Arc<App>,
-    tx: Sender<Outbound>,
+    tx: Arc<Outbox>,
     control: Arc<ConnControl>,
     user: Option<User>,
     rooms: Vec<JoinedRoom>,
@@ -154,7 +157,7 @@ impl Connection {
 
     /// Queues a frame for the writer. A full queue means the client is not reading: close it.
     fn enqueue(&self, item: Outbound) {
-        if let Err(TrySendError::Full(_)) = self.tx.try_send(item) {
+        if let Err(PushError::Full) = self.tx.push(item) {
             self.control.kill_slow_consumer(&self.app.metrics);
         }
     }
@@ -309,7 +312,9 @@ enum RoomState {
 }
 
 struct Writer {
-    rx: Receiver<Outbound>,
+    rx: Arc<Outbox>,
+    /// What the writer took from the queue and is writing now (kept between wake-ups to reuse its memory).
+    batch: Vec<Outbound>,
     control: Arc<ConnControl>,
     shutdown: CancellationToken,
     metrics: Arc<Metrics>,
@@ -322,9 +327,10 @@ struct Writer {
 type Sink = SplitSink<WebSocket, Message>;
 
 impl Writer {
-    fn new(app: &App, rx: Receiver<Outbound>, control: Arc<ConnControl>) -> Self {
+    fn new(app: &App, rx: Arc<Outbox>, control: Arc<ConnControl>) -> Self {
         Writer {
             rx,
+            batch: Vec::new(),
             control,
             shutdown: app.shutdown.clone(),
             metrics: Arc::clone(&app.metrics),
@@ -337,6 +343,8 @@ impl Writer {
 
     async fn run(mut self, mut sink: Sink) {
         let reason = self.pump(&mut sink).await;
+        // Nothing more is taken: the hub drops this connection from its rooms at the next fan-out.
+        self.rx.close();
         if let Some(reason) = reason {
             debug!(reason = reason.text(), "closing");
             let frame = CloseFrame { code: reason.code(), reason: Utf8Bytes::from_static(reason.text()) };
@@ -372,12 +380,14 @@ impl Writer {
                     let _ = sink.send(Message::Text(frame)).await;
                     return Some(CloseReason::Shutdown);
                 }
-                item = self.rx.recv() => {
-                    let item = item?;
+                more = self.rx.take(&mut self.batch, MAX_BATCH) => {
+                    if !more {
+                        return None;
+                    }
                     // A write blocked on a full socket must not hide a kill (the slow consumer case).
                     let written = tokio::select! {
                         biased;
-                        written = self.write_batch(sink, item) => written,
+                        written = self.write_batch(sink) => written,
                         reason = &mut killed => return Some(reason),
                     };
                     match written {
@@ -396,13 +406,14 @@ impl Writer {
     }
 
     /// Writes `first` and whatever else is queued (up to a batch), then flushes once.
-    async fn write_batch(&mut self, sink: &mut Sink, first: Outbound) -> Result<(), Option<CloseReason>> {
-        let mut written = self.write_item(sink, first).await?;
-        while written < MAX_BATCH {
-            match self.rx.try_recv() {
-                Ok(item) => written += self.write_item(sink, item).await?,
-                Err(_) => break,
-            }
+    async fn write_batch(&mut self, sink: &mut Sink) -> Result<(), Option<CloseReason>> {
+        let mut batch = std::mem::take(&mut self.batch);
+        let mut written = 0;
+        for item in batch.drain(..) {
+            written += self.write_item(sink, item).await?;
+        }
+        if batch.capacity() <= KEEP_BATCH_CAPACITY {
+            self.batch = batch;
         }
         sink.flush().await.map_err(|_| None)?;
         self.metrics.frames_delivered.fetch_add(written as u64, Relaxed);

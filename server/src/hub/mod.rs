@@ -9,6 +9,7 @@
 //! them in the order they were dispatched.
 
 mod outbound;
+mod outbox;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,10 +18,9 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::mpsc::Sender;
 
 pub use outbound::{CloseReason, ConnControl, Outbound};
+pub use outbox::{Outbox, PushError};
 
 use crate::metrics::Metrics;
 
@@ -31,7 +31,7 @@ pub type RoomId = u64;
 #[derive(Clone)]
 pub struct Subscriber {
     pub conn_id: u64,
-    pub tx: Sender<Outbound>,
+    pub tx: Arc<Outbox>,
     pub control: Arc<ConnControl>,
 }
 
@@ -86,7 +86,7 @@ impl Hub {
             });
             let room = entry.value();
             let mut subscribers = room.subscribers.lock().expect("BUG: room lock poisoned");
-            if subscriber.tx.try_send(Outbound::Watch { room: room.id }).is_err() {
+            if subscriber.tx.push(Outbound::Watch { room: room.id }).is_err() {
                 drop(subscribers);
                 drop(entry);
                 if opened {
@@ -152,14 +152,14 @@ impl Hub {
         let mut delivered = 0u64;
         let mut gone = false;
         for sub in subscribers.iter() {
-            match sub.tx.try_send(make(room.id)) {
+            match sub.tx.push(make(room.id)) {
                 Ok(()) => delivered += 1,
-                Err(TrySendError::Full(_)) => {
+                Err(PushError::Full) => {
                     // Why close instead of skip: a skipped event would silently break the gap-free promise.
                     sub.control.kill_slow_consumer(&self.metrics);
                     gone = true;
                 }
-                Err(TrySendError::Closed(_)) => gone = true,
+                Err(PushError::Closed) => gone = true,
             }
         }
         if gone {

@@ -1,0 +1,100 @@
+//! A connection's bounded outbound queue.
+//!
+//! Why not a tokio mpsc channel: every delivery paid for a semaphore permit, a lock-free list slot and a
+//! wake-up. Here a push is a short uncontended lock and an append, and the writer is woken only when the queue
+//! goes from empty to non-empty (while it is busy writing, pushes don't wake it); the writer then takes
+//! everything queued in one lock.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::sync::Mutex;
+use std::task::Poll;
+
+use futures_util::task::AtomicWaker;
+
+use super::Outbound;
+
+/// Why a push was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushError {
+    /// The queue holds `capacity` items: the client is not reading.
+    Full,
+    /// The connection is over.
+    Closed,
+}
+
+pub struct Outbox {
+    state: Mutex<State>,
+    writer: AtomicWaker,
+    capacity: usize,
+}
+
+struct State {
+    items: VecDeque<Outbound>,
+    closed: bool,
+}
+
+/// Capacity kept after a burst is drained; more is given back, so an idle connection stays small.
+const KEEP_CAPACITY: usize = 16;
+
+impl Outbox {
+    pub fn new(capacity: usize) -> Self {
+        Outbox {
+            state: Mutex::new(State { items: VecDeque::new(), closed: false }),
+            writer: AtomicWaker::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("BUG: outbox lock poisoned")
+    }
+
+    pub fn push(&self, item: Outbound) -> Result<(), PushError> {
+        let was_empty = {
+            let mut state = self.lock();
+            if state.closed {
+                return Err(PushError::Closed);
+            }
+            if state.items.len() >= self.capacity {
+                return Err(PushError::Full);
+            }
+            let was_empty = state.items.is_empty();
+            state.items.push_back(item);
+            was_empty
+        };
+        if was_empty {
+            self.writer.wake();
+        }
+        Ok(())
+    }
+
+    /// No more pushes; the writer still gets what is queued, then `false` from `take`.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.writer.wake();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Waits until something is queued and moves up to `max` items into `batch`; `false` once closed and empty.
+    pub async fn take(&self, batch: &mut Vec<Outbound>, max: usize) -> bool {
+        poll_fn(|cx| {
+            // Registered before looking, so a push between the look and the wait still wakes us.
+            self.writer.register(cx.waker());
+            let mut state = self.lock();
+            if state.items.is_empty() {
+                return if state.closed { Poll::Ready(false) } else { Poll::Pending };
+            }
+            let n = state.items.len().min(max);
+            batch.extend(state.items.drain(..n));
+            if state.items.is_empty() && state.items.capacity() > KEEP_CAPACITY {
+                state.items.shrink_to(KEEP_CAPACITY);
+            }
+            Poll::Ready(true)
+        })
+        .await
+    }
+}
