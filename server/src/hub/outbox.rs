@@ -84,17 +84,26 @@ impl Outbox {
         poll_fn(|cx| {
             // Registered before looking, so a push between the look and the wait still wakes us.
             self.writer.register(cx.waker());
-            let mut state = self.lock();
-            if state.items.is_empty() {
-                return if state.closed { Poll::Ready(false) } else { Poll::Pending };
+            match self.try_take(batch, max) {
+                Some(more) => Poll::Ready(more),
+                None => Poll::Pending,
             }
-            let n = state.items.len().min(max);
-            batch.extend(state.items.drain(..n));
-            if state.items.is_empty() && state.items.capacity() > KEEP_CAPACITY {
-                state.items.shrink_to(KEEP_CAPACITY);
-            }
-            Poll::Ready(true)
         })
         .await
+    }
+
+    /// Moves up to `max` queued items into `batch` without waiting: `Some(true)` if it took any,
+    /// `Some(false)` if closed and empty, `None` if there is nothing yet.
+    pub fn try_take(&self, batch: &mut Vec<Outbound>, max: usize) -> Option<bool> {
+        let mut state = self.lock();
+        if state.items.is_empty() {
+            return if state.closed { Some(false) } else { None };
+        }
+        let n = state.items.len().min(max);
+        batch.extend(state.items.drain(..n));
+        if state.items.is_empty() && state.items.capacity() > KEEP_CAPACITY {
+            state.items.shrink_to(KEEP_CAPACITY);
+        }
+        Some(true)
     }
 }
