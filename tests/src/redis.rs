@@ -118,4 +118,22 @@ impl Cluster {
         }
         Cluster { nodes, redis }
     }
+
+    /// A new broadcast (created through the first node); its id.
+    pub async fn broadcast(&self) -> u64 {
+        crate::id_of(&self.nodes[0].create_broadcast(serde_json::json!({})).await)
+    }
+
+    /// On every node, a citizen in the broadcast's public room and a moderator in its moderation room.
+    pub async fn watchers(&self, broadcast: u64) -> Vec<(crate::Client, crate::Client)> {
+        let mut watchers = Vec::with_capacity(self.nodes.len());
+        for node in &self.nodes {
+            let mut citizen = node.citizen("Watcher").await;
+            citizen.join(&format!("broadcast:{broadcast}")).await;
+            let mut moderator = node.moderator().await;
+            moderator.join(&format!("broadcast:{broadcast}:moderation")).await;
+            watchers.push((citizen, moderator));
+        }
+        watchers
+    }
 }

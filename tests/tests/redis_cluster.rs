@@ -5,12 +5,8 @@ use std::time::Duration;
 
 use majlis_server::auth::Role;
 use majlis_tests::redis::Cluster;
-use majlis_tests::{assert_gap_free, events_of, generous, id_of, Client, TestServer};
+use majlis_tests::{assert_gap_free, events_of, generous, id_of, Client};
 use serde_json::json;
-
-async fn broadcast(node: &TestServer) -> u64 {
-    id_of(&node.create_broadcast(json!({})).await)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_node_in_redis_mode_serves_the_basic_flow() {
@@ -18,7 +14,7 @@ async fn one_node_in_redis_mode_serves_the_basic_flow() {
     let node = &cluster.nodes[0];
     assert_eq!(node.get_json("/api/broadcasts", None).await, (200, json!({"broadcasts": []})));
     assert_eq!(node.get_json("/api/faq", None).await, (200, json!({"groups": []})));
-    let b = broadcast(node).await;
+    let b = id_of(&node.create_broadcast(json!({})).await);
     let room = format!("broadcast:{b}");
     let mut watcher = node.citizen("Watcher").await;
     let snapshot = watcher.join(&room).await;
@@ -40,17 +36,10 @@ async fn one_node_in_redis_mode_serves_the_basic_flow() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn events_from_three_nodes_arrive_everywhere_in_the_same_order() {
     let cluster = Cluster::start(3, generous).await;
-    let b = broadcast(&cluster.nodes[0]).await;
+    let b = cluster.broadcast().await;
     let room = format!("broadcast:{b}");
     let moderation = format!("broadcast:{b}:moderation");
-    let mut watchers = vec![];
-    for node in &cluster.nodes {
-        let mut citizen = node.citizen("Watcher").await;
-        citizen.join(&room).await;
-        let mut moderator = node.moderator().await;
-        moderator.join(&moderation).await;
-        watchers.push((citizen, moderator));
-    }
+    let mut watchers = cluster.watchers(b).await;
     // Every node asks and votes at once.
     let per_node = 10;
     let mut tasks = vec![];
@@ -83,7 +72,7 @@ async fn events_from_three_nodes_arrive_everywhere_in_the_same_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_votes_through_three_nodes_count_exactly() {
     let cluster = Cluster::start(3, generous).await;
-    let b = broadcast(&cluster.nodes[0]).await;
+    let b = cluster.broadcast().await;
     let mut asker = cluster.nodes[0].citizen("Asker").await;
     let q = id_of(&majlis_tests::ask(&mut asker, b, "Will the programme be extended?").await);
     let mut voters = vec![];
@@ -110,7 +99,7 @@ async fn concurrent_votes_through_three_nodes_count_exactly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_citizen_voting_through_two_nodes_at_once_counts_once() {
     let cluster = Cluster::start(2, generous).await;
-    let b = broadcast(&cluster.nodes[0]).await;
+    let b = cluster.broadcast().await;
     let mut asker = cluster.nodes[0].citizen("Asker").await;
     let mut questions = vec![];
     for i in 0..20 {
@@ -140,7 +129,7 @@ async fn one_citizen_voting_through_two_nodes_at_once_counts_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_retried_ask_through_another_node_returns_the_original() {
     let cluster = Cluster::start(2, generous).await;
-    let b = broadcast(&cluster.nodes[0]).await;
+    let b = cluster.broadcast().await;
     let token = cluster.nodes[0].token(Role::Citizen, "Retry");
     let ask = json!({"type": "ask", "broadcast": b, "text": "Is it free?", "client_msg_id": "m-1"});
     let mut first = Client::connect(&cluster.nodes[0].ws_url()).await;
@@ -162,7 +151,7 @@ async fn the_question_limit_holds_across_nodes() {
         c.questions_burst = 3;
     })
     .await;
-    let b = broadcast(&cluster.nodes[0]).await;
+    let b = cluster.broadcast().await;
     let token = cluster.nodes[0].token(Role::Citizen, "Eager");
     let mut clients = vec![];
     for node in &cluster.nodes {
@@ -192,7 +181,7 @@ async fn sharded_pub_sub_carries_events_too() {
         c.redis_sharded_pubsub = true;
     })
     .await;
-    let b = broadcast(&cluster.nodes[0]).await;
+    let b = cluster.broadcast().await;
     let room = format!("broadcast:{b}");
     let mut watcher = cluster.nodes[1].citizen("Watcher").await;
     watcher.join(&room).await;
@@ -207,7 +196,7 @@ async fn sharded_pub_sub_carries_events_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hot_question_takes_ten_thousand_votes_while_moderated() {
     let cluster = Cluster::start(3, generous).await;
-    let b = broadcast(&cluster.nodes[0]).await;
+    let b = cluster.broadcast().await;
     let mut asker = cluster.nodes[0].citizen("Asker").await;
     let q = id_of(&majlis_tests::ask(&mut asker, b, "The hot one").await);
     let voters = 200;
@@ -246,7 +235,7 @@ async fn presence_counts_the_people_on_every_node() {
         c.presence_interval_ms = 100;
     })
     .await;
-    let b = broadcast(&cluster.nodes[0]).await;
+    let b = cluster.broadcast().await;
     let room = format!("broadcast:{b}");
     let mut watcher = cluster.nodes[0].citizen("Watcher").await;
     watcher.join(&room).await;
@@ -271,7 +260,7 @@ async fn coalesced_votes_from_three_nodes_reach_viewers_as_a_few_updates() {
         c.vote_flush_ms = 300;
     })
     .await;
-    let b = broadcast(&cluster.nodes[0]).await;
+    let b = cluster.broadcast().await;
     let room = format!("broadcast:{b}");
     let mut asker = cluster.nodes[0].citizen("Asker").await;
     let q = id_of(&majlis_tests::ask(&mut asker, b, "Popular").await);

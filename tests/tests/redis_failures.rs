@@ -8,10 +8,6 @@ use majlis_tests::redis::Cluster;
 use majlis_tests::{assert_gap_free, events_of, generous, id_of, Client, TestServer, WAIT};
 use serde_json::{json, Value};
 
-async fn broadcast(node: &TestServer) -> u64 {
-    id_of(&node.create_broadcast(json!({})).await)
-}
-
 /// Joins with a position; returns the ack.
 async fn rejoin(client: &mut Client, room: &str, epoch: &Value, seq: u64) -> Value {
     client.ok(json!({"type": "join", "room": room, "since": {"epoch": epoch, "seq": seq}})).await
@@ -20,7 +16,7 @@ async fn rejoin(client: &mut Client, room: &str, epoch: &Value, seq: u64) -> Val
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_client_resumes_on_another_node_with_the_missed_events() {
     let cluster = Cluster::start(2, generous).await;
-    let b = broadcast(&cluster.nodes[0]).await;
+    let b = cluster.broadcast().await;
     let room = format!("broadcast:{b}");
     let mut asker = cluster.nodes[0].citizen("Asker").await;
     let mut first = cluster.nodes[0].citizen("Roamer").await;
@@ -50,7 +46,7 @@ async fn a_stale_epoch_or_a_trimmed_history_gets_a_fresh_snapshot() {
         c.history_len = 3;
     })
     .await;
-    let b = broadcast(&cluster.nodes[0]).await;
+    let b = cluster.broadcast().await;
     let room = format!("broadcast:{b}");
     let mut asker = cluster.nodes[0].citizen("Asker").await;
     let mut ids = vec![];
@@ -85,7 +81,7 @@ async fn a_redis_restart_loses_nothing_and_nodes_resume_on_their_own() {
         c.redis_timeout_ms = 1000;
     })
     .await;
-    let b = broadcast(&cluster.nodes[0]).await;
+    let b = cluster.broadcast().await;
     let room = format!("broadcast:{b}");
     let mut watchers = vec![];
     for node in &cluster.nodes {
@@ -159,17 +155,10 @@ async fn retry_ask(client: &mut Client, b: u64, text: &str, cmid: &str) -> Value
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killed_pub_sub_connections_lose_no_event() {
     let cluster = Cluster::start(3, generous).await;
-    let b = broadcast(&cluster.nodes[0]).await;
+    let b = cluster.broadcast().await;
     let room = format!("broadcast:{b}");
     let moderation = format!("broadcast:{b}:moderation");
-    let mut watchers = vec![];
-    for node in &cluster.nodes {
-        let mut w = node.citizen("Watcher").await;
-        w.join(&room).await;
-        let mut m = node.moderator().await;
-        m.join(&moderation).await;
-        watchers.push((w, m));
-    }
+    let mut watchers = cluster.watchers(b).await;
     let rounds = 60;
     let mut askers = vec![];
     for node in &cluster.nodes {
@@ -236,7 +225,7 @@ async fn citizens_of_one_node_see_moderation_done_on_another() {
 async fn a_room_history_that_went_back_gets_a_new_epoch_and_its_clients_rejoin() {
     let cluster = Cluster::start(1, generous).await;
     let node = &cluster.nodes[0];
-    let b = broadcast(node).await;
+    let b = id_of(&node.create_broadcast(json!({})).await);
     let room = format!("broadcast:{b}");
     let mut watcher = node.citizen("Watcher").await;
     let epoch = watcher.join(&room).await["epoch"].clone();
@@ -272,7 +261,7 @@ async fn a_node_started_before_redis_becomes_ready_when_redis_is_up() {
     let node = TestServer::start_with(|c| c.redis_url = Some(url)).await;
     assert!(started.elapsed() >= Duration::from_millis(1400), "ready before Redis was up");
     let _redis = up_later.join().expect("redis restarted");
-    let b = broadcast(&node).await;
+    let b = id_of(&node.create_broadcast(json!({})).await);
     let snapshot = node.citizen("Early").await.join(&format!("broadcast:{b}")).await;
     assert_eq!(snapshot["seq"], 0);
 }
