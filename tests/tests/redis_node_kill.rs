@@ -33,13 +33,7 @@ fn node_process() {
         config.listen = format!("127.0.0.1:{port}").parse().expect("address");
         config.jwt_secret = Some(SECRET.into());
         config.redis_url = Some(redis);
-        config.questions_per_minute = 100_000;
-        config.questions_burst = 100_000;
-        config.votes_per_second = 100_000;
-        config.votes_burst = 100_000;
-        config.commands_per_second = 100_000;
-        config.commands_burst = 100_000;
-        config.vote_flush_ms = 0;
+        majlis_tests::generous(&mut config);
         let listener = tokio::net::TcpListener::bind(config.listen).await.expect("bind");
         let app = App::new(config, format!("http://127.0.0.1:{port}")).expect("app");
         majlis_server::run(listener, app, std::future::pending()).await.expect("serve");
