@@ -51,6 +51,11 @@ pub struct Config {
     #[arg(long, env = "MAJLIS_TRUST_FORWARDED_FOR", default_value_t = false)]
     pub trust_forwarded_for: bool,
 
+    /// Threads that run connections and commands; 0: one per CPU core. Lower it when several nodes share a
+    /// machine (e.g. 1 each for three nodes on two cores), so they don't preempt each other mid-fan-out.
+    #[arg(long, env = "MAJLIS_WORKER_THREADS", default_value_t = 0)]
+    pub worker_threads: usize,
+
     /// Frames queued per connection before it counts as a slow consumer and is closed (4008).
     #[arg(long, env = "MAJLIS_OUTBOUND_QUEUE", default_value_t = 1024)]
     pub outbound_queue: usize,

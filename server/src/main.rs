@@ -68,8 +68,16 @@ fn init_logging(format: &str) {
     }
 }
 
-#[tokio::main]
-async fn serve(mut config: Config) -> anyhow::Result<()> {
+fn serve(config: Config) -> anyhow::Result<()> {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if config.worker_threads > 0 {
+        runtime.worker_threads(config.worker_threads);
+    }
+    runtime.build().context("starting the async runtime")?.block_on(run(config))
+}
+
+async fn run(mut config: Config) -> anyhow::Result<()> {
     init_logging(&config.log_format);
     let generated_secret = config.jwt_secret.is_none();
     if generated_secret {
