@@ -168,10 +168,6 @@ pub struct Config {
     /// arrives, in several reads).
     #[arg(long, env = "MAJLIS_WS_READ_BUFFER_BYTES", default_value_t = 512)]
     pub ws_read_buffer_bytes: usize,
-
-    /// WebSocket write buffer per connection, in bytes; frames are coalesced up to this before a write.
-    #[arg(long, env = "MAJLIS_WS_WRITE_BUFFER_BYTES", default_value_t = 16 * 1024)]
-    pub ws_write_buffer_bytes: usize,
 }
 
 impl Config {

@@ -336,6 +336,18 @@ impl Client {
         }
     }
 
+    /// Reads until the server sends a pong; returns its payload. Text frames read meanwhile are kept.
+    pub async fn next_pong(&mut self) -> Vec<u8> {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.ws.next()).await.expect("a pong within the wait");
+            match message.expect("connection open").expect("websocket ok") {
+                Message::Pong(payload) => return payload.to_vec(),
+                Message::Text(text) => self.pending.push_back(serde_json::from_str(&text).expect("server sent JSON")),
+                _ => continue,
+            }
+        }
+    }
+
     /// Reads until the server closes the connection; returns the close code and reason.
     pub async fn closed(&mut self) -> (u16, String) {
         loop {

@@ -52,6 +52,36 @@ async fn an_oversized_frame_is_too_large_and_the_connection_survives() {
 }
 
 #[tokio::test]
+async fn a_frame_beyond_the_hard_limit_closes_with_1009_and_others_carry_on() {
+    let server = TestServer::start_with(|c| c.max_message_bytes = 1024).await;
+    let mut other = server.citizen("Other").await;
+    let mut client = server.citizen("Huge").await;
+    // The hard limit is four times max-message-bytes.
+    let huge = json!({"type": "ping", "pad": "x".repeat(5000)}).to_string();
+    client.send_raw(Message::text(huge)).await;
+    let (code, reason) = client.closed().await;
+    assert_eq!((code, reason.as_str()), (1009, "message_too_big"));
+    other.ok(json!({"type": "ping"})).await;
+}
+
+#[tokio::test]
+async fn a_plain_http_request_to_the_websocket_endpoint_is_a_bad_request() {
+    let server = TestServer::start().await;
+    let (status, body) = server.get_json("/ws", None).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["code"], "bad_request");
+}
+
+#[tokio::test]
+async fn a_client_ping_is_answered_with_a_pong_carrying_its_payload() {
+    let server = TestServer::start().await;
+    let mut client = server.citizen("Pinger").await;
+    client.send_raw(Message::Ping(b"are you there".to_vec().into())).await;
+    let pong = client.next_pong().await;
+    assert_eq!(pong, b"are you there");
+}
+
+#[tokio::test]
 async fn a_citizen_sending_a_moderator_command_is_forbidden() {
     let server = TestServer::start().await;
     let b = server.create_broadcast(json!({})).await;

@@ -3,12 +3,13 @@
 mod assets;
 mod broadcasts;
 mod session;
+mod upgrade;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -73,8 +74,12 @@ async fn ws_upgrade(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    mut request: Request,
 ) -> Response {
+    let handshake = match upgrade::Handshake::check(&mut request) {
+        Ok(handshake) => handshake,
+        Err(error) => return error.into_response(),
+    };
     if app.shutdown.is_cancelled() {
         return Error::new(ErrorCode::Unavailable, "The server is shutting down; reconnect shortly.").into_response();
     }
@@ -94,20 +99,22 @@ async fn ws_upgrade(
             return error.into_response();
         }
     };
-    let max = app.config.max_message_bytes;
-    // Frames between max and 4×max are read and answered `too_large`; beyond that the transport closes (1009).
-    let hard_limit = max.saturating_mul(4).max(1024);
     let connection_app = Arc::clone(&app);
-    upgrade
-        .read_buffer_size(app.config.ws_read_buffer_bytes)
-        .write_buffer_size(app.config.ws_write_buffer_bytes)
-        // No cap of its own: a snapshot of a big room is one large frame, and what is buffered is already bounded
-        // by the outbound queue and the writer's batch.
-        .max_write_buffer_size(usize::MAX)
-        .max_message_size(hard_limit)
-        .max_frame_size(hard_limit)
-        .on_upgrade(move |socket| {
-            let tracker = connection_app.connections.clone();
-            tracker.track_future(crate::connection::serve(socket, connection_app, ip, slot))
+    handshake.accept(move |socket| {
+        let tracker = connection_app.connections.clone();
+        tracker.track_future(async move {
+            match socket {
+                upgrade::Socket::Tcp(stream, read_ahead) => {
+                    // Frames are written whole, often one per write: Nagle would hold the next one back.
+                    let _ = stream.set_nodelay(true);
+                    let (read, write) = stream.into_split();
+                    crate::connection::serve(read, write, read_ahead, connection_app, ip, slot).await
+                }
+                upgrade::Socket::Other(io) => {
+                    let (read, write) = tokio::io::split(io);
+                    crate::connection::serve(read, write, Vec::new(), connection_app, ip, slot).await
+                }
+            }
         })
+    })
 }

@@ -10,6 +10,7 @@
 
 mod outbound;
 mod outbox;
+mod wire;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,6 +22,7 @@ use dashmap::DashMap;
 
 pub use outbound::{CloseReason, ConnControl, Outbound};
 pub use outbox::{Outbox, PushError};
+pub use wire::WireFrame;
 
 use crate::metrics::Metrics;
 
@@ -137,22 +139,24 @@ impl Hub {
 
     /// Fans a sequenced room event out to every local subscriber.
     pub fn dispatch_event(&self, key: &str, seq: u64, frame: &Utf8Bytes) {
-        self.fan_out(key, |room| Outbound::Event { room, seq, frame: frame.clone() });
+        self.fan_out(key, frame, |room, frame| Outbound::Event { room, seq, frame });
     }
 
     /// Fans an unsequenced frame (e.g. presence) out to every local subscriber.
     pub fn dispatch_frame(&self, key: &str, frame: &Utf8Bytes) {
-        self.fan_out(key, |_| Outbound::Frame(frame.clone()));
+        self.fan_out(key, frame, |_, frame| Outbound::Frame(frame));
     }
 
-    fn fan_out(&self, key: &str, make: impl Fn(RoomId) -> Outbound) {
+    /// Encodes `frame` once (outside the room's lock) and queues it for every subscriber.
+    fn fan_out(&self, key: &str, frame: &Utf8Bytes, make: impl Fn(RoomId, WireFrame) -> Outbound) {
         // Clone the Arc and release the map's shard lock at once: the fan-out below may be long.
         let Some(room) = self.rooms.get(key).map(|r| Arc::clone(r.value())) else { return };
+        let frame = WireFrame::text(frame.as_str());
         let mut subscribers = room.subscribers.lock().expect("BUG: room lock poisoned");
         let mut delivered = 0u64;
         let mut gone = false;
         for sub in subscribers.iter() {
-            match sub.tx.push(make(room.id)) {
+            match sub.tx.push(make(room.id, frame.clone())) {
                 Ok(()) => delivered += 1,
                 Err(PushError::Full) => {
                     // Why close instead of skip: a skipped event would silently break the gap-free promise.

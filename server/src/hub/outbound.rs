@@ -2,23 +2,22 @@
 
 use std::sync::OnceLock;
 
-use axum::extract::ws::Utf8Bytes;
 use tokio::sync::Notify;
 
-use super::RoomId;
+use super::{RoomId, WireFrame};
 
 /// One item of a connection's bounded outbound queue.
 #[derive(Debug)]
 pub enum Outbound {
     /// An unsequenced frame: ack, error, presence.
-    Frame(Utf8Bytes),
+    Frame(WireFrame),
     /// From now on the connection is in this room: hold its events until the `Baseline` arrives.
     Watch { room: RoomId },
     /// The state the client starts from: a snapshot frame, or the replayed events after the client's `since`,
     /// reflecting the room up to `seq`. Held events after `seq` follow it; those at or before are skipped.
-    Baseline { room: RoomId, seq: u64, frames: Vec<Utf8Bytes> },
+    Baseline { room: RoomId, seq: u64, frames: Vec<WireFrame> },
     /// A room event.
-    Event { room: RoomId, seq: u64, frame: Utf8Bytes },
+    Event { room: RoomId, seq: u64, frame: WireFrame },
     /// The connection left the room: skip whatever of it is still queued.
     Unwatch { room: RoomId },
 }
@@ -26,7 +25,11 @@ pub enum Outbound {
 /// Why the server closes a connection; each has a documented close code (docs/protocol.md §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseReason {
+    /// The connection ends normally (the peer left, or closed first).
+    Normal,
     ProtocolAbuse,
+    /// A frame beyond the transport's hard limit.
+    MessageTooBig,
     Internal,
     Shutdown,
     SlowConsumer,
@@ -36,7 +39,9 @@ pub enum CloseReason {
 impl CloseReason {
     pub fn code(self) -> u16 {
         match self {
+            CloseReason::Normal => 1000,
             CloseReason::ProtocolAbuse => 1008,
+            CloseReason::MessageTooBig => 1009,
             CloseReason::Internal => 1011,
             CloseReason::Shutdown => 1012,
             CloseReason::SlowConsumer => 4008,
@@ -46,7 +51,9 @@ impl CloseReason {
 
     pub fn text(self) -> &'static str {
         match self {
+            CloseReason::Normal => "bye",
             CloseReason::ProtocolAbuse => "protocol_abuse",
+            CloseReason::MessageTooBig => "message_too_big",
             CloseReason::Internal => "internal",
             CloseReason::Shutdown => "server_shutdown",
             CloseReason::SlowConsumer => "slow_consumer",

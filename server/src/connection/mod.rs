@@ -1,47 +1,66 @@
-//! One WebSocket connection: a reader (this task) that turns frames into commands, and a writer task that owns
-//! the socket's sending half, drains the bounded outbound queue, coalesces frames into fewer writes, pings, and
-//! sends the close frame. Cleanup happens in one place, at the end of [`serve`].
+//! One WebSocket connection: a reader (this task) that turns frames into commands, and a writer task
+//! ([`writer`]) that owns the socket's sending half. Cleanup happens in one place, at the end of [`serve`].
+//!
+//! The WebSocket library reads and checks the client's frames; the server's frames are encoded by
+//! [`crate::hub::WireFrame`] and written by the writer itself, so the library never writes: its automatic
+//! answers to pings and closes are discarded ([`ReadOnly`]) and the reader asks the writer to send them instead.
+
+mod writer;
 
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_tungstenite::tungstenite::{self, protocol::Role, protocol::WebSocketConfig, Message};
+use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, info_span, Instrument};
 
 use crate::app::App;
 use crate::auth::{unix_millis, User};
 use crate::error::{Error, ErrorCode, Result};
-use crate::hub::{CloseReason, ConnControl, Outbound, Outbox, PushError, RoomId, Subscriber};
+use crate::hub::{CloseReason, ConnControl, Outbound, Outbox, PushError, RoomId, Subscriber, WireFrame};
 use crate::limits::ConnectionSlot;
-use crate::metrics::Metrics;
 use crate::protocol::{self, Command, Position, UserView};
 use crate::qa::rooms::{Audience, RoomRef};
 use crate::qa::QaReply;
+use writer::Writer;
 
-/// A batch buffer larger than this is not kept between wake-ups, so idle connections stay small.
-const KEEP_BATCH_CAPACITY: usize = 16;
-/// Most queued frames written before one flush: bounds the time one batch holds the writer.
-const MAX_BATCH: usize = 256;
 /// How long the writer may take to flush its last frames after the reader ended.
 const WRITER_LINGER: Duration = Duration::from_secs(5);
-/// How long the writer tries to send its close frame.
-const CLOSE_LINGER: Duration = Duration::from_secs(3);
 
-/// Runs a connection to its end.
-pub async fn serve(socket: WebSocket, app: Arc<App>, peer: IpAddr, slot: ConnectionSlot) {
+/// The WebSocket library's settings for reading a client: small buffers (an idle connection holds them all its
+/// life) and the transport's hard frame limit.
+pub fn read_config(app: &App) -> WebSocketConfig {
+    // Frames between max and 4×max are read and answered `too_large`; beyond that the transport closes (1009).
+    let hard_limit = app.config.max_message_bytes.saturating_mul(4).max(1024);
+    WebSocketConfig::default()
+        .read_buffer_size(app.config.ws_read_buffer_bytes)
+        .max_message_size(Some(hard_limit))
+        .max_frame_size(Some(hard_limit))
+}
+
+/// Runs a connection to its end, on an upgraded socket's two halves; `read_ahead` is what the HTTP server read
+/// past the upgrade request (the client's first frames, if it didn't wait for the 101).
+pub async fn serve<R, W>(read: R, write: W, read_ahead: Vec<u8>, app: Arc<App>, peer: IpAddr, slot: ConnectionSlot)
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let id = app.next_connection_id();
     let span = info_span!("conn", id, %peer);
     async move {
         app.metrics.connections_open.fetch_add(1, Relaxed);
         app.metrics.connections_total.fetch_add(1, Relaxed);
         debug!("open");
-        let (sink, stream) = socket.split();
+        let config = Some(read_config(&app));
+        let stream = WebSocketStream::from_partially_read(ReadOnly(read), read_ahead, Role::Server, config).await;
+        let sink = write;
         let tx = Arc::new(Outbox::new(app.config.outbound_queue));
         let rx = Arc::clone(&tx);
         let control = Arc::new(ConnControl::default());
@@ -82,7 +101,7 @@ struct Connection {
 }
 
 impl Connection {
-    async fn read_until_done(&mut self, mut stream: SplitStream<WebSocket>) {
+    async fn read_until_done<R: AsyncRead + Unpin>(&mut self, mut stream: WebSocketStream<ReadOnly<R>>) {
         let idle = Duration::from_secs(self.app.config.idle_timeout_secs.max(1));
         let control = Arc::clone(&self.control);
         loop {
@@ -96,7 +115,8 @@ impl Connection {
                     self.control.kill(CloseReason::HeartbeatTimeout);
                     return;
                 }
-                Ok(None) | Ok(Some(Err(_))) => return,
+                Ok(None) => return,
+                Ok(Some(Err(error))) => return self.read_failed(error),
                 Ok(Some(Ok(message))) => message,
             };
             match message {
@@ -105,10 +125,21 @@ impl Connection {
                     self.bad_frame();
                     self.reply(&Value::Null, Err(Error::bad_request("Binary frames are not used; send JSON text.")));
                 }
+                // The writer answers with its own close frame (1000) once the reader is done.
                 Message::Close(_) => return,
-                // Pongs and pings only prove the peer is alive, which the timeout above already noted.
-                Message::Ping(_) | Message::Pong(_) => {}
+                Message::Ping(payload) => self.enqueue(Outbound::Frame(WireFrame::pong(&payload))),
+                // Pongs only prove the peer is alive, which the timeout above already noted.
+                Message::Pong(_) | Message::Frame(_) => {}
             }
+        }
+    }
+
+    /// A frame the WebSocket library refused: too big gets its documented close code; otherwise the peer broke
+    /// the protocol or went away, and the connection just ends.
+    fn read_failed(&self, error: tungstenite::Error) {
+        debug!(%error, "read failed");
+        if let tungstenite::Error::Capacity(_) = error {
+            self.control.kill(CloseReason::MessageTooBig);
         }
     }
 
@@ -152,7 +183,7 @@ impl Connection {
                 protocol::error(id, &error)
             }
         };
-        self.enqueue(Outbound::Frame(frame));
+        self.enqueue(Outbound::Frame(WireFrame::text(frame.as_str())));
     }
 
     /// Queues a frame for the writer. A full queue means the client is not reading: close it.
@@ -246,12 +277,14 @@ impl Connection {
     async fn send_baseline(&self, user: &User, room: RoomRef, id: RoomId, since: Option<Position>) -> Result<Value> {
         if let Some(since) = since {
             if let Some(replay) = self.app.store.replay(room, &since).await? {
-                self.enqueue(Outbound::Baseline { room: id, seq: replay.seq, frames: replay.frames });
+                let frames = replay.frames.iter().map(|f| WireFrame::text(f.as_str())).collect();
+                self.enqueue(Outbound::Baseline { room: id, seq: replay.seq, frames });
                 return Ok(json!({ "room": room.key(), "seq": replay.seq, "recovered": true }));
             }
         }
         let snapshot = self.app.store.snapshot(room, user).await?;
-        self.enqueue(Outbound::Baseline { room: id, seq: snapshot.seq, frames: vec![snapshot.frame] });
+        let frames = vec![WireFrame::text(snapshot.frame.as_str())];
+        self.enqueue(Outbound::Baseline { room: id, seq: snapshot.seq, frames });
         Ok(json!({ "room": room.key(), "seq": snapshot.seq, "recovered": false }))
     }
 
@@ -303,189 +336,26 @@ impl Connection {
     }
 }
 
-/// Per-room delivery state of one connection's writer.
-enum RoomState {
-    /// Joined, baseline not yet sent: events are held (bounded) until it arrives.
-    Awaiting(Vec<(u64, Utf8Bytes)>),
-    /// Delivering; the last seq sent.
-    Live(u64),
-}
+/// The reading half as the WebSocket library sees it: reads go to the socket, writes (its automatic pong and close
+/// answers) are dropped, since the writer task owns the sending half and sends those itself.
+struct ReadOnly<R>(R);
 
-struct Writer {
-    rx: Arc<Outbox>,
-    /// What the writer took from the queue and is writing now (kept between wake-ups to reuse its memory).
-    batch: Vec<Outbound>,
-    control: Arc<ConnControl>,
-    shutdown: CancellationToken,
-    metrics: Arc<Metrics>,
-    rooms: Vec<(RoomId, RoomState)>,
-    max_held: usize,
-    ping_every: Duration,
-    reconnect_hint_ms: u64,
-}
-
-type Sink = SplitSink<WebSocket, Message>;
-
-impl Writer {
-    fn new(app: &App, rx: Arc<Outbox>, control: Arc<ConnControl>) -> Self {
-        Writer {
-            rx,
-            batch: Vec::new(),
-            control,
-            shutdown: app.shutdown.clone(),
-            metrics: Arc::clone(&app.metrics),
-            rooms: Vec::new(),
-            max_held: app.config.outbound_queue.max(1),
-            ping_every: Duration::from_secs(app.config.ping_interval_secs.max(1)),
-            reconnect_hint_ms: app.config.reconnect_hint_ms,
-        }
-    }
-
-    async fn run(mut self, mut sink: Sink) {
-        let reason = self.pump(&mut sink).await;
-        // Nothing more is taken: the hub drops this connection from its rooms at the next fan-out.
-        self.rx.close();
-        if let Some(reason) = reason {
-            debug!(reason = reason.text(), "closing");
-            let frame = CloseFrame { code: reason.code(), reason: Utf8Bytes::from_static(reason.text()) };
-            // A slow consumer's socket may stay full forever: give the close frame a bounded chance.
-            let _ = tokio::time::timeout(CLOSE_LINGER, sink.send(Message::Close(Some(frame)))).await;
-            self.control.kill(reason);
-        } else {
-            let _ = sink.close().await;
-            // Ends the reader too, should it still be waiting.
-            self.control.kill(CloseReason::Internal);
-        }
-    }
-
-    /// Writes until the connection must close; returns the reason to send, or `None` if the peer is gone.
-    async fn pump(&mut self, sink: &mut Sink) -> Option<CloseReason> {
-        let mut ping = tokio::time::interval(self.ping_every);
-        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ping.tick().await;
-        // Created once and polled in place: making these futures anew on every wake-up would register and
-        // unregister a waiter (a lock each) per delivered frame.
-        let control = Arc::clone(&self.control);
-        let killed = control.killed();
-        tokio::pin!(killed);
-        let shutdown = self.shutdown.clone();
-        let cancelled = shutdown.cancelled();
-        tokio::pin!(cancelled);
-        loop {
-            tokio::select! {
-                biased;
-                reason = &mut killed => return Some(reason),
-                _ = &mut cancelled => {
-                    let frame = protocol::server_shutdown(self.reconnect_hint_ms);
-                    let _ = sink.send(Message::Text(frame)).await;
-                    return Some(CloseReason::Shutdown);
-                }
-                more = self.rx.take(&mut self.batch, MAX_BATCH) => {
-                    if !more {
-                        return None;
-                    }
-                    // A write blocked on a full socket must not hide a kill (the slow consumer case).
-                    let written = tokio::select! {
-                        biased;
-                        written = self.write_batch(sink) => written,
-                        reason = &mut killed => return Some(reason),
-                    };
-                    match written {
-                        Ok(()) => {}
-                        Err(Some(reason)) => return Some(reason),
-                        Err(None) => return None,
-                    }
-                }
-                _ = ping.tick() => {
-                    if sink.send(Message::Ping(Default::default())).await.is_err() {
-                        return None;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Writes `first` and whatever else is queued (up to a batch), then flushes once.
-    async fn write_batch(&mut self, sink: &mut Sink) -> Result<(), Option<CloseReason>> {
-        let mut batch = std::mem::take(&mut self.batch);
-        let mut written = 0;
-        for item in batch.drain(..) {
-            written += self.write_item(sink, item).await?;
-        }
-        if batch.capacity() <= KEEP_BATCH_CAPACITY {
-            self.batch = batch;
-        }
-        sink.flush().await.map_err(|_| None)?;
-        self.metrics.frames_delivered.fetch_add(written as u64, Relaxed);
-        Ok(())
-    }
-
-    fn room(&mut self, id: RoomId) -> Option<&mut RoomState> {
-        self.rooms.iter_mut().find(|(r, _)| *r == id).map(|(_, s)| s)
-    }
-
-    /// Feeds one queue item to the socket (or holds or skips it); returns the frames written.
-    async fn write_item(&mut self, sink: &mut Sink, item: Outbound) -> Result<usize, Option<CloseReason>> {
-        match item {
-            Outbound::Frame(frame) => feed(sink, frame).await,
-            Outbound::Watch { room } => {
-                self.rooms.retain(|(r, _)| *r != room);
-                self.rooms.push((room, RoomState::Awaiting(Vec::new())));
-                Ok(0)
-            }
-            Outbound::Unwatch { room } => {
-                self.rooms.retain(|(r, _)| *r != room);
-                Ok(0)
-            }
-            Outbound::Event { room, seq, frame } => {
-                let max_held = self.max_held;
-                match self.room(room) {
-                    Some(RoomState::Live(last)) if seq > *last => {
-                        *last = seq;
-                        feed(sink, frame).await
-                    }
-                    Some(RoomState::Awaiting(held)) if held.len() < max_held => {
-                        held.push((seq, frame));
-                        Ok(0)
-                    }
-                    Some(RoomState::Awaiting(_)) => {
-                        self.control.kill_slow_consumer(&self.metrics);
-                        Err(Some(CloseReason::SlowConsumer))
-                    }
-                    // Already covered by the baseline, or the room was left.
-                    _ => {
-                        self.metrics.frames_dropped_before_snapshot.fetch_add(1, Relaxed);
-                        Ok(0)
-                    }
-                }
-            }
-            Outbound::Baseline { room, seq, frames } => {
-                let Some(state) = self.room(room) else { return Ok(0) };
-                let held = match std::mem::replace(state, RoomState::Live(seq)) {
-                    RoomState::Awaiting(held) => held,
-                    RoomState::Live(_) => Vec::new(),
-                };
-                let mut last = seq;
-                let mut written = 0;
-                for frame in frames {
-                    written += feed(sink, frame).await?;
-                }
-                for (s, frame) in held {
-                    if s > last {
-                        last = s;
-                        written += feed(sink, frame).await?;
-                    }
-                }
-                if let Some(state) = self.room(room) {
-                    *state = RoomState::Live(last);
-                }
-                Ok(written)
-            }
-        }
+impl<R: AsyncRead + Unpin> AsyncRead for ReadOnly<R> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
     }
 }
 
-async fn feed(sink: &mut Sink, frame: Utf8Bytes) -> Result<usize, Option<CloseReason>> {
-    sink.feed(Message::Text(frame)).await.map_err(|_| None)?;
-    Ok(1)
+impl<R: Unpin> AsyncWrite for ReadOnly<R> {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
 }

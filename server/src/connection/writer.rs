@@ -1,0 +1,262 @@
+//! A connection's writer task: owns the socket's sending half, drains the bounded outbound queue, filters room
+//! events by `seq`, writes everything taken in one wake-up with one vectored write, pings, and sends the close
+//! frame.
+//!
+//! The frames are already encoded ([`WireFrame`]): a room event's bytes are shared by every subscriber, and a
+//! write borrows them, so a delivery costs no copy and no reference-count traffic in user space.
+
+use std::io::IoSlice;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+use crate::app::App;
+use crate::hub::{CloseReason, ConnControl, Outbound, Outbox, RoomId, WireFrame};
+use crate::metrics::Metrics;
+use crate::protocol;
+
+/// A batch buffer larger than this is not kept between wake-ups, so idle connections stay small.
+const KEEP_BATCH_CAPACITY: usize = 16;
+/// Most queue items taken for one write: bounds the time one batch holds the writer.
+const MAX_BATCH: usize = 256;
+/// How long the writer tries to send its close frame.
+const CLOSE_LINGER: Duration = Duration::from_secs(3);
+
+/// Per-room delivery state.
+enum RoomState {
+    /// Joined, baseline not yet sent: events are held (bounded) until it arrives.
+    Awaiting(Vec<(u64, WireFrame)>),
+    /// Delivering; the last seq sent.
+    Live(u64),
+}
+
+/// How the writer ended: the peer went away, or the server closes with a reason.
+type Ended = Option<CloseReason>;
+
+pub struct Writer {
+    rx: Arc<Outbox>,
+    /// What the writer took from the queue and is writing now (kept between wake-ups to reuse its memory).
+    batch: Vec<Outbound>,
+    control: Arc<ConnControl>,
+    shutdown: CancellationToken,
+    metrics: Arc<Metrics>,
+    rooms: Vec<(RoomId, RoomState)>,
+    max_held: usize,
+    ping_every: Duration,
+    reconnect_hint_ms: u64,
+}
+
+/// One frame to write: borrowed from the batch (events, acks, baselines) or owned (held events let go).
+enum Piece {
+    Item(usize),
+    BaselineFrame(usize, usize),
+    Owned(WireFrame),
+}
+
+impl Writer {
+    pub fn new(app: &App, rx: Arc<Outbox>, control: Arc<ConnControl>) -> Self {
+        Writer {
+            rx,
+            batch: Vec::new(),
+            control,
+            shutdown: app.shutdown.clone(),
+            metrics: Arc::clone(&app.metrics),
+            rooms: Vec::new(),
+            max_held: app.config.outbound_queue.max(1),
+            ping_every: Duration::from_secs(app.config.ping_interval_secs.max(1)),
+            reconnect_hint_ms: app.config.reconnect_hint_ms,
+        }
+    }
+
+    pub async fn run<W: AsyncWrite + Unpin>(mut self, mut sink: W) {
+        let ended = self.pump(&mut sink).await;
+        // Nothing more is taken: the hub drops this connection from its rooms at the next fan-out.
+        self.rx.close();
+        let reason = ended.unwrap_or(CloseReason::Internal);
+        debug!(reason = reason.text(), "closing");
+        // A slow consumer's socket may stay full forever: give the close frame a bounded chance.
+        let _ = tokio::time::timeout(CLOSE_LINGER, async {
+            if ended.is_some() {
+                sink.write_all(WireFrame::close(reason.code(), reason.text()).as_bytes()).await?;
+            }
+            sink.shutdown().await
+        })
+        .await;
+        // Ends the reader too, should it still be waiting.
+        self.control.kill(reason);
+    }
+
+    /// Writes until the connection must close; returns the reason to send, or `None` if no close frame can be
+    /// sent (the peer is gone, or takes no more bytes).
+    async fn pump<W: AsyncWrite + Unpin>(&mut self, sink: &mut W) -> Ended {
+        let mut ping = tokio::time::interval(self.ping_every);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ping.tick().await;
+        // Created once and polled in place: making these futures anew on every wake-up would register and
+        // unregister a waiter (a lock each) per delivered frame.
+        let control = Arc::clone(&self.control);
+        let killed = control.killed();
+        tokio::pin!(killed);
+        let shutdown = self.shutdown.clone();
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
+        loop {
+            tokio::select! {
+                biased;
+                reason = &mut killed => return Some(reason),
+                _ = &mut cancelled => {
+                    let frame = WireFrame::text(protocol::server_shutdown(self.reconnect_hint_ms).as_str());
+                    let _ = sink.write_all(frame.as_bytes()).await;
+                    return Some(CloseReason::Shutdown);
+                }
+                more = self.rx.take(&mut self.batch, MAX_BATCH) => {
+                    if !more {
+                        return Some(CloseReason::Normal);
+                    }
+                    // A write blocked on a full socket must not hide a kill (the slow consumer case).
+                    let write = self.write_batch(sink);
+                    tokio::pin!(write);
+                    let written = tokio::select! {
+                        biased;
+                        written = &mut write => written,
+                        reason = &mut killed => {
+                            // Finish the frame in flight first (bounded), or the close frame would land inside it;
+                            // a peer that takes no more gets no close frame, only the end of the stream.
+                            let finished = tokio::time::timeout(CLOSE_LINGER, &mut write).await;
+                            return matches!(finished, Ok(Ok(()))).then_some(reason);
+                        }
+                    };
+                    if let Err(ended) = written {
+                        return ended;
+                    }
+                }
+                _ = ping.tick() => {
+                    if sink.write_all(WireFrame::ping().as_bytes()).await.is_err() {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes everything taken in one vectored write (as many calls as the socket needs).
+    async fn write_batch<W: AsyncWrite + Unpin>(&mut self, sink: &mut W) -> Result<(), Ended> {
+        let mut batch = std::mem::take(&mut self.batch);
+        let pieces = self.pick(&batch);
+        let result = match pieces {
+            Ok(pieces) => {
+                let mut slices: Vec<IoSlice<'_>> = pieces.iter().map(|p| IoSlice::new(bytes_of(&batch, p))).collect();
+                let written = write_all_vectored(sink, &mut slices).await.map_err(|_| None);
+                self.metrics.frames_delivered.fetch_add(pieces.len() as u64, Relaxed);
+                written
+            }
+            Err(reason) => Err(Some(reason)),
+        };
+        batch.clear();
+        if batch.capacity() <= KEEP_BATCH_CAPACITY {
+            self.batch = batch;
+        }
+        result
+    }
+
+    /// Decides what of the batch goes out, in order: filters room events by `seq`, holds a joining room's events
+    /// until its baseline, and lets them go after it.
+    fn pick(&mut self, batch: &[Outbound]) -> Result<Vec<Piece>, CloseReason> {
+        let mut pieces = Vec::with_capacity(batch.len());
+        for (i, item) in batch.iter().enumerate() {
+            match item {
+                Outbound::Frame(_) => pieces.push(Piece::Item(i)),
+                Outbound::Watch { room } => {
+                    self.rooms.retain(|(r, _)| r != room);
+                    self.rooms.push((*room, RoomState::Awaiting(Vec::new())));
+                }
+                Outbound::Unwatch { room } => self.rooms.retain(|(r, _)| r != room),
+                Outbound::Event { room, seq, frame } => {
+                    if self.admit(*room, *seq, frame)? {
+                        pieces.push(Piece::Item(i));
+                    }
+                }
+                Outbound::Baseline { room, seq, frames } => {
+                    let Some(state) = self.room(*room) else { continue };
+                    let held = match std::mem::replace(state, RoomState::Live(*seq)) {
+                        RoomState::Awaiting(held) => held,
+                        RoomState::Live(_) => Vec::new(),
+                    };
+                    pieces.extend((0..frames.len()).map(|j| Piece::BaselineFrame(i, j)));
+                    let mut last = *seq;
+                    for (s, frame) in held {
+                        if s > last {
+                            last = s;
+                            pieces.push(Piece::Owned(frame));
+                        }
+                    }
+                    if let Some(state) = self.room(*room) {
+                        *state = RoomState::Live(last);
+                    }
+                }
+            }
+        }
+        Ok(pieces)
+    }
+
+    /// Whether a room event goes out now; holds it if the room's baseline is still to come.
+    fn admit(&mut self, room: RoomId, seq: u64, frame: &WireFrame) -> Result<bool, CloseReason> {
+        let max_held = self.max_held;
+        match self.room(room) {
+            Some(RoomState::Live(last)) if seq > *last => {
+                *last = seq;
+                Ok(true)
+            }
+            Some(RoomState::Awaiting(held)) if held.len() < max_held => {
+                held.push((seq, frame.clone()));
+                Ok(false)
+            }
+            Some(RoomState::Awaiting(_)) => {
+                self.control.kill_slow_consumer(&self.metrics);
+                Err(CloseReason::SlowConsumer)
+            }
+            // Already covered by the baseline, or the room was left.
+            _ => {
+                self.metrics.frames_dropped_before_snapshot.fetch_add(1, Relaxed);
+                Ok(false)
+            }
+        }
+    }
+
+    fn room(&mut self, id: RoomId) -> Option<&mut RoomState> {
+        self.rooms.iter_mut().find(|(r, _)| *r == id).map(|(_, s)| s)
+    }
+}
+
+fn bytes_of<'a>(batch: &'a [Outbound], piece: &'a Piece) -> &'a [u8] {
+    match piece {
+        Piece::Item(i) => match &batch[*i] {
+            Outbound::Frame(frame) | Outbound::Event { frame, .. } => frame.as_bytes(),
+            _ => unreachable!("BUG: only frames and events are picked whole"),
+        },
+        Piece::BaselineFrame(i, j) => match &batch[*i] {
+            Outbound::Baseline { frames, .. } => frames[*j].as_bytes(),
+            _ => unreachable!("BUG: baseline pieces point at baselines"),
+        },
+        Piece::Owned(frame) => frame.as_bytes(),
+    }
+}
+
+/// Writes every slice, calling `write_vectored` as often as the socket needs (each call takes what fits).
+async fn write_all_vectored<W: AsyncWrite + Unpin>(
+    sink: &mut W,
+    mut slices: &mut [IoSlice<'_>],
+) -> std::io::Result<()> {
+    while !slices.is_empty() {
+        let n = sink.write_vectored(slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut slices, n);
+    }
+    Ok(())
+}
