@@ -31,6 +31,8 @@ pub mod store;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+use axum::serve::ListenerExt;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -61,6 +63,10 @@ pub async fn run(
         drain_app.shutdown.cancel();
     };
     let router = http::router(Arc::clone(&app));
+    // Frames and responses are written whole: Nagle would only hold the next one back behind a delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(signal)
         .await?;

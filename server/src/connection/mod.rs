@@ -45,9 +45,8 @@ pub fn read_config(app: &App) -> WebSocketConfig {
         .max_frame_size(Some(hard_limit))
 }
 
-/// Runs a connection to its end, on an upgraded socket's two halves; `read_ahead` is what the HTTP server read
-/// past the upgrade request (the client's first frames, if it didn't wait for the 101).
-pub async fn serve<R, W>(read: R, write: W, read_ahead: Vec<u8>, app: Arc<App>, peer: IpAddr, slot: ConnectionSlot)
+/// Runs a connection to its end, on an upgraded socket's two halves.
+pub async fn serve<R, W>(read: R, write: W, app: Arc<App>, peer: IpAddr, slot: ConnectionSlot)
 where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -59,7 +58,7 @@ where
         app.metrics.connections_total.fetch_add(1, Relaxed);
         debug!("open");
         let config = Some(read_config(&app));
-        let stream = WebSocketStream::from_partially_read(ReadOnly(read), read_ahead, Role::Server, config).await;
+        let stream = WebSocketStream::from_raw_socket(ReadOnly(read), Role::Server, config).await;
         let sink = write;
         let tx = Arc::new(Outbox::new(app.config.outbound_queue));
         let rx = Arc::clone(&tx);

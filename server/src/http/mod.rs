@@ -103,18 +103,8 @@ async fn ws_upgrade(
     handshake.accept(move |socket| {
         let tracker = connection_app.connections.clone();
         tracker.track_future(async move {
-            match socket {
-                upgrade::Socket::Tcp(stream, read_ahead) => {
-                    // Frames are written whole, often one per write: Nagle would hold the next one back.
-                    let _ = stream.set_nodelay(true);
-                    let (read, write) = stream.into_split();
-                    crate::connection::serve(read, write, read_ahead, connection_app, ip, slot).await
-                }
-                upgrade::Socket::Other(io) => {
-                    let (read, write) = tokio::io::split(io);
-                    crate::connection::serve(read, write, Vec::new(), connection_app, ip, slot).await
-                }
-            }
+            let (read, write) = tokio::io::split(socket);
+            crate::connection::serve(read, write, connection_app, ip, slot).await
         })
     })
 }

@@ -9,7 +9,6 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use crate::error::Error;
@@ -20,13 +19,9 @@ pub struct Handshake {
     on_upgrade: OnUpgrade,
 }
 
-/// The socket after the handshake, as the connection uses it.
-pub enum Socket {
-    /// The usual case: the TCP stream itself, and what the HTTP server had read past the request.
-    Tcp(TcpStream, Vec<u8>),
-    /// Any other transport hyper upgraded (none today; kept correct rather than assumed away).
-    Other(TokioIo<Upgraded>),
-}
+/// The socket after the handshake (hyper's upgraded connection: the TCP stream, plus whatever the HTTP server
+/// had already read past the request).
+pub type Socket = TokioIo<Upgraded>;
 
 impl Handshake {
     /// Checks that `request` asks for a WebSocket (version 13) and takes its upgrade handle.
@@ -61,7 +56,7 @@ impl Handshake {
         let on_upgrade = self.on_upgrade;
         tokio::spawn(async move {
             match on_upgrade.await {
-                Ok(upgraded) => serve(socket_of(upgraded)).await,
+                Ok(upgraded) => serve(TokioIo::new(upgraded)).await,
                 Err(error) => tracing::debug!(%error, "upgrade failed"),
             }
         });
@@ -75,13 +70,6 @@ impl Handshake {
             HeaderValue::from_str(&self.accept_key).expect("BUG: base64 is a valid header value"),
         );
         response
-    }
-}
-
-fn socket_of(upgraded: Upgraded) -> Socket {
-    match upgraded.downcast::<TokioIo<TcpStream>>() {
-        Ok(parts) => Socket::Tcp(parts.io.into_inner(), parts.read_buf.to_vec()),
-        Err(upgraded) => Socket::Other(TokioIo::new(upgraded)),
     }
 }
 
