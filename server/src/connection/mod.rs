@@ -62,7 +62,7 @@ where
         let sink = write;
         let tx = Arc::new(Outbox::new(app.config.outbound_queue));
         let rx = Arc::clone(&tx);
-        let control = Arc::new(ConnControl::default());
+        let control = Arc::new(ConnControl::new(Arc::clone(&tx)));
         let writer =
             tokio::spawn(Writer::new(&app, rx, Arc::clone(&control)).run(sink).instrument(tracing::Span::current()));
         let mut conn = Connection { id, app: Arc::clone(&app), tx, control, user: None, rooms: vec![], bad_frames: 0 };
@@ -100,23 +100,45 @@ struct Connection {
 }
 
 impl Connection {
+    /// Reads and handles the client's frames until the connection ends. Also the connection's clock: it queues
+    /// the pings, notices the idle timeout and the server's shutdown, so the writer only ever waits on its queue.
     async fn read_until_done<R: AsyncRead + Unpin>(&mut self, mut stream: WebSocketStream<ReadOnly<R>>) {
         let idle = Duration::from_secs(self.app.config.idle_timeout_secs.max(1));
+        let mut ping = tokio::time::interval(Duration::from_secs(self.app.config.ping_interval_secs.max(1)));
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ping.tick().await;
         let control = Arc::clone(&self.control);
+        let killed = control.killed();
+        tokio::pin!(killed);
+        let shutdown = self.app.shutdown.clone();
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
+        let silence = tokio::time::sleep(idle);
+        tokio::pin!(silence);
         loop {
             let frame = tokio::select! {
-                _ = control.killed() => return,
-                frame = tokio::time::timeout(idle, stream.next()) => frame,
-            };
-            let message = match frame {
-                Err(_elapsed) => {
+                _ = &mut killed => return,
+                _ = &mut cancelled => {
+                    self.control.kill(CloseReason::Shutdown);
+                    return;
+                }
+                _ = &mut silence => {
                     self.app.metrics.heartbeat_closes.fetch_add(1, Relaxed);
                     self.control.kill(CloseReason::HeartbeatTimeout);
                     return;
                 }
-                Ok(None) => return,
-                Ok(Some(Err(error))) => return self.read_failed(error),
-                Ok(Some(Ok(message))) => message,
+                _ = ping.tick() => {
+                    self.enqueue(Outbound::Frame(WireFrame::ping()));
+                    continue;
+                }
+                frame = stream.next() => frame,
+            };
+            // Any frame, pongs included, proves the peer is alive.
+            silence.as_mut().reset(tokio::time::Instant::now() + idle);
+            let message = match frame {
+                None => return,
+                Some(Err(error)) => return self.read_failed(error),
+                Some(Ok(message)) => message,
             };
             match message {
                 Message::Text(text) => self.on_text(&text).await,
@@ -127,7 +149,7 @@ impl Connection {
                 // The writer answers with its own close frame (1000) once the reader is done.
                 Message::Close(_) => return,
                 Message::Ping(payload) => self.enqueue(Outbound::Frame(WireFrame::pong(&payload))),
-                // Pongs only prove the peer is alive, which the timeout above already noted.
+                // Pongs only prove the peer is alive, which resetting the silence timer above noted.
                 Message::Pong(_) | Message::Frame(_) => {}
             }
         }

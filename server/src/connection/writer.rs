@@ -1,17 +1,17 @@
 //! A connection's writer task: owns the socket's sending half, drains the bounded outbound queue, filters room
-//! events by `seq`, writes everything taken in one wake-up with one vectored write, pings, and sends the close
-//! frame.
+//! events by `seq`, writes everything taken in one wake-up with one vectored write, and sends the close frame.
 //!
 //! The frames are already encoded ([`WireFrame`]): a room event's bytes are shared by every subscriber, and a
 //! write borrows them, so a delivery costs no copy and no reference-count traffic in user space.
 
+use std::future::{poll_fn, Future};
 use std::io::IoSlice;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use crate::app::App;
@@ -42,11 +42,9 @@ pub struct Writer {
     /// What the writer took from the queue and is writing now (kept between wake-ups to reuse its memory).
     batch: Vec<Outbound>,
     control: Arc<ConnControl>,
-    shutdown: CancellationToken,
     metrics: Arc<Metrics>,
     rooms: Vec<(RoomId, RoomState)>,
     max_held: usize,
-    ping_every: Duration,
     reconnect_hint_ms: u64,
 }
 
@@ -63,11 +61,9 @@ impl Writer {
             rx,
             batch: Vec::new(),
             control,
-            shutdown: app.shutdown.clone(),
             metrics: Arc::clone(&app.metrics),
             rooms: Vec::new(),
             max_held: app.config.outbound_queue.max(1),
-            ping_every: Duration::from_secs(app.config.ping_interval_secs.max(1)),
             reconnect_hint_ms: app.config.reconnect_hint_ms,
         }
     }
@@ -78,9 +74,13 @@ impl Writer {
         self.rx.close();
         let reason = ended.unwrap_or(CloseReason::Internal);
         debug!(reason = reason.text(), "closing");
-        // A slow consumer's socket may stay full forever: give the close frame a bounded chance.
+        // A slow consumer's socket may stay full forever: give the last frames a bounded chance.
         let _ = tokio::time::timeout(CLOSE_LINGER, async {
             if ended.is_some() {
+                if reason == CloseReason::Shutdown {
+                    let frame = WireFrame::text(protocol::server_shutdown(self.reconnect_hint_ms).as_str());
+                    sink.write_all(frame.as_bytes()).await?;
+                }
                 sink.write_all(WireFrame::close(reason.code(), reason.text()).as_bytes()).await?;
             }
             sink.shutdown().await
@@ -92,52 +92,49 @@ impl Writer {
 
     /// Writes until the connection must close; returns the reason to send, or `None` if no close frame can be
     /// sent (the peer is gone, or takes no more bytes).
+    ///
+    /// The writer waits on one thing, its queue: a kill wakes it there too (see [`ConnControl`]), and pings
+    /// and shutdown come from the reader, so a delivery costs one wake-up and one look at the kill switch.
     async fn pump<W: AsyncWrite + Unpin>(&mut self, sink: &mut W) -> Ended {
-        let mut ping = tokio::time::interval(self.ping_every);
-        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ping.tick().await;
-        // Created once and polled in place: making these futures anew on every wake-up would register and
-        // unregister a waiter (a lock each) per delivered frame.
+        let rx = Arc::clone(&self.rx);
         let control = Arc::clone(&self.control);
-        let killed = control.killed();
-        tokio::pin!(killed);
-        let shutdown = self.shutdown.clone();
-        let cancelled = shutdown.cancelled();
-        tokio::pin!(cancelled);
         loop {
-            tokio::select! {
-                biased;
-                reason = &mut killed => return Some(reason),
-                _ = &mut cancelled => {
-                    let frame = WireFrame::text(protocol::server_shutdown(self.reconnect_hint_ms).as_str());
-                    let _ = sink.write_all(frame.as_bytes()).await;
-                    return Some(CloseReason::Shutdown);
+            let batch = &mut self.batch;
+            let taken = poll_fn(|cx| {
+                rx.register_writer(cx.waker());
+                if let Some(reason) = control.reason() {
+                    return Poll::Ready(Err(reason));
                 }
-                more = self.rx.take(&mut self.batch, MAX_BATCH) => {
-                    if !more {
-                        return Some(CloseReason::Normal);
-                    }
-                    // A write blocked on a full socket must not hide a kill (the slow consumer case).
-                    let write = self.write_batch(sink);
-                    tokio::pin!(write);
-                    let written = tokio::select! {
-                        biased;
-                        written = &mut write => written,
-                        reason = &mut killed => {
-                            // Finish the frame in flight first (bounded), or the close frame would land inside it;
-                            // a peer that takes no more gets no close frame, only the end of the stream.
-                            let finished = tokio::time::timeout(CLOSE_LINGER, &mut write).await;
-                            return matches!(finished, Ok(Ok(()))).then_some(reason);
-                        }
-                    };
-                    if let Err(ended) = written {
-                        return ended;
-                    }
+                match rx.try_take(batch, MAX_BATCH) {
+                    Some(more) => Poll::Ready(Ok(more)),
+                    None => Poll::Pending,
                 }
-                _ = ping.tick() => {
-                    if sink.write_all(WireFrame::ping().as_bytes()).await.is_err() {
-                        return None;
-                    }
+            })
+            .await;
+            match taken {
+                Err(reason) => return Some(reason),
+                Ok(false) => return Some(CloseReason::Normal),
+                Ok(true) => {}
+            }
+            // A write blocked on a full socket must not hide a kill (the slow consumer case).
+            let write = self.write_batch(sink);
+            tokio::pin!(write);
+            let written = poll_fn(|cx| {
+                rx.register_writer(cx.waker());
+                if let Some(reason) = control.reason() {
+                    return Poll::Ready(Err(reason));
+                }
+                write.as_mut().poll(cx).map(Ok)
+            })
+            .await;
+            match written {
+                Ok(Ok(())) => {}
+                Ok(Err(ended)) => return ended,
+                Err(reason) => {
+                    // Finish the frame in flight first (bounded), or the close frame would land inside it; a
+                    // peer that takes no more gets no close frame, only the end of the stream.
+                    let finished = tokio::time::timeout(CLOSE_LINGER, &mut write).await;
+                    return matches!(finished, Ok(Ok(()))).then_some(reason);
                 }
             }
         }

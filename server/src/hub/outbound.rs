@@ -1,10 +1,10 @@
 //! What travels from the hub and the command handler to one connection's writer.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::Notify;
 
-use super::{RoomId, WireFrame};
+use super::{Outbox, RoomId, WireFrame};
 
 /// One item of a connection's bounded outbound queue.
 #[derive(Debug)]
@@ -64,13 +64,20 @@ impl CloseReason {
 
 /// A connection's kill switch. Anyone (the hub on a full queue, the reader on a heartbeat timeout) may pull it;
 /// the connection's writer notices, sends the close frame with the reason, and the connection ends.
-#[derive(Default)]
 pub struct ConnControl {
     reason: OnceLock<CloseReason>,
+    /// Wakes the reader.
     notify: Notify,
+    /// The writer waits on its queue, so a kill wakes it there: it then needs one atomic load per wake-up to
+    /// notice, instead of polling a waiter of its own on every delivery.
+    outbox: Arc<Outbox>,
 }
 
 impl ConnControl {
+    pub fn new(outbox: Arc<Outbox>) -> Self {
+        ConnControl { reason: OnceLock::new(), notify: Notify::new(), outbox }
+    }
+
     /// The first reason wins; later calls are no-ops. Returns whether this call was the first.
     pub fn kill(&self, reason: CloseReason) -> bool {
         let first = self.reason.set(reason).is_ok();
@@ -78,6 +85,7 @@ impl ConnControl {
             // Both the reader and the writer may be waiting: wake them all (notify_one woke only the first, and
             // a writer left waiting ended without its close frame once the reader dropped the queue).
             self.notify.notify_waiters();
+            self.outbox.wake_writer();
         }
         first
     }
@@ -91,6 +99,11 @@ impl ConnControl {
 
     pub fn is_killed(&self) -> bool {
         self.reason.get().is_some()
+    }
+
+    /// Why the connection was killed, if it was.
+    pub fn reason(&self) -> Option<CloseReason> {
+        self.reason.get().copied()
     }
 
     /// Resolves once the connection has been killed, with the reason.

@@ -6,9 +6,8 @@
 //! everything queued in one lock.
 
 use std::collections::VecDeque;
-use std::future::poll_fn;
 use std::sync::Mutex;
-use std::task::Poll;
+use std::task::Waker;
 
 use futures_util::task::AtomicWaker;
 
@@ -79,17 +78,15 @@ impl Outbox {
         self.lock().closed
     }
 
-    /// Waits until something is queued and moves up to `max` items into `batch`; `false` once closed and empty.
-    pub async fn take(&self, batch: &mut Vec<Outbound>, max: usize) -> bool {
-        poll_fn(|cx| {
-            // Registered before looking, so a push between the look and the wait still wakes us.
-            self.writer.register(cx.waker());
-            match self.try_take(batch, max) {
-                Some(more) => Poll::Ready(more),
-                None => Poll::Pending,
-            }
-        })
-        .await
+    /// The writer's task is woken by the next push into an empty queue, by `close`, and by `wake_writer`.
+    /// Register before looking ([`Outbox::try_take`]), so a push between the look and the wait still wakes it.
+    pub fn register_writer(&self, waker: &Waker) {
+        self.writer.register(waker);
+    }
+
+    /// Wakes the writer for a reason of its own to look at (the connection was killed).
+    pub fn wake_writer(&self) {
+        self.writer.wake();
     }
 
     /// Moves up to `max` queued items into `batch` without waiting: `Some(true)` if it took any,
