@@ -482,10 +482,26 @@ export function getLang() {
   return currentLang;
 }
 
-/** Translate `key`, replacing `{name}` placeholders from `args`. Missing keys show the key (visible in tests). */
+const pluralRules = new Map();
+
+/**
+ * The CLDR plural category of the count `n` in `lang`: English has one/other; Arabic has zero, one, two,
+ * few (3–10, 103–110, …), many (11–99, 111–199, …) and other (100–102, …), each with its own form of the noun.
+ */
+function pluralCategory(n, lang = currentLang) {
+  if (!pluralRules.has(lang)) pluralRules.set(lang, new Intl.PluralRules(lang));
+  return pluralRules.get(lang).select(Number(n) || 0);
+}
+
+/**
+ * Translate `key`, replacing `{name}` placeholders from `args`. Missing keys show the key (visible in tests).
+ * A string that depends on a count is an object of forms by plural category ({one, other} in English,
+ * {zero, one, two, few, many, other} in Arabic); the count is `args.n`, and `other` is the fallback.
+ */
 export function t(key, args) {
-  const table = STRINGS[currentLang] || STRINGS.en;
-  let s = table[key] ?? STRINGS.en[key] ?? key;
+  const lang = Object.hasOwn(STRINGS[currentLang] || {}, key) ? currentLang : 'en';
+  let s = Object.hasOwn(STRINGS[lang], key) ? STRINGS[lang][key] : key;
+  if (typeof s === 'object') s = s[pluralCategory(args?.n, lang)] ?? s.other;
   if (args) s = s.replace(/\{(\w+)\}/g, (m, name) => (name in args ? String(args[name]) : m));
   return s;
 }
@@ -506,6 +522,17 @@ export function setText(node, key, args, attr = 'text') {
   else delete node.dataset[argSlot];
   translateNode(node);
   return node;
+}
+
+/**
+ * Show a count with its noun in the right plural form ("1 vote", "2 votes"; صوت واحد، صوتان، 3 أصوات، 11 صوتًا),
+ * `key` being a plural string with `{n}`. Digits stay Latin, as elsewhere on the pages; `data-count` keeps the
+ * bare number for scripts and tests. Follows language switches like setText().
+ */
+export function setCount(node, key, n, attr = 'text') {
+  const count = Number(n) || 0;
+  node.dataset.count = String(count);
+  return setText(node, key, { n: count }, attr);
 }
 
 /** Empty a node filled by setText(), so a later language switch does not bring the old text back. */
