@@ -68,7 +68,7 @@ const STRINGS = {
 
     // broadcast.html
     'bc.title': 'Session — Majlis',
-    'bc.participants': 'participants',
+    'bc.participants': { one: '{n} participant', other: '{n} participants' },
     'bc.pinned': 'Now answering',
     'bc.askHeading': 'Ask a question',
     'bc.askLabel': 'Your question',
@@ -93,7 +93,7 @@ const STRINGS = {
     'bc.vote': 'Upvote',
     'bc.voted': 'Voted',
     'bc.voteAria': 'Upvote: {text}',
-    'bc.votes': 'votes',
+    'bc.votes': { one: '{n} vote', other: '{n} votes' },
     'bc.answered': 'Answered',
     'bc.noAnswered': 'No answered questions yet.',
     'bc.answeredLive': 'Answered live',
@@ -296,7 +296,9 @@ const STRINGS = {
     'index.faqLink': 'تصفّح الأسئلة التي أُجيب عنها في الجلسات السابقة',
 
     'bc.title': 'الجلسة — مجلس',
-    'bc.participants': 'مشارك',
+    'bc.participants': {
+      zero: 'لا مشاركين', one: 'مشارك واحد', two: 'مشاركان', few: '{n} مشاركين', many: '{n} مشاركًا', other: '{n} مشارك',
+    },
     'bc.pinned': 'يُجاب عنه الآن',
     'bc.askHeading': 'اطرح سؤالًا',
     'bc.askLabel': 'سؤالك',
@@ -321,7 +323,7 @@ const STRINGS = {
     'bc.vote': 'تأييد',
     'bc.voted': 'تم التأييد',
     'bc.voteAria': 'تأييد: {text}',
-    'bc.votes': 'صوت',
+    'bc.votes': { zero: 'لا أصوات', one: 'صوت واحد', two: 'صوتان', few: '{n} أصوات', many: '{n} صوتًا', other: '{n} صوت' },
     'bc.answered': 'أسئلة أُجيب عنها',
     'bc.noAnswered': 'لا توجد أسئلة مُجاب عنها بعد.',
     'bc.answeredLive': 'أُجيب عنه مباشرة على الهواء',
