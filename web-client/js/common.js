@@ -46,7 +46,10 @@ const STRINGS = {
     'err.unauthorized': 'Your session is not valid any more. Please reload the page.',
     'err.forbidden': 'You are not allowed to do this.',
     'err.not_found': 'Not found. It may have been removed.',
-    'err.rate_limited': 'Too fast. Please wait {s} seconds and try again.',
+    'err.rate_limited': {
+      one: 'Too fast. Please wait {n} second and try again.',
+      other: 'Too fast. Please wait {n} seconds and try again.',
+    },
     'err.conflict': 'This is no longer possible in the current state.',
     'err.unavailable': 'The service is busy. Please try again shortly.',
     'err.internal': 'Something went wrong on our side. Please try again later.',
@@ -88,7 +91,7 @@ const STRINGS = {
     'bc.sortTop': 'Top',
     'bc.sortNew': 'Newest',
     'bc.stable': 'Keep the order stable',
-    'bc.resort': '{n} new updates — re-sort',
+    'bc.resort': { one: '{n} new update — re-sort', other: '{n} new updates — re-sort' },
     'bc.noQuestions': 'No questions yet. Be the first to ask!',
     'bc.vote': 'Upvote',
     'bc.voted': 'Voted',
@@ -276,7 +279,14 @@ const STRINGS = {
     'err.unauthorized': 'لم تعد جلستك صالحة. يرجى إعادة تحميل الصفحة.',
     'err.forbidden': 'غير مسموح لك بهذا الإجراء.',
     'err.not_found': 'غير موجود. ربما تمت إزالته.',
-    'err.rate_limited': 'محاولات سريعة جدًا. يرجى الانتظار {s} ثانية ثم المحاولة مرة أخرى.',
+    'err.rate_limited': {
+      zero: 'محاولات سريعة جدًا. يرجى الانتظار {n} ثانية ثم المحاولة مرة أخرى.',
+      one: 'محاولات سريعة جدًا. يرجى الانتظار ثانية واحدة ثم المحاولة مرة أخرى.',
+      two: 'محاولات سريعة جدًا. يرجى الانتظار ثانيتين ثم المحاولة مرة أخرى.',
+      few: 'محاولات سريعة جدًا. يرجى الانتظار {n} ثوانٍ ثم المحاولة مرة أخرى.',
+      many: 'محاولات سريعة جدًا. يرجى الانتظار {n} ثانية ثم المحاولة مرة أخرى.',
+      other: 'محاولات سريعة جدًا. يرجى الانتظار {n} ثانية ثم المحاولة مرة أخرى.',
+    },
     'err.conflict': 'لم يعد هذا ممكنًا في الحالة الحالية.',
     'err.unavailable': 'الخدمة مشغولة. يرجى المحاولة بعد قليل.',
     'err.internal': 'حدث خطأ من جهتنا. يرجى المحاولة لاحقًا.',
@@ -318,7 +328,14 @@ const STRINGS = {
     'bc.sortTop': 'الأكثر تأييدًا',
     'bc.sortNew': 'الأحدث',
     'bc.stable': 'تثبيت الترتيب',
-    'bc.resort': '{n} تحديثات جديدة — أعد الترتيب',
+    'bc.resort': {
+      zero: 'لا تحديثات جديدة — أعد الترتيب',
+      one: 'تحديث جديد واحد — أعد الترتيب',
+      two: 'تحديثان جديدان — أعد الترتيب',
+      few: '{n} تحديثات جديدة — أعد الترتيب',
+      many: '{n} تحديثًا جديدًا — أعد الترتيب',
+      other: '{n} تحديث جديد — أعد الترتيب',
+    },
     'bc.noQuestions': 'لا توجد أسئلة بعد. كن أول من يسأل!',
     'bc.vote': 'تأييد',
     'bc.voted': 'تم التأييد',
@@ -713,7 +730,7 @@ export class MajlisError extends Error {
 function errorKey(err) {
   const code = err?.code || 'unknown';
   if (code === 'rate_limited') {
-    return ['err.rate_limited', { s: Math.max(1, Math.ceil((err.retryAfterMs ?? 1000) / 1000)) }];
+    return ['err.rate_limited', { n: Math.max(1, Math.ceil((err.retryAfterMs ?? 1000) / 1000)) }];
   }
   const key = `err.${code}`;
   return [STRINGS.en[key] ? key : 'err.unknown', undefined];
