@@ -90,10 +90,22 @@ async fn a_broadcast_runs_end_to_end_in_the_browser() -> Result<()> {
     citizen.click(&format!("{} [data-testid=vote]", question(qid))).await?;
     citizen
         .wait_for(
-            &format!("document.querySelector('{} [data-testid=votes]')?.textContent.trim() === '1'", question(qid)),
+            &format!("document.querySelector('{} [data-testid=votes]')?.dataset.count === '1'", question(qid)),
             "one vote",
         )
         .await?;
+    // One vote is "1 vote", not "1 votes"; the button is described by that same text.
+    assert_eq!(citizen.text(&format!("{} [data-testid=votes]", question(qid))).await?, "1 vote");
+    let described = citizen
+        .eval(&format!(
+            "document.getElementById(document.querySelector('{} [data-testid=vote]').getAttribute('aria-describedby'))?.textContent",
+            question(qid)
+        ))
+        .await?;
+    assert_eq!(described, json!("1 vote"), "the vote button is described by the count beside it");
+    assert_eq!(citizen.text(&format!("{} [data-testid=votes]", question(xss_id))).await?, "0 votes");
+    citizen.eval(&format!("document.querySelector('{}').scrollIntoView()", question(qid))).await?;
+    citizen.screenshot(&shot("citizen-voted")).await?;
     let pressed = citizen
         .eval(&format!("document.querySelector('{} [data-testid=vote]').getAttribute('aria-pressed')", question(qid)))
         .await?;
@@ -126,6 +138,7 @@ async fn a_broadcast_runs_end_to_end_in_the_browser() -> Result<()> {
         )
         .await?;
     assert_eq!(presenter.text("[data-testid=presenter-code]").await?.trim(), code);
+    assert_eq!(presenter.text("[data-testid=presenter-votes]").await?, "1 vote");
     presenter.wait_for("document.querySelector('[data-testid=presenter-qr]')?.complete", "the QR code").await?;
     presenter.screenshot(&shot("presenter")).await?;
     citizen
@@ -154,6 +167,16 @@ async fn a_broadcast_runs_end_to_end_in_the_browser() -> Result<()> {
         .wait_for(
             "document.documentElement.dir === 'rtl' && document.documentElement.lang === 'ar'",
             "Arabic, right-to-left",
+        )
+        .await?;
+    // Arabic counts take the dual, plural and singular forms by number: one vote is "صوت واحد" (one vote).
+    citizen
+        .wait_for(
+            &format!(
+                "document.querySelector('[data-testid=answered] [data-id=\"{qid}\"] [data-testid=votes]')?.textContent === {}",
+                js_str("صوت واحد")
+            ),
+            "one vote, in Arabic",
         )
         .await?;
     citizen.screenshot(&shot("citizen-arabic")).await?;

@@ -1,6 +1,6 @@
 // Citizen page: join a broadcast's public room, ask, vote, follow the pinned question and answers.
 import {
-  initPage, onLangChange, getLang, t, api, el, userText, clear, setText, clearText, setLocalized, formatTime, announce, charCount,
+  initPage, onLangChange, getLang, t, api, el, userText, clear, setText, setCount, clearText, setLocalized, formatTime, announce, charCount,
   uuid, errorText, showError, getCitizenSession, authorName, MajlisClient, bindConnStatus,
 } from './common.js';
 
@@ -92,7 +92,7 @@ function renderHeader() {
   setText($('bc-starts'), 'starts', { time: formatTime(b.starts_at) });
   $('bc-starts').hidden = b.state !== 'scheduled';
   $('bc-ended').hidden = !CLOSED_STATES.has(b.state);
-  $('participants').textContent = String(state.participants);
+  setCount($('participants'), 'bc.participants', state.participants);
   document.title = `${$('bc-title').textContent} — ${t('app.name')}`;
 }
 
@@ -127,20 +127,22 @@ function renderPinned() {
   $('pinned').hidden = !q;
   $('pinned-text').textContent = q ? q.text : '';
   $('pinned-author').textContent = q ? authorLabel(q) : '';
-  $('pinned-votes').textContent = q ? String(q.votes ?? 0) : '0';
+  setCount($('pinned-votes'), 'bc.votes', q ? q.votes ?? 0 : 0);
 }
 
 /** Build (once) the <li> for an open question; fillQuestion() keeps it current. */
 function questionNode(q) {
   let li = nodes.get(q.id);
   if (li) return li;
+  // The button's description is the count beside it, so a screen reader hears the same "3 votes" as is shown.
+  const votesId = `votes-${q.id}`;
   const voteBtn = el('button', {
-    type: 'button', class: 'small vote-btn', testid: 'vote',
+    type: 'button', class: 'small vote-btn', testid: 'vote', attrs: { 'aria-describedby': votesId },
     on: { click: () => toggleVote(q.id) },
   });
   li = el('li', { class: 'question', testid: 'question' },
     el('div', { class: 'vote-box' },
-      el('span', { class: 'votes', testid: 'votes' }),
+      el('span', { class: 'votes', testid: 'votes', id: votesId }),
       voteBtn),
     el('div', { class: 'body' },
       userText('p', '', { class: 'question-text', testid: 'question-text' }),
@@ -164,7 +166,7 @@ function fillQuestion(li, q) {
   li.dataset.status = q.status;
   li.classList.toggle('is-pinned', state.pinned === q.id);
   li.querySelector('[data-testid="question-text"]').textContent = q.text;
-  li.querySelector('[data-testid="votes"]').textContent = String(q.votes ?? 0);
+  setCount(li.querySelector('[data-testid="votes"]'), 'bc.votes', q.votes ?? 0);
   const btn = li.querySelector('[data-testid="vote"]');
   const voted = state.myVotes.has(q.id);
   btn.setAttribute('aria-pressed', String(voted));
@@ -227,7 +229,7 @@ function renderAnswered() {
   const wanted = answered.map((q) => {
     // Rebuilt each time: answered items are few and have no controls that could hold focus.
     const li = el('li', { class: 'question', testid: 'question' },
-      el('div', { class: 'vote-box' }, el('span', { class: 'votes', testid: 'votes', text: String(q.votes ?? 0) })),
+      el('div', { class: 'vote-box' }, setCount(el('span', { class: 'votes', testid: 'votes' }), 'bc.votes', q.votes ?? 0)),
       el('div', { class: 'body' },
         userText('p', q.text, { class: 'question-text', testid: 'question-text' }),
         el('div', { class: 'meta' }, ...metaChildren(q)),
@@ -583,7 +585,7 @@ async function start() {
   client.on('event', onEvent);
   client.on('presence', (f) => {
     state.participants = f.participants;
-    $('participants').textContent = String(f.participants);
+    setCount($('participants'), 'bc.participants', f.participants);
   });
   client.on('join_error', ({ error }) => {
     if (!state.loaded) showLoadError(error.code === 'not_found' ? 'bc.notFound' : 'err.unknown');

@@ -46,7 +46,10 @@ const STRINGS = {
     'err.unauthorized': 'Your session is not valid any more. Please reload the page.',
     'err.forbidden': 'You are not allowed to do this.',
     'err.not_found': 'Not found. It may have been removed.',
-    'err.rate_limited': 'Too fast. Please wait {s} seconds and try again.',
+    'err.rate_limited': {
+      one: 'Too fast. Please wait {n} second and try again.',
+      other: 'Too fast. Please wait {n} seconds and try again.',
+    },
     'err.conflict': 'This is no longer possible in the current state.',
     'err.unavailable': 'The service is busy. Please try again shortly.',
     'err.internal': 'Something went wrong on our side. Please try again later.',
@@ -68,7 +71,7 @@ const STRINGS = {
 
     // broadcast.html
     'bc.title': 'Session — Majlis',
-    'bc.participants': 'participants',
+    'bc.participants': { one: '{n} participant', other: '{n} participants' },
     'bc.pinned': 'Now answering',
     'bc.askHeading': 'Ask a question',
     'bc.askLabel': 'Your question',
@@ -88,12 +91,12 @@ const STRINGS = {
     'bc.sortTop': 'Top',
     'bc.sortNew': 'Newest',
     'bc.stable': 'Keep the order stable',
-    'bc.resort': '{n} new updates — re-sort',
+    'bc.resort': { one: '{n} new update — re-sort', other: '{n} new updates — re-sort' },
     'bc.noQuestions': 'No questions yet. Be the first to ask!',
     'bc.vote': 'Upvote',
     'bc.voted': 'Voted',
     'bc.voteAria': 'Upvote: {text}',
-    'bc.votes': 'votes',
+    'bc.votes': { one: '{n} vote', other: '{n} votes' },
     'bc.answered': 'Answered',
     'bc.noAnswered': 'No answered questions yet.',
     'bc.answeredLive': 'Answered live',
@@ -276,7 +279,14 @@ const STRINGS = {
     'err.unauthorized': 'لم تعد جلستك صالحة. يرجى إعادة تحميل الصفحة.',
     'err.forbidden': 'غير مسموح لك بهذا الإجراء.',
     'err.not_found': 'غير موجود. ربما تمت إزالته.',
-    'err.rate_limited': 'محاولات سريعة جدًا. يرجى الانتظار {s} ثانية ثم المحاولة مرة أخرى.',
+    'err.rate_limited': {
+      zero: 'محاولات سريعة جدًا. يرجى الانتظار {n} ثانية ثم المحاولة مرة أخرى.',
+      one: 'محاولات سريعة جدًا. يرجى الانتظار ثانية واحدة ثم المحاولة مرة أخرى.',
+      two: 'محاولات سريعة جدًا. يرجى الانتظار ثانيتين ثم المحاولة مرة أخرى.',
+      few: 'محاولات سريعة جدًا. يرجى الانتظار {n} ثوانٍ ثم المحاولة مرة أخرى.',
+      many: 'محاولات سريعة جدًا. يرجى الانتظار {n} ثانية ثم المحاولة مرة أخرى.',
+      other: 'محاولات سريعة جدًا. يرجى الانتظار {n} ثانية ثم المحاولة مرة أخرى.',
+    },
     'err.conflict': 'لم يعد هذا ممكنًا في الحالة الحالية.',
     'err.unavailable': 'الخدمة مشغولة. يرجى المحاولة بعد قليل.',
     'err.internal': 'حدث خطأ من جهتنا. يرجى المحاولة لاحقًا.',
@@ -296,7 +306,9 @@ const STRINGS = {
     'index.faqLink': 'تصفّح الأسئلة التي أُجيب عنها في الجلسات السابقة',
 
     'bc.title': 'الجلسة — مجلس',
-    'bc.participants': 'مشارك',
+    'bc.participants': {
+      zero: 'لا مشاركين', one: 'مشارك واحد', two: 'مشاركان', few: '{n} مشاركين', many: '{n} مشاركًا', other: '{n} مشارك',
+    },
     'bc.pinned': 'يُجاب عنه الآن',
     'bc.askHeading': 'اطرح سؤالًا',
     'bc.askLabel': 'سؤالك',
@@ -316,12 +328,19 @@ const STRINGS = {
     'bc.sortTop': 'الأكثر تأييدًا',
     'bc.sortNew': 'الأحدث',
     'bc.stable': 'تثبيت الترتيب',
-    'bc.resort': '{n} تحديثات جديدة — أعد الترتيب',
+    'bc.resort': {
+      zero: 'لا تحديثات جديدة — أعد الترتيب',
+      one: 'تحديث جديد واحد — أعد الترتيب',
+      two: 'تحديثان جديدان — أعد الترتيب',
+      few: '{n} تحديثات جديدة — أعد الترتيب',
+      many: '{n} تحديثًا جديدًا — أعد الترتيب',
+      other: '{n} تحديث جديد — أعد الترتيب',
+    },
     'bc.noQuestions': 'لا توجد أسئلة بعد. كن أول من يسأل!',
     'bc.vote': 'تأييد',
     'bc.voted': 'تم التأييد',
     'bc.voteAria': 'تأييد: {text}',
-    'bc.votes': 'صوت',
+    'bc.votes': { zero: 'لا أصوات', one: 'صوت واحد', two: 'صوتان', few: '{n} أصوات', many: '{n} صوتًا', other: '{n} صوت' },
     'bc.answered': 'أسئلة أُجيب عنها',
     'bc.noAnswered': 'لا توجد أسئلة مُجاب عنها بعد.',
     'bc.answeredLive': 'أُجيب عنه مباشرة على الهواء',
@@ -482,10 +501,26 @@ export function getLang() {
   return currentLang;
 }
 
-/** Translate `key`, replacing `{name}` placeholders from `args`. Missing keys show the key (visible in tests). */
+const pluralRules = new Map();
+
+/**
+ * The CLDR plural category of the count `n` in `lang`: English has one/other; Arabic has zero, one, two,
+ * few (3–10, 103–110, …), many (11–99, 111–199, …) and other (100–102, …), each with its own form of the noun.
+ */
+function pluralCategory(n, lang = currentLang) {
+  if (!pluralRules.has(lang)) pluralRules.set(lang, new Intl.PluralRules(lang));
+  return pluralRules.get(lang).select(Number(n) || 0);
+}
+
+/**
+ * Translate `key`, replacing `{name}` placeholders from `args`. Missing keys show the key (visible in tests).
+ * A string that depends on a count is an object of forms by plural category ({one, other} in English,
+ * {zero, one, two, few, many, other} in Arabic); the count is `args.n`, and `other` is the fallback.
+ */
 export function t(key, args) {
-  const table = STRINGS[currentLang] || STRINGS.en;
-  let s = table[key] ?? STRINGS.en[key] ?? key;
+  const lang = Object.hasOwn(STRINGS[currentLang] || {}, key) ? currentLang : 'en';
+  let s = Object.hasOwn(STRINGS[lang], key) ? STRINGS[lang][key] : key;
+  if (typeof s === 'object') s = s[pluralCategory(args?.n, lang)] ?? s.other;
   if (args) s = s.replace(/\{(\w+)\}/g, (m, name) => (name in args ? String(args[name]) : m));
   return s;
 }
@@ -506,6 +541,17 @@ export function setText(node, key, args, attr = 'text') {
   else delete node.dataset[argSlot];
   translateNode(node);
   return node;
+}
+
+/**
+ * Show a count with its noun in the right plural form ("1 vote", "2 votes"; صوت واحد، صوتان، 3 أصوات، 11 صوتًا),
+ * `key` being a plural string with `{n}`. Digits stay Latin, as elsewhere on the pages; `data-count` keeps the
+ * bare number for scripts and tests. Follows language switches like setText().
+ */
+export function setCount(node, key, n, attr = 'text') {
+  const count = Number(n) || 0;
+  node.dataset.count = String(count);
+  return setText(node, key, { n: count }, attr);
 }
 
 /** Empty a node filled by setText(), so a later language switch does not bring the old text back. */
@@ -684,7 +730,7 @@ export class MajlisError extends Error {
 function errorKey(err) {
   const code = err?.code || 'unknown';
   if (code === 'rate_limited') {
-    return ['err.rate_limited', { s: Math.max(1, Math.ceil((err.retryAfterMs ?? 1000) / 1000)) }];
+    return ['err.rate_limited', { n: Math.max(1, Math.ceil((err.retryAfterMs ?? 1000) / 1000)) }];
   }
   const key = `err.${code}`;
   return [STRINGS.en[key] ? key : 'err.unknown', undefined];

@@ -1,6 +1,6 @@
 // Presenter / big-screen view: the pinned question, large, with the join code and QR code.
 import {
-  initPage, onLangChange, t, api, setText, setLocalized, errorText, getCitizenSession, MajlisClient, bindConnStatus, authorName,
+  initPage, onLangChange, t, api, setText, setCount, setLocalized, errorText, getCitizenSession, MajlisClient, bindConnStatus, authorName,
 } from './common.js';
 
 const $ = (id) => document.getElementById(id);
@@ -25,11 +25,11 @@ function render() {
   const q = state.pinned !== null ? state.questions.get(state.pinned) : null;
   $('presenter-pinned-text').textContent = q ? q.text : '';
   $('presenter-author').textContent = q ? authorName(q) : '';
-  $('presenter-votes').textContent = q ? String(q.votes ?? 0) : '0';
+  setCount($('presenter-votes'), 'bc.votes', q ? q.votes ?? 0 : 0);
   $('presenter-pinned-text').hidden = !q;
   $('presenter-meta').hidden = !q;
   $('presenter-waiting').hidden = !!q;
-  $('presenter-participants').textContent = String(state.participants);
+  setCount($('presenter-participants'), 'bc.participants', state.participants);
 }
 
 function renderJoin() {
