@@ -299,3 +299,35 @@ async fn coalesced_votes_from_three_nodes_reach_viewers_as_a_few_updates() {
     }
     assert!(streams.iter().all(|s| s == &streams[0]), "nodes saw different updates");
 }
+
+/// `majlis_events_published_total` of a node, from its `/metrics`.
+async fn events_published(node: &majlis_tests::TestServer) -> u64 {
+    let metrics = node.http.get(node.url("/metrics")).send().await.expect("GET /metrics").text().await.expect("text");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("majlis_events_published_total "))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no majlis_events_published_total in {metrics}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_counts_the_events_it_publishes_once_each() {
+    let cluster = Cluster::start(2, generous).await;
+    let (watching, asking) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let b = cluster.broadcast().await;
+    let room = format!("broadcast:{b}");
+    let moderation = format!("broadcast:{b}:moderation");
+    let mut watcher = watching.citizen("Watcher").await;
+    watcher.join(&room).await;
+    let mut asker = asking.citizen("Asker").await;
+    let q = majlis_tests::ask(&mut asker, b, "Is the event counted?").await;
+    assert!(events_published(asking).await >= 1, "the ask published nothing");
+    asker.ok(json!({"type": "vote", "broadcast": b, "question": id_of(&q), "value": true})).await;
+    events_of(&mut watcher, &room, 2).await;
+    // Every event of the broadcast's rooms was published by the asking node, each counted once; the watching
+    // node only received them.
+    let public = watching.citizen("Late").await.join(&room).await["seq"].as_u64().expect("seq");
+    let private = watching.moderator().await.join(&moderation).await["seq"].as_u64().expect("seq");
+    assert_eq!(events_published(asking).await, public + private);
+    assert_eq!(events_published(watching).await, 0);
+}
