@@ -1,6 +1,8 @@
 //! Redis mode with several nodes on one Redis: they act as one server. Each test starts its own
 //! `redis-server` (see `majlis_tests::redis`).
 
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::Duration;
 
 use majlis_server::auth::Role;
@@ -330,4 +332,48 @@ async fn a_node_counts_the_events_it_publishes_once_each() {
     let private = watching.moderator().await.join(&moderation).await["seq"].as_u64().expect("seq");
     assert_eq!(events_published(asking).await, public + private);
     assert_eq!(events_published(watching).await, 0);
+}
+
+/// Joins `room`, checks the first event after the snapshot follows it, and leaves; `times` times.
+async fn join_and_leave(mut c: Client, room: String, times: usize) {
+    for _ in 0..times {
+        let seq = c.join(&room).await["seq"].as_u64().expect("seq");
+        let next = c.next_matching("the next event", |f| f["type"] == "event" && f["room"] == room).await;
+        assert_eq!(next["seq"].as_u64(), Some(seq + 1), "the first event after a snapshot at {seq}");
+        c.ok(json!({"type": "leave", "room": room})).await;
+    }
+}
+
+/// A room closed and reopened over and over on one node (its pub/sub subscription dropped and taken again each
+/// time, alone and by joiners racing each other) still gives every joiner the events right after its snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_room_closed_and_reopened_over_and_over_still_gives_joiners_every_event() {
+    let cluster = Cluster::start(2, generous).await;
+    let b = cluster.broadcast().await;
+    let room = format!("broadcast:{b}");
+    let done = Arc::new(AtomicBool::new(false));
+    let mut asker = cluster.nodes[0].citizen("Asker").await;
+    let asking = {
+        let done = Arc::clone(&done);
+        tokio::spawn(async move {
+            let mut i = 0;
+            while !done.load(Relaxed) {
+                majlis_tests::ask(&mut asker, b, &format!("Question {i}")).await;
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+    // One joiner alone: the room closes every time it leaves.
+    join_and_leave(cluster.nodes[1].citizen("Alone").await, room.clone(), 20).await;
+    // Several at once: closes and reopens race each other.
+    let mut joiners = vec![];
+    for _ in 0..3 {
+        joiners.push(tokio::spawn(join_and_leave(cluster.nodes[1].citizen("Joiner").await, room.clone(), 30)));
+    }
+    for joiner in joiners {
+        joiner.await.expect("joiner");
+    }
+    done.store(true, Relaxed);
+    asking.await.expect("asker");
 }
