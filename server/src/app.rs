@@ -54,8 +54,10 @@ impl App {
         let shutdown = CancellationToken::new();
         let store: Arc<dyn Store> = match &config.redis_url {
             // Redis mode: the store publishes through Redis, and the hub hears its rooms through Redis alone.
-            Some(url) => crate::redis_mode::start(url, &config, policy, Arc::clone(&hub), shutdown.clone())
-                .map_err(std::io::Error::other)?,
+            Some(url) => {
+                crate::redis_mode::start(url, &config, policy, Arc::clone(&hub), Arc::clone(&metrics), shutdown.clone())
+                    .map_err(std::io::Error::other)?
+            }
             None => {
                 let bus = Arc::new(LocalBus::new(Arc::clone(&hub), Arc::clone(&metrics)));
                 Arc::new(MemoryStore::new(policy, bus, config.history_len.max(1), config.vote_flush_ms > 0))

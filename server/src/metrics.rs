@@ -15,6 +15,8 @@ pub struct Metrics {
     pub connections_total: AtomicU64,
     pub connections_rejected: AtomicU64,
     pub rooms: AtomicI64,
+    /// Room events this node published: through the local bus, or in Redis mode by its store's scripts (events
+    /// that reach this node from other nodes are not counted).
     pub events_published: AtomicU64,
     pub frames_delivered: AtomicU64,
     pub frames_queued: AtomicU64,

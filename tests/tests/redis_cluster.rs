@@ -1,6 +1,8 @@
 //! Redis mode with several nodes on one Redis: they act as one server. Each test starts its own
 //! `redis-server` (see `majlis_tests::redis`).
 
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::Duration;
 
 use majlis_server::auth::Role;
@@ -298,4 +300,80 @@ async fn coalesced_votes_from_three_nodes_reach_viewers_as_a_few_updates() {
         streams.push(seen);
     }
     assert!(streams.iter().all(|s| s == &streams[0]), "nodes saw different updates");
+}
+
+/// `majlis_events_published_total` of a node, from its `/metrics`.
+async fn events_published(node: &majlis_tests::TestServer) -> u64 {
+    let metrics = node.http.get(node.url("/metrics")).send().await.expect("GET /metrics").text().await.expect("text");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("majlis_events_published_total "))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no majlis_events_published_total in {metrics}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_counts_the_events_it_publishes_once_each() {
+    let cluster = Cluster::start(2, generous).await;
+    let (watching, asking) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let b = cluster.broadcast().await;
+    let room = format!("broadcast:{b}");
+    let moderation = format!("broadcast:{b}:moderation");
+    let mut watcher = watching.citizen("Watcher").await;
+    watcher.join(&room).await;
+    let mut asker = asking.citizen("Asker").await;
+    let q = majlis_tests::ask(&mut asker, b, "Is the event counted?").await;
+    assert!(events_published(asking).await >= 1, "the ask published nothing");
+    asker.ok(json!({"type": "vote", "broadcast": b, "question": id_of(&q), "value": true})).await;
+    events_of(&mut watcher, &room, 2).await;
+    // Every event of the broadcast's rooms was published by the asking node, each counted once; the watching
+    // node only received them.
+    let public = watching.citizen("Late").await.join(&room).await["seq"].as_u64().expect("seq");
+    let private = watching.moderator().await.join(&moderation).await["seq"].as_u64().expect("seq");
+    assert_eq!(events_published(asking).await, public + private);
+    assert_eq!(events_published(watching).await, 0);
+}
+
+/// Joins `room`, checks the first event after the snapshot follows it, and leaves; `times` times.
+async fn join_and_leave(mut c: Client, room: String, times: usize) {
+    for _ in 0..times {
+        let seq = c.join(&room).await["seq"].as_u64().expect("seq");
+        let next = c.next_matching("the next event", |f| f["type"] == "event" && f["room"] == room).await;
+        assert_eq!(next["seq"].as_u64(), Some(seq + 1), "the first event after a snapshot at {seq}");
+        c.ok(json!({"type": "leave", "room": room})).await;
+    }
+}
+
+/// A room closed and reopened over and over on one node (its pub/sub subscription dropped and taken again each
+/// time, alone and by joiners racing each other) still gives every joiner the events right after its snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_room_closed_and_reopened_over_and_over_still_gives_joiners_every_event() {
+    let cluster = Cluster::start(2, generous).await;
+    let b = cluster.broadcast().await;
+    let room = format!("broadcast:{b}");
+    let done = Arc::new(AtomicBool::new(false));
+    let mut asker = cluster.nodes[0].citizen("Asker").await;
+    let asking = {
+        let done = Arc::clone(&done);
+        tokio::spawn(async move {
+            let mut i = 0;
+            while !done.load(Relaxed) {
+                majlis_tests::ask(&mut asker, b, &format!("Question {i}")).await;
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+    // One joiner alone: the room closes every time it leaves.
+    join_and_leave(cluster.nodes[1].citizen("Alone").await, room.clone(), 20).await;
+    // Several at once: closes and reopens race each other.
+    let mut joiners = vec![];
+    for _ in 0..3 {
+        joiners.push(tokio::spawn(join_and_leave(cluster.nodes[1].citizen("Joiner").await, room.clone(), 30)));
+    }
+    for joiner in joiners {
+        joiner.await.expect("joiner");
+    }
+    done.store(true, Relaxed);
+    asking.await.expect("asker");
 }

@@ -43,7 +43,9 @@ struct Room {
 }
 
 /// Called when a room gains its first or loses its last local subscriber (a shared bus subscribes to the room's
-/// channel only while someone here listens).
+/// channel only while someone here listens). Called after the change and outside the hub's locks, so notices
+/// about one room from different connections may arrive out of order, and a `room_closed` may come without a
+/// `room_opened` (a first subscriber that failed): [`Hub::has_room`] is what holds now.
 pub trait RoomInterest: Send + Sync {
     fn room_opened(&self, key: &str);
     fn room_closed(&self, key: &str);
@@ -91,8 +93,11 @@ impl Hub {
             if subscriber.tx.push(Outbound::Watch { room: room.id }).is_err() {
                 drop(subscribers);
                 drop(entry);
-                if opened {
-                    self.rooms.remove_if(key, |_, r| r.is_empty());
+                if opened && self.rooms.remove_if(key, |_, r| r.is_empty()).is_some() {
+                    // Never announced as opened, but an interest may have seen it in the map (`has_room`).
+                    if let Some(interest) = self.interest() {
+                        interest.room_closed(key);
+                    }
                 }
                 return Err(CloseReason::SlowConsumer);
             }
@@ -171,6 +176,11 @@ impl Hub {
         }
         drop(subscribers);
         self.metrics.frames_queued(delivered);
+    }
+
+    /// Whether the room is open here: from just before its `room_opened` until just before its `room_closed`.
+    pub fn has_room(&self, key: &str) -> bool {
+        self.rooms.contains_key(key)
     }
 
     /// Local subscribers of a room (0 if it has none).

@@ -6,8 +6,14 @@
 //! stream first. When the connection drops it reconnects with backoff, resubscribes, and catches every room up
 //! from history, so local clients see nothing missing. Events the history no longer holds can't be replayed:
 //! then the room's local clients are closed (4008) and rejoin with a fresh snapshot.
+//!
+//! The hub's "room opened / closed" notices reach the task through shared state, not a queue: a notice marks the
+//! room's key as changed and wakes the task, which then asks the hub whether the room is open now and
+//! (un)subscribes accordingly. Notices of one room coalesce into one mark, so the state is bounded by the number
+//! of rooms and nothing is ever dropped; and since the task reads the hub itself, notices that race each other (a
+//! room closed by one connection and reopened by another) can't leave it listening to the wrong set.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -17,7 +23,7 @@ use axum::extract::ws::Utf8Bytes;
 use rand::Rng;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -33,67 +39,71 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Pushes read ahead of the dispatcher; beyond it the socket is not read, and Redis buffers (or drops us).
 const READ_AHEAD: usize = 4096;
 
-/// Per room key: whether its events reach this node yet (see [`RoomInterest::until_listening`]).
+/// What the hub tells the listener task, kept until the task acts on it.
 #[derive(Default)]
-struct Gates(Mutex<HashMap<String, watch::Sender<bool>>>);
+struct Shared {
+    state: Mutex<State>,
+    /// Wakes the listener when `State::changed` gained a key; wake-ups coalesce (one stored permit at most).
+    wake: Notify,
+}
 
-impl Gates {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, watch::Sender<bool>>> {
-        self.0.lock().expect("BUG: gates lock poisoned")
+#[derive(Default)]
+struct State {
+    /// Per room key: whether its events reach this node yet (see [`RoomInterest::until_listening`]).
+    gates: HashMap<String, watch::Sender<bool>>,
+    /// Room keys opened or closed in the hub since the listener last looked; at most one entry per room.
+    changed: HashSet<String>,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("BUG: bus state lock poisoned")
     }
 
-    fn open(&self, key: &str) {
-        self.lock().entry(key.to_string()).or_insert_with(|| watch::channel(false).0);
+    /// Marks the room for the listener's next look and wakes it (if a wake-up is pending already, this joins it).
+    fn changed(&self, key: &str) {
+        self.lock().changed.insert(key.to_string());
+        self.wake.notify_one();
     }
 
     fn set_ready(&self, key: &str) {
-        self.lock().entry(key.to_string()).or_insert_with(|| watch::channel(false).0).send_replace(true);
-    }
-
-    fn remove(&self, key: &str) {
-        self.lock().remove(key);
-    }
-
-    /// Creates the gate if it is gone: a Close processed just after the room reopened may have removed it, and
-    /// the reopening's Open, queued behind that Close, will open it again.
-    fn waiter(&self, key: &str) -> watch::Receiver<bool> {
-        self.lock().entry(key.to_string()).or_insert_with(|| watch::channel(false).0).subscribe()
+        self.lock().gate(key).send_replace(true);
     }
 }
 
-enum Interest {
-    Open(String),
-    Close(String),
+impl State {
+    /// Creates the gate if it is gone: the listener removes it when it finds the room closed, possibly just before
+    /// the room reopened; the reopening marks the key changed, and the listener subscribes and opens it again.
+    fn gate(&mut self, key: &str) -> &watch::Sender<bool> {
+        self.gates.entry(key.to_string()).or_insert_with(|| watch::channel(false).0)
+    }
 }
 
-/// The hub's [`RoomInterest`] in Redis mode; the work happens in the listener task it feeds.
+/// The hub's [`RoomInterest`] in Redis mode; the work happens in the listener task it wakes.
 pub struct RedisBus {
-    tx: mpsc::UnboundedSender<Interest>,
-    gates: Arc<Gates>,
+    shared: Arc<Shared>,
 }
 
 impl RedisBus {
     pub fn start(endpoint: Endpoint, redis: Redis, hub: Arc<Hub>, stop: CancellationToken) -> Arc<Self> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let gates = Arc::new(Gates::default());
-        let listener = Listener { endpoint, redis, hub, gates: Arc::clone(&gates), rooms: HashMap::new() };
-        tokio::spawn(listener.run(rx, stop));
-        Arc::new(RedisBus { tx, gates })
+        let shared = Arc::new(Shared::default());
+        let listener = Listener { endpoint, redis, hub, shared: Arc::clone(&shared), rooms: HashMap::new() };
+        tokio::spawn(listener.run(stop));
+        Arc::new(RedisBus { shared })
     }
 }
 
 impl RoomInterest for RedisBus {
     fn room_opened(&self, key: &str) {
-        self.gates.open(key);
-        let _ = self.tx.send(Interest::Open(key.to_string()));
+        self.shared.changed(key);
     }
 
     fn room_closed(&self, key: &str) {
-        let _ = self.tx.send(Interest::Close(key.to_string()));
+        self.shared.changed(key);
     }
 
     fn until_listening(&self, key: &str) -> Pin<Box<dyn Future<Output = bool> + Send>> {
-        let mut waiter = self.gates.waiter(key);
+        let mut waiter = self.shared.lock().gate(key).subscribe();
         Box::pin(async move { waiter.wait_for(|ready| *ready).await.is_ok() })
     }
 }
@@ -117,12 +127,12 @@ struct Listener {
     endpoint: Endpoint,
     redis: Redis,
     hub: Arc<Hub>,
-    gates: Arc<Gates>,
+    shared: Arc<Shared>,
     rooms: HashMap<String, Track>,
 }
 
 impl Listener {
-    async fn run(mut self, mut interest: mpsc::UnboundedReceiver<Interest>, stop: CancellationToken) {
+    async fn run(mut self, stop: CancellationToken) {
         let mut backoff = MIN_BACKOFF;
         loop {
             let connected = tokio::select! {
@@ -132,7 +142,7 @@ impl Listener {
             match connected {
                 Ok((writer, reader)) => {
                     backoff = MIN_BACKOFF;
-                    if let End::Stop = self.session(writer, reader, &mut interest, &stop).await {
+                    if let End::Stop = self.session(writer, reader, &stop).await {
                         return;
                     }
                     warn!("redis pub/sub connection lost; reconnecting");
@@ -141,10 +151,6 @@ impl Listener {
                     }
                 }
                 Err(error) => warn!(%error, "redis pub/sub connection failed; retrying"),
-            }
-            while let Ok(i) = interest.try_recv() {
-                // Disconnected: only note the rooms; the next session subscribes them.
-                let _ = self.on_interest(i, None).await;
             }
             let jitter = rand::rng().random_range(0..=backoff.as_millis() as u64 / 2);
             tokio::select! {
@@ -156,16 +162,10 @@ impl Listener {
     }
 
     /// Serves one connection until it drops or the node stops.
-    async fn session(
-        &mut self,
-        mut writer: OwnedWriteHalf,
-        reader: Reader,
-        interest: &mut mpsc::UnboundedReceiver<Interest>,
-        stop: &CancellationToken,
-    ) -> End {
+    async fn session(&mut self, mut writer: OwnedWriteHalf, reader: Reader, stop: &CancellationToken) -> End {
         let (frames_tx, mut frames) = mpsc::channel(READ_AHEAD);
         let reading = tokio::spawn(read_pushes(reader, frames_tx));
-        let end = self.serve(&mut writer, &mut frames, interest, stop).await;
+        let end = self.serve(&mut writer, &mut frames, stop).await;
         reading.abort();
         end
     }
@@ -174,9 +174,10 @@ impl Listener {
         &mut self,
         writer: &mut OwnedWriteHalf,
         frames: &mut mpsc::Receiver<Push>,
-        interest: &mut mpsc::UnboundedReceiver<Interest>,
         stop: &CancellationToken,
     ) -> End {
+        // What changed while disconnected only needs noting: the subscriptions below cover every room kept.
+        let _ = self.reconcile();
         let channels: Vec<String> = self.rooms.keys().cloned().collect();
         if !channels.is_empty() {
             info!(rooms = channels.len(), "resubscribing rooms");
@@ -189,10 +190,7 @@ impl Listener {
         loop {
             let ok = tokio::select! {
                 _ = stop.cancelled() => return End::Stop,
-                i = interest.recv() => match i {
-                    Some(i) => self.on_interest(i, Some(&mut *writer)).await.is_ok(),
-                    None => return End::Stop,
-                },
+                _ = self.shared.wake.notified() => self.on_changes(writer).await.is_ok(),
                 push = frames.recv() => match push {
                     Some(push) => self.on_push(push).await.is_ok(),
                     None => false,
@@ -214,42 +212,54 @@ impl Listener {
         writer.write_all(&resp::encode(&[command, channel.as_bytes()])).await
     }
 
-    async fn on_interest(&mut self, interest: Interest, writer: Option<&mut OwnedWriteHalf>) -> std::io::Result<()> {
-        match interest {
-            Interest::Open(key) => {
-                let Some(room) = RoomRef::parse(&key) else {
+    /// Brings the subscriptions in line with the rooms the hub has now.
+    async fn on_changes(&mut self, writer: &mut OwnedWriteHalf) -> std::io::Result<()> {
+        for (channel, on) in self.reconcile() {
+            self.subscribe(writer, &channel, on).await?;
+        }
+        Ok(())
+    }
+
+    /// Takes the rooms the hub opened or closed since the last look and decides, by what the hub has now, which
+    /// to track; returns the channels to subscribe (true) or unsubscribe (false). The decisions are made here,
+    /// before any I/O, so a write failing after them loses none: the next session subscribes every tracked room.
+    fn reconcile(&mut self) -> Vec<(String, bool)> {
+        let mut commands = vec![];
+        // The lock spans the hub check and the gate removal, so a room reopening in between finds no stale open
+        // gate: either the check sees it, or its `room_opened` and joiners come after the removal.
+        let mut state = self.shared.lock();
+        let changed = std::mem::take(&mut state.changed);
+        for key in changed {
+            let room = RoomRef::parse(&key);
+            if self.hub.has_room(&key) {
+                let Some(room) = room else {
                     // Not a room anything is published to: nothing to wait for.
-                    self.gates.set_ready(&key);
-                    return Ok(());
+                    state.gate(&key).send_replace(true);
+                    continue;
                 };
                 let channel = keys::channel(room);
-                if let Some(track) = self.rooms.get(&channel) {
-                    if track.confirmed {
-                        self.gates.set_ready(&key);
+                match self.rooms.get(&channel) {
+                    // Still (or again) wanted: it may have reopened before its close was seen; keep listening.
+                    Some(track) => {
+                        if track.confirmed {
+                            state.gate(&key).send_replace(true);
+                        }
                     }
-                    return Ok(());
+                    None => {
+                        self.rooms.insert(channel.clone(), Track { room, key, last: None, confirmed: false });
+                        commands.push((channel, true));
+                    }
                 }
-                self.rooms.insert(channel.clone(), Track { room, key, last: None, confirmed: false });
-                match writer {
-                    Some(writer) => self.subscribe(writer, &channel, true).await,
-                    None => Ok(()),
-                }
-            }
-            Interest::Close(key) => {
-                // The room may have been reopened since the hub said it closed: then keep listening.
-                if self.hub.subscriber_count(&key) > 0 {
-                    return Ok(());
-                }
-                self.gates.remove(&key);
-                let Some(room) = RoomRef::parse(&key) else { return Ok(()) };
+            } else {
+                state.gates.remove(&key);
+                let Some(room) = room else { continue };
                 let channel = keys::channel(room);
-                self.rooms.remove(&channel);
-                match writer {
-                    Some(writer) => self.subscribe(writer, &channel, false).await,
-                    None => Ok(()),
+                if self.rooms.remove(&channel).is_some() {
+                    commands.push((channel, false));
                 }
             }
         }
+        commands
     }
 
     /// An error means Redis can't be read right now: the session ends and the next one catches up.
@@ -287,7 +297,7 @@ impl Listener {
         if let Some(track) = self.rooms.get_mut(channel) {
             track.confirmed = true;
         }
-        self.gates.set_ready(&key);
+        self.shared.set_ready(&key);
         Ok(())
     }
 

@@ -27,6 +27,7 @@ pub use store::RedisStore;
 
 use crate::config::Config;
 use crate::hub::Hub;
+use crate::metrics::Metrics;
 use crate::qa::rules::Policy;
 
 /// Why Redis mode could not start. Only configuration errors: an unreachable Redis is not one (the node starts,
@@ -46,6 +47,7 @@ pub fn start(
     config: &Config,
     policy: Arc<Policy>,
     hub: Arc<Hub>,
+    metrics: Arc<Metrics>,
     stop: CancellationToken,
 ) -> Result<Arc<RedisStore>, SetupError> {
     let client = redis::Client::open(url)?;
@@ -59,7 +61,7 @@ pub fn start(
             .set_max_delay(Duration::from_secs(2)),
     )?;
     let redis = conn::Redis::new(manager, timeout, config.redis_sharded_pubsub);
-    let store = Arc::new(RedisStore::new(redis.clone(), policy, config, Arc::clone(&hub)));
+    let store = Arc::new(RedisStore::new(redis.clone(), policy, config, Arc::clone(&hub), metrics));
     let bus = bus::RedisBus::start(endpoint, redis, Arc::clone(&hub), stop.clone());
     hub.set_interest(bus);
     tokio::spawn(Arc::clone(&store).maintain(stop));

@@ -68,20 +68,25 @@ return 1
 
 /// Publishes the current count of every question whose votes changed since the last flush (coalesced votes):
 /// a `votes` event to the moderation room, and to the public room if the question is public now.
-/// ARGV: prefix, maxlen, publish, public room, moderation room. Returns how many questions it flushed.
+/// ARGV: prefix, maxlen, publish, public room, moderation room. Returns how many events it published.
 const FLUSH: &str = r#"
 local P = ARGV[1]
 local ids = redis.call('SMEMBERS', P .. ':dirty')
 if #ids == 0 then return 0 end
 redis.call('DEL', P .. ':dirty')
 table.sort(ids, function(a, b) return tonumber(a) < tonumber(b) end)
+local published = 0
 for _, qid in ipairs(ids) do
   local gate = redis.call('HGET', P .. ':meta', qid) or ''
   local tail = ',"kind":"votes","data":{"id":' .. qid .. ',"votes":' .. (redis.call('HGET', P .. ':votes', qid) or '0') .. '}}'
-  if string.sub(gate, 1, 1) == 'p' then emit(P, 'pub', '{"type":"event","room":"' .. ARGV[4] .. '","seq":', tail, ARGV[2], ARGV[3]) end
+  if string.sub(gate, 1, 1) == 'p' then
+    emit(P, 'pub', '{"type":"event","room":"' .. ARGV[4] .. '","seq":', tail, ARGV[2], ARGV[3])
+    published = published + 1
+  end
   emit(P, 'mod', '{"type":"event","room":"' .. ARGV[5] .. '","seq":', tail, ARGV[2], ARGV[3])
+  published = published + 1
 end
-return #ids
+return published
 "#;
 
 /// One vote, the hot path, in one step: the same checks as `rules::vote` (broadcast open, merges followed,
@@ -90,7 +95,7 @@ return #ids
 /// With coalesced votes (ARGV[10] is 1) the question is only marked for the next flush instead.
 /// ARGV: prefix, question, sub, value (1/0), moderator (1/0), maxlen, publish, public room, moderation room,
 /// coalesce (1/0).
-/// Returns `{'ok', question, votes}` or `{code, message}`.
+/// Returns `{'ok', question, votes, events published}` or `{code, message}`.
 const VOTE: &str = r#"
 local P = ARGV[1]
 local meta = P .. ':meta'
@@ -117,13 +122,18 @@ if changed == 1 then
   redis.call('HINCRBY', P .. ':vv', qid, 1)
   if ARGV[10] == '1' then
     redis.call('SADD', P .. ':dirty', qid)
-    return {'ok', qid, tostring(n)}
+    return {'ok', qid, tostring(n), '0'}
   end
   local tail = ',"kind":"votes","data":{"id":' .. qid .. ',"votes":' .. n .. '}}'
-  if public then emit(P, 'pub', '{"type":"event","room":"' .. ARGV[8] .. '","seq":', tail, ARGV[6], ARGV[7]) end
+  local published = 1
+  if public then
+    emit(P, 'pub', '{"type":"event","room":"' .. ARGV[8] .. '","seq":', tail, ARGV[6], ARGV[7])
+    published = 2
+  end
   emit(P, 'mod', '{"type":"event","room":"' .. ARGV[9] .. '","seq":', tail, ARGV[6], ARGV[7])
+  return {'ok', qid, tostring(n), tostring(published)}
 end
-return {'ok', qid, tostring(n)}
+return {'ok', qid, tostring(n), '0'}
 "#;
 
 /// Everything needed to apply one command: the broadcast, its version, pinned, muted, the question count, the

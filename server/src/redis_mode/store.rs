@@ -26,6 +26,7 @@ use crate::auth::{unix_millis, User};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::hub::Hub;
+use crate::metrics::Metrics;
 use crate::protocol::{self, Position};
 use crate::qa::rooms::{self, Audience, RoomEvent, RoomRef};
 use crate::qa::rules::{new_broadcast, Change, Policy};
@@ -45,6 +46,7 @@ pub struct RedisStore {
     redis: Redis,
     policy: Arc<Policy>,
     hub: Arc<Hub>,
+    metrics: Arc<Metrics>,
     history_len: usize,
     /// This node's name in the per-node presence counts.
     node: String,
@@ -60,11 +62,12 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
-    pub fn new(redis: Redis, policy: Arc<Policy>, config: &Config, hub: Arc<Hub>) -> Self {
+    pub fn new(redis: Redis, policy: Arc<Policy>, config: &Config, hub: Arc<Hub>, metrics: Arc<Metrics>) -> Self {
         RedisStore {
             redis,
             policy,
             hub,
+            metrics,
             history_len: config.history_len.max(1),
             node: format!("{:016x}", rand::random::<u64>()),
             question_interval_ms: (60_000 / u64::from(config.questions_per_minute.max(1))).max(1),
@@ -211,7 +214,18 @@ impl RedisStore {
         call.arg(payload.to_string());
         let mut conn = self.redis.conn();
         let done: i64 = self.redis.run("commit", call.invoke_async(&mut conn)).await?;
+        if done == 1 {
+            // Committed: the script published every one of the events.
+            self.published(events.len());
+        }
         Ok(done == 1)
+    }
+
+    /// Counts room events this node's scripts published (`majlis_events_published_total`, as the local bus does).
+    fn published(&self, events: usize) {
+        if events > 0 {
+            self.metrics.events_published.fetch_add(events as u64, Relaxed);
+        }
     }
 
     /// One attempt at a Q&A command: `None` if the state changed under it (retry).
@@ -258,11 +272,14 @@ impl RedisStore {
             self.dirty.insert(broadcast);
         }
         match reply.as_slice() {
-            [ok, id, votes] if ok == "ok" => Ok(QaReply::Voted {
-                question: id.parse().map_err(Error::internal)?,
-                votes: votes.parse().map_err(Error::internal)?,
-                voted: value,
-            }),
+            [ok, id, votes, published] if ok == "ok" => {
+                self.published(published.parse().map_err(Error::internal)?);
+                Ok(QaReply::Voted {
+                    question: id.parse().map_err(Error::internal)?,
+                    votes: votes.parse().map_err(Error::internal)?,
+                    voted: value,
+                })
+            }
             [code, message] if code == "not_found" => Err(Error::not_found(message.clone())),
             [code, message] if code == "conflict" => Err(Error::conflict(message.clone())),
             _ => Err(Error::internal(format_args!("vote script replied {reply:?}"))),
@@ -491,7 +508,8 @@ impl Store for RedisStore {
                 .arg(RoomRef::public(broadcast).key())
                 .arg(RoomRef::moderation(broadcast).key());
             let mut conn = self.redis.conn();
-            self.redis.run("flush votes", call.invoke_async::<u64>(&mut conn)).await?;
+            let published: usize = self.redis.run("flush votes", call.invoke_async(&mut conn)).await?;
+            self.published(published);
         }
         Ok(())
     }
