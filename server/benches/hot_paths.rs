@@ -85,7 +85,7 @@ fn fan_out(c: &mut Criterion) {
             seq += 1;
             hub.dispatch_event("broadcast:1", seq, &frame);
             for outbox in &outboxes {
-                outbox.try_take(&mut batch, 256);
+                outbox.try_take(&mut batch);
                 for item in batch.drain(..) {
                     black_box(matches!(item, Outbound::Event { .. }));
                 }

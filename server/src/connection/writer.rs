@@ -19,10 +19,9 @@ use crate::hub::{CloseReason, ConnControl, Outbound, Outbox, RoomId, WireFrame};
 use crate::metrics::Metrics;
 use crate::protocol;
 
-/// A batch buffer larger than this is not kept between wake-ups, so idle connections stay small.
-const KEEP_BATCH_CAPACITY: usize = 16;
-/// Most queue items taken for one write: bounds the time one batch holds the writer.
-const MAX_BATCH: usize = 256;
+/// A batch buffer larger than this is not kept between wake-ups (it goes back to the queue at the next take),
+/// so a connection that once had a burst doesn't hold its memory; below it, busy connections reuse theirs.
+const KEEP_BATCH_CAPACITY: usize = 32;
 /// How long the writer tries to send its close frame.
 const CLOSE_LINGER: Duration = Duration::from_secs(3);
 
@@ -105,7 +104,7 @@ impl Writer {
                 if let Some(reason) = control.reason() {
                     return Poll::Ready(Err(reason));
                 }
-                match rx.try_take(batch, MAX_BATCH) {
+                match rx.try_take(batch) {
                     Some(more) => Poll::Ready(Ok(more)),
                     None => Poll::Pending,
                 }

@@ -3,9 +3,9 @@
 //! Why not a tokio mpsc channel: every delivery paid for a semaphore permit, a lock-free list slot and a
 //! wake-up. Here a push is a short uncontended lock and an append, and the writer is woken only when the queue
 //! goes from empty to non-empty (while it is busy writing, pushes don't wake it); the writer then takes
-//! everything queued in one lock.
+//! everything queued in one lock, by swapping its empty buffer for the full one: no item is moved and no
+//! buffer is reallocated, however busy the connection.
 
-use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::task::Waker;
 
@@ -29,17 +29,14 @@ pub struct Outbox {
 }
 
 struct State {
-    items: VecDeque<Outbound>,
+    items: Vec<Outbound>,
     closed: bool,
 }
-
-/// Capacity kept after a burst is drained; more is given back, so an idle connection stays small.
-const KEEP_CAPACITY: usize = 16;
 
 impl Outbox {
     pub fn new(capacity: usize) -> Self {
         Outbox {
-            state: Mutex::new(State { items: VecDeque::new(), closed: false }),
+            state: Mutex::new(State { items: Vec::new(), closed: false }),
             writer: AtomicWaker::new(),
             capacity: capacity.max(1),
         }
@@ -59,7 +56,7 @@ impl Outbox {
                 return Err(PushError::Full);
             }
             let was_empty = state.items.is_empty();
-            state.items.push_back(item);
+            state.items.push(item);
             was_empty
         };
         if was_empty {
@@ -89,18 +86,15 @@ impl Outbox {
         self.writer.wake();
     }
 
-    /// Moves up to `max` queued items into `batch` without waiting: `Some(true)` if it took any,
-    /// `Some(false)` if closed and empty, `None` if there is nothing yet.
-    pub fn try_take(&self, batch: &mut Vec<Outbound>, max: usize) -> Option<bool> {
+    /// Takes everything queued into `batch` (which must be empty; its memory becomes the queue's) without
+    /// waiting: `Some(true)` if it took any, `Some(false)` if closed and empty, `None` if there is nothing yet.
+    pub fn try_take(&self, batch: &mut Vec<Outbound>) -> Option<bool> {
+        debug_assert!(batch.is_empty(), "BUG: the writer hands back an empty buffer");
         let mut state = self.lock();
         if state.items.is_empty() {
             return if state.closed { Some(false) } else { None };
         }
-        let n = state.items.len().min(max);
-        batch.extend(state.items.drain(..n));
-        if state.items.is_empty() && state.items.capacity() > KEEP_CAPACITY {
-            state.items.shrink_to(KEEP_CAPACITY);
-        }
+        std::mem::swap(&mut state.items, batch);
         Some(true)
     }
 }
