@@ -172,6 +172,27 @@ async fn pre_moderated_questions_stay_private_until_approved() {
 }
 
 #[tokio::test]
+async fn an_author_learns_their_pending_question_was_not_published_without_the_reason_leaking() {
+    let server = TestServer::start().await;
+    let b = server.create_broadcast(json!({"premoderation": true})).await;
+    let mut asker = server.citizen("Author").await;
+    asker.join(&room(&b)).await;
+    let mut other = server.citizen("Other").await;
+    other.join(&room(&b)).await;
+    let mut moderator = server.moderator().await;
+    let q = ask(&mut asker, id_of(&b), "Pending, then hidden").await;
+    moderator.ok(json!({"type": "hide", "broadcast": b["id"], "question": q["id"], "reason": "duplicate topic"})).await;
+    for viewer in [&mut asker, &mut other] {
+        let event = viewer.next_event().await;
+        assert_eq!(event["kind"], "question_removed");
+        assert_eq!(event["data"], json!({"id": q["id"]}), "only the id: no text, no reason");
+    }
+    // A fresh snapshot agrees: the author's own list says hidden.
+    let snap = asker.join(&room(&b)).await;
+    assert_eq!(snap["data"]["mine"][0]["status"], "hidden");
+}
+
+#[tokio::test]
 async fn the_author_sees_their_pending_question_in_mine() {
     let server = TestServer::start().await;
     let b = server.create_broadcast(json!({"premoderation": true})).await;

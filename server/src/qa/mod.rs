@@ -115,6 +115,13 @@ pub enum Status {
     Merged,
 }
 
+impl Status {
+    /// Out of the queue for good without being shown to citizens.
+    pub fn is_settled_unpublished(self) -> bool {
+        matches!(self, Status::Hidden | Status::Merged | Status::Withdrawn)
+    }
+}
+
 /// Why a question waits for a moderator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,8 +1,10 @@
 //! Which room sees what. This is where the privacy rule lives.
 //!
 //! **Invariant:** the public room of a broadcast receives a question only while `question.public` is true; a
-//! question that stops being public leaves it as `question_removed`, which carries no text. Pending and hidden
-//! questions exist only in the moderation room and in their author's own `mine` list.
+//! question that stops being public, or is settled without ever being public (hidden, merged or withdrawn
+//! while pending), is announced there as `question_removed`, which carries only its id: that is how the
+//! author's page learns that their pending question won't be published. Pending and hidden questions' text
+//! exists only in the moderation room and in their author's own `mine` list.
 
 use super::rules::{Change, QaState};
 use super::{Broadcast, BroadcastId, Question, QuestionId};
@@ -70,7 +72,7 @@ pub fn route(state: &QaState, changes: &[Change]) -> Vec<(Audience, RoomEvent)> 
                 out.push((Audience::Moderation, RoomEvent::Question(q.clone())));
                 if q.public {
                     out.push((Audience::Public, RoomEvent::Question(q.clone())));
-                } else if *was_public {
+                } else if *was_public || q.status.is_settled_unpublished() {
                     out.push((Audience::Public, RoomEvent::QuestionRemoved(*id)));
                 }
             }
