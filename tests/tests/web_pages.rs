@@ -85,6 +85,24 @@ async fn a_broadcast_runs_end_to_end_in_the_browser() -> Result<()> {
         moderator.click(&format!("{} [data-testid=approve]", mod_question(id))).await?;
     }
 
+    // A third question the moderator declines: the author's page says so at once, without a reload.
+    let declined = "Is this the right place to ask about my electricity bill?";
+    citizen.type_into("[data-testid=ask-text]", declined).await?;
+    citizen.click("[data-testid=ask-submit]").await?;
+    let declined_id = question_id_by_text(&citizen, "mine-item", declined).await?;
+    let mut api_moderator = server.moderator().await;
+    api_moderator.ok(json!({"type": "hide", "broadcast": bid, "question": declined_id, "reason": "off topic"})).await;
+    citizen
+        .wait_for(
+            &format!(
+                "document.querySelector('[data-testid=mine-item][data-id=\"{declined_id}\"]')?.dataset.status === 'hidden'"
+            ),
+            "not published",
+        )
+        .await?;
+    citizen.eval("document.querySelector('[data-testid=mine]').scrollIntoView()").await?;
+    citizen.screenshot(&shot("citizen-declined")).await?;
+
     // The citizen sees them published and upvotes the first.
     citizen.wait_for(&format!("document.querySelector('{}')", question(qid)), "the approved question").await?;
     citizen.click(&format!("{} [data-testid=vote]", question(qid))).await?;
