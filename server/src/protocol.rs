@@ -253,6 +253,8 @@ pub struct QuestionView<'a> {
     merged_into: Option<QuestionId>,
     created_at: u64,
     edited: bool,
+    /// A moderator has acted on it, so its author may no longer edit or withdraw it.
+    moderated: bool,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     moderation: Option<ModerationView<'a>>,
 }
@@ -264,7 +266,6 @@ struct ModerationView<'a> {
     matched_keywords: &'a [String],
     hidden_reason: Option<&'a str>,
     original_text: Option<&'a str>,
-    moderated: bool,
 }
 
 impl<'a> QuestionView<'a> {
@@ -292,13 +293,13 @@ impl<'a> QuestionView<'a> {
             merged_into: q.merged_into,
             created_at: q.created_at,
             edited: q.edited,
+            moderated: q.moderated,
             moderation: moderation.then(|| ModerationView {
                 anonymous: q.anonymous,
                 held: q.held,
                 matched_keywords: &q.matched_keywords,
                 hidden_reason: q.hidden_reason.as_deref(),
                 original_text: q.original_text.as_deref(),
-                moderated: q.moderated,
             }),
         }
     }

@@ -233,8 +233,15 @@ async fn authors_edit_and_withdraw_until_a_moderator_acts() {
     assert_eq!((event["kind"].as_str(), event["data"]["id"].clone()), (Some("question_removed"), q["id"].clone()));
 
     let q2 = ask(&mut author, id, "Second question").await;
+    assert_eq!(q2["moderated"], false, "still the author's to change");
     let mut moderator = server.moderator().await;
     moderator.ok(json!({"type": "tag", "broadcast": id, "question": q2["id"], "tags": ["financing"]})).await;
+    let tagged = viewer
+        .next_matching("the tagged question", |f| {
+            f["data"]["id"] == q2["id"] && f["data"]["tags"] == json!(["financing"])
+        })
+        .await;
+    assert_eq!(tagged["data"]["moderated"], true, "citizens' views say a moderator has acted");
     let refusal =
         author.refused(json!({"type": "edit", "broadcast": id, "question": q2["id"], "text": "changed"})).await;
     assert_eq!(refusal.code, "conflict");

@@ -105,6 +105,13 @@ async fn a_broadcast_runs_end_to_end_in_the_browser() -> Result<()> {
 
     // The citizen sees them published and upvotes the first.
     citizen.wait_for(&format!("document.querySelector('{}')", question(qid)), "the approved question").await?;
+    // A moderator has acted on it, so it is no longer the author's to edit or withdraw.
+    citizen
+        .wait_for(
+            &format!("!document.querySelector('[data-testid=mine-item][data-id=\"{qid}\"] [data-testid=edit]')"),
+            "no edit button on an approved question",
+        )
+        .await?;
     citizen.click(&format!("{} [data-testid=vote]", question(qid))).await?;
     citizen
         .wait_for(

@@ -265,7 +265,7 @@ function renderMine(force = false) {
   for (const [cmid, a] of state.sending) items.push(mineSendingItem(cmid, a));
   const mine = [...state.mine.values()].sort((a, b) => b.created_at - a.created_at || b.id - a.id);
   for (const q of mine) {
-    if (editingId === String(q.id) && EDITABLE.has(q.status)) items.push(editing);
+    if (editingId === String(q.id) && EDITABLE.has(q.status) && !q.moderated) items.push(editing);
     else items.push(mineItem(q));
   }
   placeNodes(list, items);
@@ -291,7 +291,7 @@ function mineItem(q) {
   li.dataset.id = String(q.id);
   li.dataset.status = q.status;
   if (q.status === 'answered') li.append(answerBox(q));
-  if (EDITABLE.has(q.status) && !isClosed()) {
+  if (EDITABLE.has(q.status) && !q.moderated && !isClosed()) {
     const err = el('p', { class: 'error', role: 'alert', hidden: true });
     li.append(el('div', { class: 'row actions' },
       el('button', { type: 'button', class: 'small', testid: 'edit', i18n: 'edit', on: { click: () => openEdit(li, q) } }),
