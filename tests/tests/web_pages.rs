@@ -142,6 +142,10 @@ async fn a_broadcast_runs_end_to_end_in_the_browser() -> Result<()> {
         label.as_str().unwrap_or_default().contains(asked),
         "the vote button is labelled with the question: {label}"
     );
+    assert!(
+        label.as_str().unwrap_or_default().starts_with("Voted"),
+        "the accessible name starts with the visible word: {label}"
+    );
 
     // The hostile text is shown as text: no image element, no alert.
     citizen.wait_for(&format!("document.querySelector('{}')", question(xss_id)), "the hostile question").await?;
