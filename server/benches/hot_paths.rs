@@ -70,7 +70,12 @@ fn fan_out(c: &mut Criterion) {
         let tx = Arc::new(Outbox::new(64));
         hub.subscribe(
             "broadcast:1",
-            Subscriber { conn_id, tx: Arc::clone(&tx), control: Arc::new(ConnControl::new(Arc::clone(&tx))) },
+            Subscriber {
+                conn_id,
+                tx: Arc::clone(&tx),
+                control: Arc::new(ConnControl::new(Arc::clone(&tx))),
+                participant: true,
+            },
         )
         .expect("subscribe");
         outboxes.push(tx);

@@ -30,6 +30,9 @@ pub enum Command {
     Join {
         room: String,
         since: Option<Position>,
+        /// A screen showing the room (a presenter view), not a person: not counted as a participant.
+        #[serde(default)]
+        observer: bool,
     },
     Leave {
         room: String,

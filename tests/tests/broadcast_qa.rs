@@ -684,6 +684,26 @@ async fn presence_counts_reach_viewers() {
 }
 
 #[tokio::test]
+async fn a_presenter_screen_is_not_counted_as_a_participant() {
+    let server = TestServer::start_with(|c| c.presence_interval_ms = 100).await;
+    let b = server.create_broadcast(json!({})).await;
+    let mut screen = server.citizen("Big screen").await;
+    screen.ok(json!({"type": "join", "room": room(&b), "observer": true})).await;
+    let mut viewer = server.citizen("Person").await;
+    viewer.join(&room(&b)).await;
+    let mut viewer2 = server.citizen("Second person").await;
+    viewer2.join(&room(&b)).await;
+    screen.next_matching("presence 2", |f| f["type"] == "presence" && f["participants"] == 2).await;
+    let token = server.token(majlis_server::auth::Role::Moderator, "Stats");
+    let (_, stats) = server.get_json(&format!("/api/broadcasts/{}/stats", id_of(&b)), Some(&token)).await;
+    assert_eq!(
+        (stats["unique_participants"].as_u64(), stats["peak_participants"].as_u64()),
+        (Some(2), Some(2)),
+        "statistics count people, not screens: {stats}"
+    );
+}
+
+#[tokio::test]
 async fn a_burst_of_votes_reaches_viewers_as_a_few_coalesced_count_updates() {
     let server = TestServer::start_with(|c| c.vote_flush_ms = 500).await;
     let b = server.create_broadcast(json!({})).await;

@@ -990,11 +990,14 @@ export class MajlisClient {
     return (await this._raw('auth', { token })).user;
   }
 
-  /** Join (and keep joined) a room. Resolves with the join ack, or rejects if the join fails now. */
-  join(room) {
+  /**
+   * Join (and keep joined) a room. Resolves with the join ack, or rejects if the join fails now.
+   * `observer: true` for a screen showing the room rather than a person (not counted as a participant).
+   */
+  join(room, { observer = false } = {}) {
     if (!this.rooms.has(room)) {
       this.rooms.set(room, { epoch: null, seq: null, needSnapshot: true, joining: false, gapWhileJoining: false,
-        snapshotWhileJoining: false, resyncing: false });
+        snapshotWhileJoining: false, resyncing: false, observer });
     }
     if (this.ready) return this._joinRoom(room);
     if (!this.ws) this.connect();
@@ -1011,6 +1014,7 @@ export class MajlisClient {
     const r = this.rooms.get(room);
     if (!r) return null;
     const fields = { room };
+    if (r.observer) fields.observer = true;
     if (r.epoch !== null && r.seq !== null && !r.needSnapshot) fields.since = { epoch: r.epoch, seq: r.seq };
     else r.needSnapshot = true;
     Object.assign(r, { gen: this.connGen, joining: true, gapWhileJoining: false, snapshotWhileJoining: false });

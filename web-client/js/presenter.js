@@ -96,7 +96,8 @@ async function start() {
   client.on('presence', (f) => { state.participants = f.participants; render(); });
   client.on('join_error', ({ error }) => showError(error));
   window.majlis.client = client;
-  client.join(`broadcast:${state.broadcast.id}`);
+  // A screen, not a person: the audience's participant count and the statistics leave it out.
+  client.join(`broadcast:${state.broadcast.id}`, { observer: true });
   client.connect();
 }
 

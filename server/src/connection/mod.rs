@@ -228,7 +228,7 @@ impl Connection {
             command => {
                 let user = self.user.clone().ok_or_else(Error::unauthorized)?;
                 match command {
-                    Command::Join { room, since } => self.join(&user, &room, since).await,
+                    Command::Join { room, since, observer } => self.join(&user, &room, since, observer).await,
                     Command::Leave { room } => self.leave(&room),
                     command => self.qa(&user, command).await,
                 }
@@ -251,7 +251,7 @@ impl Connection {
         Ok(result)
     }
 
-    async fn join(&mut self, user: &User, name: &str, since: Option<Position>) -> Result<Value> {
+    async fn join(&mut self, user: &User, name: &str, since: Option<Position>, observer: bool) -> Result<Value> {
         let room = RoomRef::parse(name).ok_or_else(|| Error::not_found("No such room."))?;
         if room.audience == Audience::Moderation && !user.role.is_moderator() {
             return Err(Error::forbidden("Only moderators may join the moderation room."));
@@ -263,7 +263,12 @@ impl Connection {
         if self.rooms.len() >= self.app.config.max_rooms_per_connection {
             return Err(Error::conflict("This connection has joined too many rooms."));
         }
-        let subscriber = Subscriber { conn_id: self.id, tx: self.tx.clone(), control: Arc::clone(&self.control) };
+        let subscriber = Subscriber {
+            conn_id: self.id,
+            tx: self.tx.clone(),
+            control: Arc::clone(&self.control),
+            participant: !observer,
+        };
         let id = self.app.hub.subscribe(&key, subscriber).map_err(|_full| {
             self.control.kill_slow_consumer(&self.app.metrics);
             Error::unavailable()
@@ -275,8 +280,8 @@ impl Connection {
         }
         match self.send_baseline(user, room, id, since).await {
             Ok(result) => {
-                if room.audience == Audience::Public {
-                    let concurrent = self.app.hub.subscriber_count(&key) as u32;
+                if room.audience == Audience::Public && !observer {
+                    let concurrent = self.app.hub.participant_count(&key) as u32;
                     self.app.store.record_participant(room.broadcast, user, concurrent).await?;
                 }
                 Ok(result)

@@ -35,6 +35,8 @@ pub struct Subscriber {
     pub conn_id: u64,
     pub tx: Arc<Outbox>,
     pub control: Arc<ConnControl>,
+    /// A person, counted in the room's participants; false for a screen showing the room (a presenter view).
+    pub participant: bool,
 }
 
 struct Room {
@@ -183,9 +185,12 @@ impl Hub {
         self.rooms.contains_key(key)
     }
 
-    /// Local subscribers of a room (0 if it has none).
-    pub fn subscriber_count(&self, key: &str) -> usize {
-        self.rooms.get(key).map(|r| r.subscribers.lock().expect("BUG: room lock poisoned").len()).unwrap_or(0)
+    /// Local participants of a room: its subscribers less the observers (0 if it has none).
+    pub fn participant_count(&self, key: &str) -> usize {
+        self.rooms
+            .get(key)
+            .map(|r| r.subscribers.lock().expect("BUG: room lock poisoned").iter().filter(|s| s.participant).count())
+            .unwrap_or(0)
     }
 
     /// Keys of the rooms that have local subscribers.

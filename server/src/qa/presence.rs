@@ -26,7 +26,7 @@ pub async fn run(app: Arc<App>, stop: CancellationToken) {
         let mut seen = HashMap::with_capacity(broadcasts.len());
         for broadcast in broadcasts {
             let public = RoomRef::public(broadcast).key();
-            let here = app.hub.subscriber_count(&public) as u32;
+            let here = app.hub.participant_count(&public) as u32;
             // Every tick, not only on a local change: with several nodes the total moves with the others' rooms.
             let count = match app.store.record_concurrent(broadcast, here).await {
                 Ok(total) => total,

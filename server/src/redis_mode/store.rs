@@ -113,7 +113,7 @@ impl RedisStore {
     async fn refresh_presence(&self) {
         let broadcasts: Vec<BroadcastId> = self.present.iter().map(|b| *b).collect();
         for broadcast in broadcasts {
-            let count = self.hub.subscriber_count(&RoomRef::public(broadcast).key()) as u32;
+            let count = self.hub.participant_count(&RoomRef::public(broadcast).key()) as u32;
             if self.report_concurrent(broadcast, count).await.is_ok() && count == 0 {
                 self.present.remove(&broadcast);
             }
