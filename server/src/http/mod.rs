@@ -99,12 +99,14 @@ async fn ws_upgrade(
             return error.into_response();
         }
     };
+    let (response, socket) = handshake.accept();
     let connection_app = Arc::clone(&app);
-    handshake.accept(move |socket| {
-        let tracker = connection_app.connections.clone();
-        tracker.track_future(async move {
+    // Tracked from the 101 on, so a graceful shutdown also waits for connections still completing the upgrade.
+    app.connections.spawn(async move {
+        if let Some(socket) = socket.await {
             let (read, write) = tokio::io::split(socket);
             crate::connection::serve(read, write, connection_app, ip, slot).await
-        })
-    })
+        }
+    });
+    response
 }

@@ -47,19 +47,19 @@ impl Handshake {
         Ok(Handshake { accept_key, on_upgrade })
     }
 
-    /// The 101 response; once it is sent, `serve` runs with the socket.
-    pub fn accept<F, Fut>(self, serve: F) -> Response
-    where
-        F: FnOnce(Socket) -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
+    /// The 101 response, and the socket it leads to: the caller spawns the connection on `socket` (where its
+    /// shutdown can track it); it resolves once the response has gone out, or to `None` if the client left.
+    pub fn accept(self) -> (Response, impl Future<Output = Option<Socket>> + Send + 'static) {
         let on_upgrade = self.on_upgrade;
-        tokio::spawn(async move {
+        let socket = async move {
             match on_upgrade.await {
-                Ok(upgraded) => serve(TokioIo::new(upgraded)).await,
-                Err(error) => tracing::debug!(%error, "upgrade failed"),
+                Ok(upgraded) => Some(TokioIo::new(upgraded)),
+                Err(error) => {
+                    tracing::debug!(%error, "upgrade failed");
+                    None
+                }
             }
-        });
+        };
         let mut response = Response::new(Body::empty());
         *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
         let headers = response.headers_mut();
@@ -69,7 +69,7 @@ impl Handshake {
             header::SEC_WEBSOCKET_ACCEPT,
             HeaderValue::from_str(&self.accept_key).expect("BUG: base64 is a valid header value"),
         );
-        response
+        (response, socket)
     }
 }
 
