@@ -41,7 +41,31 @@ pub struct Subscriber {
 
 struct Room {
     id: RoomId,
-    subscribers: Mutex<Vec<Subscriber>>,
+    subscribers: Mutex<Members>,
+}
+
+/// A room's subscribers, with how many of them are observers, so the participant count is not a scan.
+#[derive(Default)]
+struct Members {
+    list: Vec<Subscriber>,
+    observers: usize,
+}
+
+impl Members {
+    fn push(&mut self, subscriber: Subscriber) {
+        self.observers += usize::from(!subscriber.participant);
+        self.list.push(subscriber);
+    }
+
+    /// Keeps the subscribers `keep` says to (already a pass over all of them, so the recount is free).
+    fn retain(&mut self, keep: impl FnMut(&Subscriber) -> bool) {
+        self.list.retain(keep);
+        self.observers = self.list.iter().filter(|s| !s.participant).count();
+    }
+
+    fn participants(&self) -> usize {
+        self.list.len() - self.observers
+    }
 }
 
 /// Called when a room gains its first or loses its last local subscriber (a shared bus subscribes to the room's
@@ -88,10 +112,10 @@ impl Hub {
             // The entry lock makes "create or join" and "remove when empty" exclusive with each other.
             let entry = self.rooms.entry(Arc::from(key)).or_insert_with(|| {
                 opened = true;
-                Arc::new(Room { id: self.next_room_id.fetch_add(1, Relaxed), subscribers: Mutex::new(Vec::new()) })
+                Arc::new(Room { id: self.next_room_id.fetch_add(1, Relaxed), subscribers: Mutex::default() })
             });
             let room = entry.value();
-            let mut subscribers = room.subscribers.lock().expect("BUG: room lock poisoned");
+            let mut subscribers = room.lock();
             if subscriber.tx.push(Outbound::Watch { room: room.id }).is_err() {
                 drop(subscribers);
                 drop(entry);
@@ -118,7 +142,7 @@ impl Hub {
     /// Removes a connection from a room; the room goes away with its last subscriber.
     pub fn unsubscribe(&self, key: &str, conn_id: u64) {
         let Some(room) = self.rooms.get(key).map(|r| Arc::clone(r.value())) else { return };
-        room.subscribers.lock().expect("BUG: room lock poisoned").retain(|s| s.conn_id != conn_id);
+        room.lock().retain(|s| s.conn_id != conn_id);
         if self.rooms.remove_if(key, |_, r| r.is_empty()).is_some() {
             self.metrics.rooms.fetch_sub(1, Relaxed);
             if let Some(interest) = self.interest() {
@@ -139,7 +163,7 @@ impl Hub {
     /// it can no longer fetch, so its clients must rejoin (and get a fresh snapshot) rather than miss them.
     pub fn kick(&self, key: &str, reason: CloseReason) {
         let Some(room) = self.rooms.get(key).map(|r| Arc::clone(r.value())) else { return };
-        for sub in room.subscribers.lock().expect("BUG: room lock poisoned").iter() {
+        for sub in room.lock().list.iter() {
             sub.control.kill(reason);
         }
     }
@@ -159,10 +183,10 @@ impl Hub {
         // Clone the Arc and release the map's shard lock at once: the fan-out below may be long.
         let Some(room) = self.rooms.get(key).map(|r| Arc::clone(r.value())) else { return };
         let frame = WireFrame::text(frame.as_str());
-        let mut subscribers = room.subscribers.lock().expect("BUG: room lock poisoned");
+        let mut subscribers = room.lock();
         let mut delivered = 0u64;
         let mut gone = false;
-        for sub in subscribers.iter() {
+        for sub in subscribers.list.iter() {
             match sub.tx.push(make(room.id, frame.clone())) {
                 Ok(()) => delivered += 1,
                 Err(PushError::Full) => {
@@ -187,10 +211,7 @@ impl Hub {
 
     /// Local participants of a room: its subscribers less the observers (0 if it has none).
     pub fn participant_count(&self, key: &str) -> usize {
-        self.rooms
-            .get(key)
-            .map(|r| r.subscribers.lock().expect("BUG: room lock poisoned").iter().filter(|s| s.participant).count())
-            .unwrap_or(0)
+        self.rooms.get(key).map(|r| r.lock().participants()).unwrap_or(0)
     }
 
     /// Keys of the rooms that have local subscribers.
@@ -200,7 +221,11 @@ impl Hub {
 }
 
 impl Room {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Members> {
+        self.subscribers.lock().expect("BUG: room lock poisoned")
+    }
+
     fn is_empty(&self) -> bool {
-        self.subscribers.lock().expect("BUG: room lock poisoned").is_empty()
+        self.lock().list.is_empty()
     }
 }
