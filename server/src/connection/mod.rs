@@ -36,7 +36,7 @@ const WRITER_LINGER: Duration = Duration::from_secs(5);
 
 /// The WebSocket library's settings for reading a client: small buffers (an idle connection holds them all its
 /// life) and the transport's hard frame limit.
-pub fn read_config(app: &App) -> WebSocketConfig {
+fn read_config(app: &App) -> WebSocketConfig {
     // Frames between max and 4×max are read and answered `too_large`; beyond that the transport closes (1009).
     let hard_limit = app.config.max_message_bytes.saturating_mul(4).max(1024);
     WebSocketConfig::default()

@@ -147,7 +147,9 @@ impl Writer {
             Ok(pieces) => {
                 let mut slices: Vec<IoSlice<'_>> = pieces.iter().map(|p| IoSlice::new(bytes_of(&batch, p))).collect();
                 let written = write_all_vectored(sink, &mut slices).await.map_err(|_| None);
-                self.metrics.frames_delivered.fetch_add(pieces.len() as u64, Relaxed);
+                if written.is_ok() {
+                    self.metrics.frames_delivered.fetch_add(pieces.len() as u64, Relaxed);
+                }
                 written
             }
             Err(reason) => Err(Some(reason)),
