@@ -108,7 +108,10 @@ async fn a_broadcast_runs_end_to_end_in_the_browser() -> Result<()> {
     // A moderator has acted on it, so it is no longer the author's to edit or withdraw.
     citizen
         .wait_for(
-            &format!("!document.querySelector('[data-testid=mine-item][data-id=\"{qid}\"] [data-testid=edit]')"),
+            &format!(
+                "document.querySelector('[data-testid=mine-item][data-id=\"{qid}\"]') && \
+                 !document.querySelector('[data-testid=mine-item][data-id=\"{qid}\"] [data-testid=edit]')"
+            ),
             "no edit button on an approved question",
         )
         .await?;
