@@ -24,7 +24,7 @@ impl Items {
     pub fn new(value: Value) -> Result<Self> {
         match value {
             Value::Array(items) => Ok(Items(items.into_iter())),
-            _ => Err(malformed()),
+            other => Err(Error::internal(format_args!("a redis script replied {other:.200?}, not an array"))),
         }
     }
 
@@ -46,6 +46,11 @@ impl Items {
 
     pub fn items(&mut self) -> Result<Items> {
         Items::new(self.value()?)
+    }
+
+    /// The next item as an array, or `None` after the last item.
+    pub fn next_items(&mut self) -> Result<Option<Items>> {
+        self.0.next().map(Items::new).transpose()
     }
 
     pub fn texts(&mut self) -> Result<Vec<String>> {
@@ -101,7 +106,8 @@ impl Loaded {
         let mut voters = HashMap::new();
         let mut vote_versions = vec![];
         let mut loaded = items.items()?;
-        while let Ok(mut q) = loaded.items() {
+        // Not `while let Ok(..) = loaded.items()`: reading past the end builds an internal error, which logs.
+        while let Some(mut q) = loaded.next_items()? {
             let mut question: Question = q.json()?;
             question.votes = q.number()?;
             let vote_version = q.text()?;
@@ -237,5 +243,114 @@ impl Before {
             pinned: state.pinned,
             muted: state.muted.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    use std::sync::Arc;
+
+    use tracing::{Event, Level, Subscriber};
+    use tracing_subscriber::layer::{Context, SubscriberExt};
+    use tracing_subscriber::Layer;
+
+    use super::*;
+    use crate::qa::{BroadcastState, Localized, Status};
+
+    /// Counts the error events logged while it is the default subscriber.
+    struct CountErrors(Arc<AtomicUsize>);
+
+    impl<S: Subscriber> Layer<S> for CountErrors {
+        fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
+            if *event.metadata().level() == Level::ERROR {
+                self.0.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    fn text(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    fn json<T: serde::Serialize>(value: &T) -> Value {
+        text(&serde_json::to_string(value).expect("BUG: test values serialize"))
+    }
+
+    fn question(id: QuestionId) -> Question {
+        Question {
+            id,
+            broadcast: 1,
+            text: format!("question {id}"),
+            lang: "en",
+            author_sub: "s".into(),
+            author_name: "n".into(),
+            anonymous: false,
+            votes: 0,
+            status: Status::Approved,
+            public: true,
+            held: None,
+            matched_keywords: vec![],
+            hidden_reason: None,
+            original_text: None,
+            moderated: false,
+            answer: None,
+            tags: vec![],
+            merged_into: None,
+            created_at: 0,
+            edited: false,
+            client_msg_id: None,
+        }
+    }
+
+    /// A LOAD reply as the script builds it: broadcast, version, pinned, muted, count, asked, questions.
+    fn load_reply(ids: &[QuestionId]) -> Value {
+        let broadcast = Broadcast {
+            id: 1,
+            code: "b".into(),
+            title: Localized::default(),
+            description: Localized::default(),
+            starts_at: 0,
+            state: BroadcastState::Live,
+            premoderation: false,
+            allow_anonymous: false,
+            max_question_len: 280,
+            created_at: 0,
+            live_at: None,
+            ended_at: None,
+        };
+        let questions = ids
+            .iter()
+            .map(|id| Value::Array(vec![json(&question(*id)), text("3"), text("1"), Value::Array(vec![text("v")])]))
+            .collect();
+        Value::Array(vec![
+            json(&broadcast),
+            text("9"),
+            text(""),
+            Value::Array(vec![]),
+            text(&ids.len().to_string()),
+            text(""),
+            Value::Array(questions),
+        ])
+    }
+
+    /// Every Redis-mode command loads its state: reading the questions to their end once logged an internal
+    /// error per command (and the logging alone starved a busy node).
+    #[test]
+    fn a_well_formed_load_reply_parses_without_logging_an_error() {
+        let errors = Arc::new(AtomicUsize::new(0));
+        let subscriber = tracing_subscriber::registry().with(CountErrors(Arc::clone(&errors)));
+        let loaded = tracing::subscriber::with_default(subscriber, || {
+            Loaded::parse(load_reply(&[4, 5]), None, true).expect("parses").expect("a broadcast")
+        });
+        assert_eq!(errors.load(Relaxed), 0, "errors logged");
+        assert_eq!(loaded.question_count, 2);
+        assert_eq!(loaded.vote_versions.len(), 2);
+    }
+
+    #[test]
+    fn a_load_reply_that_is_not_an_array_is_an_internal_error() {
+        assert!(Loaded::parse(text("oops"), None, false).is_err());
+        assert!(matches!(Loaded::parse(Value::Nil, None, false), Ok(None)));
     }
 }
