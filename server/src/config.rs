@@ -60,6 +60,14 @@ pub struct Config {
     #[arg(long, env = "MAJLIS_OUTBOUND_QUEUE", default_value_t = 1024)]
     pub outbound_queue: usize,
 
+    /// Least milliseconds between two writes to one connection (0: write as soon as anything is queued).
+    /// Frames that arrive sooner wait and go out together in one write, so a viewer of a busy broadcast costs
+    /// one system call per interval instead of one per event; it adds at most this much latency, and only to
+    /// a connection that was written to less than this long ago. Raise it (e.g. 20) when CPU, not the
+    /// network, limits a node with a large, busy audience.
+    #[arg(long, env = "MAJLIS_WRITE_INTERVAL_MS", default_value_t = 0)]
+    pub write_interval_ms: u64,
+
     /// Most rooms one connection may join at once.
     #[arg(long, env = "MAJLIS_MAX_ROOMS_PER_CONNECTION", default_value_t = 8)]
     pub max_rooms_per_connection: usize,

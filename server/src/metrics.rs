@@ -19,6 +19,9 @@ pub struct Metrics {
     /// that reach this node from other nodes are not counted).
     pub events_published: AtomicU64,
     pub frames_delivered: AtomicU64,
+    /// Batches of frames written (one vectored write each, unless the socket was full): frames per write
+    /// shows how much `--write-interval-ms` and the load coalesce.
+    pub socket_writes: AtomicU64,
     pub frames_queued: AtomicU64,
     pub frames_dropped_before_snapshot: AtomicU64,
     pub slow_consumer_closes: AtomicU64,
@@ -56,12 +59,17 @@ impl Metrics {
         for (name, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
         }
-        let counters: [(&str, &str, &AtomicU64); 11] = [
+        let counters: [(&str, &str, &AtomicU64); 12] = [
             ("majlis_connections_total", "WebSocket connections accepted.", &self.connections_total),
             ("majlis_connections_rejected_total", "Upgrades refused by connection limits.", &self.connections_rejected),
             ("majlis_events_published_total", "Room events published (once per event).", &self.events_published),
             ("majlis_frames_queued_total", "Event frames handed to connection queues by fan-out.", &self.frames_queued),
             ("majlis_frames_delivered_total", "Frames written to WebSocket clients.", &self.frames_delivered),
+            (
+                "majlis_socket_writes_total",
+                "Writes to WebSocket clients' sockets; each carries one or more frames.",
+                &self.socket_writes,
+            ),
             (
                 "majlis_frames_skipped_total",
                 "Queued events skipped because a fresher snapshot covered them.",

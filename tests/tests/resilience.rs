@@ -112,3 +112,45 @@ async fn a_room_whose_snapshot_is_larger_than_the_write_buffer_can_still_be_join
     assert!(snapshot.to_string().len() > 200 * 1024);
     assert_eq!(snapshot["data"]["questions"].as_array().map(Vec::len), Some(150));
 }
+
+#[tokio::test]
+async fn with_a_write_interval_every_event_still_arrives_in_order_in_fewer_writes() {
+    let server = TestServer::start_with(|c| {
+        generous(c);
+        c.write_interval_ms = 100;
+    })
+    .await;
+    let b = server.create_broadcast(json!({})).await;
+    let room = format!("broadcast:{}", id_of(&b));
+    let mut viewer = server.citizen("Viewer").await;
+    let after = viewer.join(&room).await["seq"].as_u64().unwrap_or(0);
+    let mut asker = server.citizen("Asker").await;
+    // Sent without waiting for each ack, so the events reach the viewer's queue faster than the interval.
+    for n in 0..20 {
+        asker
+            .send_raw(json!({"type": "ask", "broadcast": b["id"], "text": format!("question {n}")}).to_string().into())
+            .await;
+    }
+    let events = majlis_tests::events_of(&mut viewer, &room, 20).await;
+    majlis_tests::assert_gap_free(&events, after);
+    let texts: Vec<_> = events.iter().map(|e| e["data"]["text"].as_str().unwrap_or_default().to_string()).collect();
+    assert_eq!(texts, (0..20).map(|n| format!("question {n}")).collect::<Vec<_>>());
+    let metrics = &server.app.metrics;
+    let frames = metrics.frames_delivered.load(std::sync::atomic::Ordering::Relaxed);
+    let writes = metrics.socket_writes.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(writes * 2 < frames, "{frames} frames in {writes} writes: they were not coalesced");
+}
+
+#[tokio::test]
+async fn a_write_interval_does_not_delay_a_shutdown() {
+    let server = TestServer::start_with(|c| c.write_interval_ms = 600_000).await;
+    // Its auth ack was the connection's first write: anything more would wait ten minutes...
+    let mut client = server.citizen("Paused").await;
+    // ...but a shutdown does not: the writer stops waiting and says goodbye at once.
+    let stopping = tokio::spawn(server.shutdown());
+    let notice = client.next_matching("server_shutdown", |f| f["type"] == "server_shutdown").await;
+    assert!(notice["reconnect_after_ms"].as_u64().is_some());
+    let (code, reason) = client.closed().await;
+    assert_eq!((code, reason.as_str()), (1012, "server_shutdown"));
+    tokio::time::timeout(Duration::from_secs(15), stopping).await.expect("drains within the grace").unwrap();
+}

@@ -63,8 +63,7 @@ where
         let tx = Arc::new(Outbox::new(app.config.outbound_queue));
         let rx = Arc::clone(&tx);
         let control = Arc::new(ConnControl::new(Arc::clone(&tx)));
-        let writer =
-            tokio::spawn(Writer::new(&app, rx, Arc::clone(&control)).run(sink).instrument(tracing::Span::current()));
+        let writer = tokio::spawn(Writer::new(&app, rx, Arc::clone(&control)).run(sink));
         let mut conn = Connection { id, app: Arc::clone(&app), tx, control, user: None, rooms: vec![], bad_frames: 0 };
         conn.read_until_done(stream).await;
         // The one cleanup place: leave every room, let the writer flush what is queued, give the slot back.
