@@ -9,17 +9,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::time::{interval_at, MissedTickBehavior};
-use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_micros;
 use crate::ctx::{Ctx, Role};
 use crate::stats::{SendLog, Sent};
 use crate::viewer::STAMP;
+use crate::wire::Incoming;
 use crate::ws::{any_reply, classify, close_code, FrameKind, Reply, Session};
 
 /// What a command was, for when its reply comes.
@@ -123,22 +122,19 @@ async fn linger(
     Ok(())
 }
 
-type Incoming = Option<Result<Message, tokio_tungstenite::tungstenite::Error>>;
-
 fn read(
     ctx: &Ctx,
-    message: Incoming,
+    message: Option<std::io::Result<Incoming<'_>>>,
     actor: &mut impl Act,
     outstanding: &mut HashMap<u64, (Pending, u64)>,
 ) -> Result<()> {
     let text = match message {
-        Some(Ok(Message::Text(text))) => text,
-        Some(Ok(Message::Close(frame))) => {
-            let code = close_code(frame.as_ref());
+        Some(Ok(Incoming::Text(text))) => text,
+        Some(Ok(Incoming::Close(code))) => {
+            let code = close_code(code);
             ctx.stats.error(&code);
             bail!("the server closed an actor: {code}");
         }
-        Some(Ok(_)) => return Ok(()),
         Some(Err(e)) => {
             ctx.stats.error("transport_error");
             bail!("actor connection failed: {e}");
@@ -148,11 +144,11 @@ fn read(
             bail!("actor connection ended");
         }
     };
-    if !matches!(classify(&text), FrameKind::Ack | FrameKind::Error) {
-        actor.on_frame(&text);
+    if !matches!(classify(text), FrameKind::Ack | FrameKind::Error) {
+        actor.on_frame(text);
         return Ok(());
     }
-    let Some((id, reply)) = any_reply(&text) else { return Ok(()) };
+    let Some((id, reply)) = any_reply(text) else { return Ok(()) };
     let Some((what, sent)) = id.and_then(|id| outstanding.remove(&id)) else { return Ok(()) };
     match reply {
         Reply::Ack(result) => {

@@ -113,7 +113,8 @@ pub struct Common {
     #[arg(long, default_value_t = 256)]
     pub connect_concurrency: usize,
 
-    /// Read buffer per client connection, in bytes (small keeps thousands of clients cheap).
+    /// Read buffer per client connection, in bytes (small keeps thousands of clients cheap); it grows for a
+    /// larger frame, such as a big snapshot.
     #[arg(long, default_value_t = 4096)]
     pub read_buffer_bytes: usize,
 

@@ -8,7 +8,6 @@ use anyhow::{Context, Result};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 use tokio::sync::{Semaphore, SemaphorePermit};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::Common;
@@ -63,7 +62,6 @@ pub struct Ctx {
     pub deadline: CancellationToken,
     /// Names this run in subjects, so a second run against the same server starts with fresh rate limits.
     pub run_id: u64,
-    pub ws_config: WebSocketConfig,
     key: EncodingKey,
     gate: Semaphore,
 }
@@ -85,10 +83,6 @@ impl Ctx {
             drain: secs(common.drain_secs),
             max: Duration::from_secs(common.max_duration_secs),
         };
-        let ws_config = WebSocketConfig::default()
-            .read_buffer_size(common.read_buffer_bytes.max(256))
-            // Commands are small and sent one at a time: write them at once.
-            .write_buffer_size(0);
         let ctx = Arc::new(Ctx {
             key: EncodingKey::from_secret(common.jwt_secret.as_bytes()),
             gate: Semaphore::new(common.connect_concurrency.max(1)),
@@ -99,7 +93,6 @@ impl Ctx {
             sends: Arc::new(SendLog::default()),
             deadline: CancellationToken::new(),
             run_id: start_unix_ms,
-            ws_config,
             common,
         });
         let deadline = ctx.deadline.clone();

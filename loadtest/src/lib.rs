@@ -21,6 +21,7 @@ pub mod stats;
 pub mod svg;
 pub mod target;
 pub mod viewer;
+pub mod wire;
 pub mod workers;
 pub mod ws;
 

@@ -12,6 +12,9 @@ pub struct Node {
     pub ws_url: String,
     /// `http://host:port`, the base of REST calls.
     pub http_base: String,
+    /// `host:port` (the upgrade's Host header) and the endpoint's path.
+    pub authority: String,
+    pub path: String,
 }
 
 /// Parses `http://host:port`, `ws://host:port` or `ws://host:port/ws` (the path defaults to `/ws`) and resolves it.
@@ -37,7 +40,13 @@ pub async fn resolve(url: &str, allow_non_loopback: bool) -> Result<Node> {
             bail!("{url} resolves to {bad}, which is not loopback; refusing (pass --allow-non-loopback to override)");
         }
     }
-    Ok(Node { addr, ws_url: format!("ws://{authority}{path}"), http_base: format!("http://{authority}") })
+    Ok(Node {
+        addr,
+        ws_url: format!("ws://{authority}{path}"),
+        http_base: format!("http://{authority}"),
+        authority: authority.to_string(),
+        path: path.to_string(),
+    })
 }
 
 fn with_default_port(authority: &str) -> String {

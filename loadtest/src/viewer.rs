@@ -11,15 +11,14 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use anyhow::{bail, Result};
-use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{coarse_tick, now_micros};
 use crate::ctx::{Ctx, Role};
 use crate::stats::{LatencyBuf, SendLog, Sent, Stats};
+use crate::wire::Incoming;
 use crate::ws::{classify, close_code, leading_number, number_after, string_after, FrameKind, Reply, Session};
 
 const SEQ: &str = r#""seq":"#;
@@ -242,10 +241,8 @@ impl Viewer {
                 break End::Stopped;
             }
             match message {
-                Some(Ok(Message::Text(text))) => self.state.on_text(&text),
-                Some(Ok(Message::Close(frame))) => break End::Lost(close_code(frame.as_ref())),
-                // Pings are answered by the WebSocket layer on the next read.
-                Some(Ok(_)) => {}
+                Some(Ok(Incoming::Text(text))) => self.state.on_text(text),
+                Some(Ok(Incoming::Close(code))) => break End::Lost(close_code(code)),
                 Some(Err(_)) => break End::Lost("transport_error".into()),
                 None => break End::Lost("eof".into()),
             }

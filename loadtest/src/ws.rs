@@ -8,19 +8,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
-use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
 use tokio::time::timeout;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::WebSocketStream;
 
 use crate::ctx::{Ctx, Role};
 use crate::stats::Stats;
 use crate::target::source_address;
+use crate::wire::Incoming;
 
-pub type Ws = WebSocketStream<TcpStream>;
+pub type Ws = crate::wire::Client;
 
 /// The longest a connect, a handshake or a command's reply may take before the client gives up on it.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -41,14 +39,8 @@ pub async fn connect(ctx: &Ctx, i: u64) -> Result<Ws, String> {
     };
     // Commands are single small frames; Nagle would only add latency to them.
     let _ = stream.set_nodelay(true);
-    let upgrade = tokio_tungstenite::client_async_with_config(node.ws_url.as_str(), stream, Some(ctx.ws_config));
-    match timeout(WAIT, upgrade).await {
-        Err(_) => Err("handshake_timeout".into()),
-        Ok(Err(WsError::Http(response))) => Err(format!("http_{}", response.status().as_u16())),
-        Ok(Err(WsError::Io(e))) => Err(io_code("handshake", &e)),
-        Ok(Err(_)) => Err("handshake_failed".into()),
-        Ok(Ok((ws, _))) => Ok(ws),
-    }
+    let upgrade = Ws::handshake(stream, &node.authority, &node.path, ctx.common.read_buffer_bytes, i);
+    timeout(WAIT, upgrade).await.unwrap_or_else(|_| Err("handshake_timeout".into()))
 }
 
 fn io_code(stage: &str, e: &std::io::Error) -> String {
@@ -129,7 +121,7 @@ impl Session {
         self.next_id += 1;
         let id = self.next_id;
         command["id"] = json!(id);
-        self.ws.send(Message::Text(command.to_string().into())).await?;
+        self.ws.send_text(&command.to_string()).await?;
         Ok(id)
     }
 
@@ -139,13 +131,12 @@ impl Session {
         let wait = async {
             while let Some(message) = self.ws.next().await {
                 let text = match message? {
-                    Message::Text(text) => text,
-                    Message::Close(frame) => bail!("closed: {}", close_code(frame.as_ref())),
-                    _ => continue,
+                    Incoming::Text(text) => text,
+                    Incoming::Close(code) => bail!("closed: {}", close_code(code)),
                 };
-                match reply_to(&text, id) {
+                match reply_to(text, id) {
                     Some(reply) => return Ok(reply),
-                    None => other(&text),
+                    None => other(text),
                 }
             }
             bail!("connection ended")
@@ -160,9 +151,9 @@ impl Session {
 }
 
 /// The close code as an error-table key.
-pub fn close_code(frame: Option<&tokio_tungstenite::tungstenite::protocol::CloseFrame>) -> String {
-    match frame {
-        Some(f) => format!("close_{}", u16::from(f.code)),
+pub fn close_code(code: Option<u16>) -> String {
+    match code {
+        Some(code) => format!("close_{code}"),
         None => "close_without_code".into(),
     }
 }
