@@ -3,9 +3,21 @@
 //! Every failure a client can cause or observe maps to a stable [`ErrorCode`]. Internal causes are logged here,
 //! never sent: the wire carries only the code and a fixed, human-readable message.
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+
+/// Internal errors built in this process so far. Each is logged with its cause; a healthy node builds none
+/// (only a bug or a failing dependency such as Redis does), so operators can alert on
+/// `majlis_internal_errors_total` and the tests check it stays at 0.
+static INTERNAL_ERRORS: AtomicU64 = AtomicU64::new(0);
+
+/// How many internal errors this process has logged.
+pub fn internal_errors() -> u64 {
+    INTERNAL_ERRORS.load(Relaxed)
+}
 
 /// Stable error codes of protocol v1 (`docs/protocol.md` §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -111,6 +123,7 @@ impl Error {
     }
     /// Logs the real cause and returns the opaque `internal` error.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
+        INTERNAL_ERRORS.fetch_add(1, Relaxed);
         tracing::error!(%cause, "internal error");
         Self::new(ErrorCode::Internal, "Something went wrong on our side.")
     }

@@ -84,6 +84,13 @@ impl Metrics {
         for (name, help, value) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Relaxed));
         }
+        let _ = writeln!(
+            out,
+            "# HELP majlis_internal_errors_total Internal errors logged (a bug or a failing dependency such as \
+             Redis; the log has the cause). Alert on any increase.\n# TYPE majlis_internal_errors_total counter\n\
+             majlis_internal_errors_total {}",
+            crate::error::internal_errors()
+        );
         let _ = writeln!(out, "# HELP majlis_errors_total Errors answered to clients, by code.");
         let _ = writeln!(out, "# TYPE majlis_errors_total counter");
         for code in ErrorCode::ALL {

@@ -165,6 +165,13 @@ impl Drop for TestServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        // A safety net for bugs no assertion looks for: an internal error is logged and the client gets an
+        // opaque `internal`, which a test may well not notice (every Redis-mode command once logged one). The
+        // count is per process, so the test that fails here may not be the one that caused it.
+        let internal = majlis_server::error::internal_errors();
+        if internal > 0 && !std::thread::panicking() {
+            panic!("{internal} internal error(s) were logged in this test binary; none is expected");
+        }
     }
 }
 

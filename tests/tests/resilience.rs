@@ -96,6 +96,7 @@ async fn health_readiness_and_metrics_endpoints_answer() {
     let metrics = server.http.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("majlis_connections_open 1"), "{metrics}");
     assert!(metrics.contains("majlis_errors_total{code=\"unknown_type\"} 1"), "{metrics}");
+    assert!(metrics.contains("majlis_internal_errors_total 0"), "{metrics}");
 }
 
 #[tokio::test]
