@@ -114,7 +114,8 @@ async fn run_here<S: Scenario>(common: Common, mut scenario: S, shard: Shard) ->
     let stats = Arc::clone(&ctx.stats);
     let counters: CounterSource = Arc::new(move || stats.snapshot());
     let pids = if alone { ctx.common.server_pids.clone() } else { vec![] };
-    let monitor = Monitor::start(ctx.schedule, pids, Arc::clone(&counters));
+    let nodes = if alone { ctx.nodes.clone() } else { vec![] };
+    let monitor = Monitor::start(ctx.schedule, pids, nodes, Arc::clone(&counters));
     let mode = match (alone, ctx.common.quiet) {
         (false, _) => Mode::Worker,
         (true, true) => Mode::Off,

@@ -12,6 +12,7 @@ use crate::clock::Schedule;
 use crate::procfs::{self, ProcSample};
 use crate::report::{ProcFigures, ServerFigures, Window};
 use crate::stats::Counters;
+use crate::target::Node;
 
 /// Where the monitor reads the client counters (this process's, or the sum of the workers' progress lines).
 pub type CounterSource = Arc<dyn Fn() -> Counters + Send + Sync>;
@@ -42,6 +43,8 @@ struct Mark {
 
 struct Sampler {
     pids: Vec<u32>,
+    /// Whose `/metrics` to read at the window's edges (none in a worker process: the parent reads them).
+    nodes: Vec<Node>,
     counters: CounterSource,
     peak_server_rss: u64,
     peak_harness_rss: u64,
@@ -49,9 +52,9 @@ struct Sampler {
 }
 
 impl Monitor {
-    pub fn start(schedule: Schedule, pids: Vec<u32>, counters: CounterSource) -> Monitor {
+    pub fn start(schedule: Schedule, pids: Vec<u32>, nodes: Vec<Node>, counters: CounterSource) -> Monitor {
         let stop = CancellationToken::new();
-        let sampler = Sampler { pids, counters, peak_server_rss: 0, peak_harness_rss: 0, warnings: vec![] };
+        let sampler = Sampler { pids, nodes, counters, peak_server_rss: 0, peak_harness_rss: 0, warnings: vec![] };
         let task = tokio::spawn(sampler.run(schedule, stop.clone()));
         Monitor { stop, task }
     }
@@ -75,11 +78,35 @@ impl Sampler {
         let before = self.mark();
         self.sample_until(schedule.ramp_end(), &stop).await;
         let start = self.mark();
+        let writes_start = self.write_counters().await;
         self.sample_until(schedule.steady_end(), &stop).await;
         let end = self.mark();
+        let writes_end = self.write_counters().await;
         self.sample_until(schedule.deadline(), &stop).await;
         let last = self.mark();
-        self.result(before, start, end, last)
+        let mut sampled = self.result(before, start, end, last);
+        if let (Some((f0, w0)), Some((f1, w1))) = (writes_start, writes_end) {
+            let (frames, writes) = (f1.saturating_sub(f0), w1.saturating_sub(w0));
+            let window = &mut sampled.window;
+            if window.secs > 0.0 && writes > 0 {
+                window.server_writes_per_sec = Some(writes as f64 / window.secs);
+                window.server_frames_per_write = Some(frames as f64 / writes as f64);
+            }
+        }
+        sampled
+    }
+
+    /// The nodes' frames delivered and socket writes, summed (`None` if any node doesn't say).
+    async fn write_counters(&self) -> Option<(u64, u64)> {
+        if self.nodes.is_empty() {
+            return None;
+        }
+        let mut sum = (0, 0);
+        for node in &self.nodes {
+            let (frames, writes) = crate::rest::write_counters(node).await?;
+            sum = (sum.0 + frames, sum.1 + writes);
+        }
+        Some(sum)
     }
 
     /// Samples peaks once a second until `at` (or until stopped).
@@ -143,6 +170,8 @@ impl Sampler {
             harness_cpu_secs: end.harness.cpu_secs - start.harness.cpu_secs,
             machine_busy_cores: None,
             machine_softirq_cores: None,
+            server_writes_per_sec: None,
+            server_frames_per_write: None,
         };
         let mut window = window;
         if let (Some(s), Some(e)) = (start.machine, end.machine) {

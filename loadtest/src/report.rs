@@ -52,6 +52,12 @@ pub struct Window {
     pub machine_busy_cores: Option<f64>,
     /// Of which kernel softirq (loopback network processing), in cores.
     pub machine_softirq_cores: Option<f64>,
+    /// The servers' socket writes per second and frames per write over the window, from their `/metrics`:
+    /// how much the load and `--write-interval-ms` coalesce (CPU per delivery falls as frames per write rise).
+    #[serde(default)]
+    pub server_writes_per_sec: Option<f64>,
+    #[serde(default)]
+    pub server_frames_per_write: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -362,6 +368,12 @@ fn write_costs(o: &mut String, r: &Report) {
                 per_conn.unwrap_or_else(|| "n/a".into())
             );
         }
+    }
+    if let (Some(writes), Some(frames)) = (r.window.server_writes_per_sec, r.window.server_frames_per_write) {
+        let _ = writeln!(
+            o,
+            "  writes     {writes:.0} socket writes/s, {frames:.1} frames per write (the servers' /metrics)"
+        );
     }
 }
 

@@ -37,6 +37,15 @@ pub async fn stats(node: &Node, moderator_token: &str, id: u64) -> Result<Value>
     json_or_error(response, "reading the statistics").await
 }
 
+/// A node's frames delivered and socket writes so far, from its `/metrics` (`None` if it doesn't say).
+pub async fn write_counters(node: &Node) -> Option<(u64, u64)> {
+    let text = client().ok()?.get(format!("{}/metrics", node.http_base)).send().await.ok()?.text().await.ok()?;
+    let value = |name: &str| {
+        text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<u64>().ok())
+    };
+    Some((value("majlis_frames_delivered_total")?, value("majlis_socket_writes_total")?))
+}
+
 async fn json_or_error(response: reqwest::Response, what: &str) -> Result<Value> {
     let status = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);

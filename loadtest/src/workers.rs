@@ -61,7 +61,7 @@ pub async fn run_parent<S: Scenario>(mut common: Common, mut scenario: S, argv: 
         }
         total
     });
-    let monitor = Monitor::start(ctx.schedule, common.server_pids.clone(), Arc::clone(&counters));
+    let monitor = Monitor::start(ctx.schedule, common.server_pids.clone(), ctx.nodes.clone(), Arc::clone(&counters));
     let stop_progress = CancellationToken::new();
     let mode = if common.quiet { Mode::Off } else { Mode::Human };
     let progress = progress::spawn(S::NAME, ctx.schedule, counters, mode, stop_progress.clone());
@@ -90,6 +90,8 @@ pub async fn run_parent<S: Scenario>(mut common: Common, mut scenario: S, argv: 
     // The machine is one: the parent's view of it, not the sum of the workers'.
     report.window.machine_busy_cores = sampled.window.machine_busy_cores;
     report.window.machine_softirq_cores = sampled.window.machine_softirq_cores;
+    report.window.server_writes_per_sec = sampled.window.server_writes_per_sec;
+    report.window.server_frames_per_write = sampled.window.server_frames_per_write;
     report.processes = count;
     crate::finalize(&scenario, &mut report);
     Ok(report)

@@ -84,6 +84,8 @@ async fn broadcast_delivers_every_event_to_every_viewer() {
         assert!(report.latency.get(kind).is_some_and(|l| l.count > 0), "no {kind} latency");
     }
     assert!(report.svg.as_deref().is_some_and(|s| s.contains("<polyline")));
+    let frames_per_write = report.window.server_frames_per_write;
+    assert!(frames_per_write.is_some_and(|f| f >= 1.0), "frames per write from /metrics: {frames_per_write:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
