@@ -60,7 +60,7 @@ impl App {
             }
             None => {
                 let bus = Arc::new(LocalBus::new(Arc::clone(&hub), Arc::clone(&metrics)));
-                Arc::new(MemoryStore::new(policy, bus, config.history_len.max(1), config.vote_flush_ms > 0))
+                Arc::new(MemoryStore::new(policy, bus, config.history_len.max(1), &config))
             }
         };
         let secret = config.jwt_secret.clone().unwrap_or_else(TokenKeys::random_secret);

@@ -141,6 +141,12 @@ pub struct Config {
     #[arg(long, env = "MAJLIS_VOTE_FLUSH_MS", default_value_t = 200)]
     pub vote_flush_ms: u64,
 
+    /// Most vote-count events one broadcast publishes per flush, so a room's viewers get at most this many per
+    /// `--vote-flush-ms` however many questions are being voted on (default: at most 100 a second). Counts
+    /// beyond it wait for the next flush, those that changed first going first.
+    #[arg(long, env = "MAJLIS_VOTE_EVENTS_PER_FLUSH", default_value_t = 20)]
+    pub vote_events_per_flush: usize,
+
     /// Milliseconds between participant-count updates per room.
     #[arg(long, env = "MAJLIS_PRESENCE_INTERVAL_MS", default_value_t = 2000)]
     pub presence_interval_ms: u64,

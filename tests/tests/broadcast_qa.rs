@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use majlis_tests::{ask, id_of, TestServer};
+use majlis_tests::{ask, generous, id_of, TestServer};
 use serde_json::{json, Value};
 
 fn room(b: &Value) -> String {
@@ -732,4 +732,39 @@ async fn a_burst_of_votes_reaches_viewers_as_a_few_coalesced_count_updates() {
         }
     }
     assert!(updates < 10, "{updates} vote updates for 50 votes: not coalesced");
+}
+
+#[tokio::test]
+async fn with_many_questions_voted_a_flush_publishes_a_bounded_number_oldest_change_first() {
+    let server = TestServer::start_with(|c| {
+        generous(c);
+        c.vote_flush_ms = 100;
+        c.vote_events_per_flush = 1;
+    })
+    .await;
+    let b = server.create_broadcast(json!({})).await;
+    let id = id_of(&b);
+    let mut asker = server.citizen("Asker").await;
+    let mut questions = Vec::new();
+    for text in ["First", "Second", "Third"] {
+        questions.push(id_of(&ask(&mut asker, id, text).await));
+    }
+    let mut viewer = server.citizen("Viewer").await;
+    viewer.join(&room(&b)).await;
+    let mut voter = server.citizen("Voter").await;
+    // Voted in an order that is not the questions' order: counts come out in the order they changed (one per
+    // flush here), not sorted by id.
+    let voted = [questions[2], questions[0], questions[1]];
+    for q in voted {
+        voter.ok(json!({"type": "vote", "broadcast": id, "question": q, "value": true})).await;
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let e = viewer.next_event().await;
+        if e["kind"] == "votes" {
+            assert_eq!(e["data"]["votes"], 1, "{e}");
+            seen.push(id_of(&e["data"]));
+        }
+    }
+    assert_eq!(seen, voted);
 }

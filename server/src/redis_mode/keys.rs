@@ -7,6 +7,8 @@
 //! - `:votes` hash id → count; `:vv` hash id → vote version (bumped whenever the voters change);
 //! - `:voters:<id>` set of subs; `:meta` hash id → vote gate (see `vote_gate`), and `open` → 1/0;
 //! - `:pinned`, `:muted` (set), `:asked` hash `sub \x1f client_msg_id` → id;
+//! - `:dirtyq` sorted set of questions whose coalesced vote count awaits a flush, scored by `:dirtyn` (INCR)
+//!   so the first changed goes first (`:dirty`, the set it replaces, is drained into it by the flush);
 //! - `:parts` set of participants, `:conc` hash node → `count:at_ms`, `:peak`;
 //! - per room (`pub`, `mod`): `:r:<room>:seq`, `:r:<room>:epoch`, `:r:<room>:log` (stream, entry id = seq),
 //!   and the channel `:r:<room>:ch`.

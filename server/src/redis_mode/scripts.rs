@@ -66,15 +66,22 @@ redis.call('INCR', P .. ':ver')
 return 1
 "#;
 
-/// Publishes the current count of every question whose votes changed since the last flush (coalesced votes):
-/// a `votes` event to the moderation room, and to the public room if the question is public now.
-/// ARGV: prefix, maxlen, publish, public room, moderation room. Returns how many events it published.
+/// Publishes the current count of up to ARGV[6] questions whose votes changed (coalesced votes), those that
+/// changed first going first (`:dirtyq`, scored by the order they were marked): a `votes` event to the
+/// moderation room, and to the public room if the question is public now. Counts marked in the older `:dirty`
+/// set (before the queue) join the queue first.
+/// ARGV: prefix, maxlen, publish, public room, moderation room, most questions.
+/// Returns `{events published, questions still waiting}`.
 const FLUSH: &str = r#"
 local P = ARGV[1]
-local ids = redis.call('SMEMBERS', P .. ':dirty')
-if #ids == 0 then return 0 end
+local q = P .. ':dirtyq'
+for _, qid in ipairs(redis.call('SMEMBERS', P .. ':dirty')) do
+  redis.call('ZADD', q, 'NX', redis.call('INCR', P .. ':dirtyn'), qid)
+end
 redis.call('DEL', P .. ':dirty')
-table.sort(ids, function(a, b) return tonumber(a) < tonumber(b) end)
+local ids = redis.call('ZRANGE', q, 0, tonumber(ARGV[6]) - 1)
+if #ids == 0 then return {0, 0} end
+redis.call('ZREM', q, unpack(ids))
 local published = 0
 for _, qid in ipairs(ids) do
   local gate = redis.call('HGET', P .. ':meta', qid) or ''
@@ -86,7 +93,7 @@ for _, qid in ipairs(ids) do
   emit(P, 'mod', '{"type":"event","room":"' .. ARGV[5] .. '","seq":', tail, ARGV[2], ARGV[3])
   published = published + 1
 end
-return published
+return {published, redis.call('ZCARD', q)}
 "#;
 
 /// One vote, the hot path, in one step: the same checks as `rules::vote` (broadcast open, merges followed,
@@ -121,7 +128,9 @@ if changed == 1 then
   redis.call('HSET', P .. ':votes', qid, n)
   redis.call('HINCRBY', P .. ':vv', qid, 1)
   if ARGV[10] == '1' then
-    redis.call('SADD', P .. ':dirty', qid)
+    if not redis.call('ZSCORE', P .. ':dirtyq', qid) then
+      redis.call('ZADD', P .. ':dirtyq', redis.call('INCR', P .. ':dirtyn'), qid)
+    end
     return {'ok', qid, tostring(n), '0'}
   end
   local tail = ',"kind":"votes","data":{"id":' .. qid .. ',"votes":' .. n .. '}}'

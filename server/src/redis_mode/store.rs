@@ -57,6 +57,8 @@ pub struct RedisStore {
     present: DashSet<BroadcastId>,
     /// Votes publish their counts at the next flush (`--vote-flush-ms`), not one event per vote.
     coalesce_votes: bool,
+    /// Most vote-count events per broadcast per flush (`--vote-events-per-flush`).
+    vote_events_per_flush: usize,
     /// Broadcasts this node took votes for since its last flush.
     dirty: DashSet<BroadcastId>,
 }
@@ -75,6 +77,7 @@ impl RedisStore {
             healthy: AtomicBool::new(false),
             present: DashSet::new(),
             coalesce_votes: config.vote_flush_ms > 0,
+            vote_events_per_flush: config.vote_events_per_flush.max(1),
             dirty: DashSet::new(),
         }
     }
@@ -506,10 +509,16 @@ impl Store for RedisStore {
                 .arg(self.history_len)
                 .arg(self.redis.publish)
                 .arg(RoomRef::public(broadcast).key())
-                .arg(RoomRef::moderation(broadcast).key());
+                .arg(RoomRef::moderation(broadcast).key())
+                .arg(self.vote_events_per_flush);
             let mut conn = self.redis.conn();
-            let published: usize = self.redis.run("flush votes", call.invoke_async(&mut conn)).await?;
+            let (published, waiting): (usize, usize) =
+                self.redis.run("flush votes", call.invoke_async(&mut conn)).await?;
             self.published(published);
+            if waiting > 0 {
+                // More than one flush may publish: the rest go at the next, even without viewers here.
+                self.dirty.insert(broadcast);
+            }
         }
         Ok(())
     }

@@ -4,7 +4,7 @@
 //! Why a std mutex: the critical section never awaits, and publishing inside it is what keeps every room's
 //! events in seq order on every connection (the hub's fan-out only does `try_send`, so it is short).
 
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
@@ -44,8 +44,37 @@ struct Entry {
     state: QaState,
     public: RoomLog,
     moderation: RoomLog,
-    /// Questions whose vote count changed since the last flush (when votes are coalesced).
-    dirty_votes: BTreeSet<QuestionId>,
+    /// Questions whose vote count changed since they were last flushed (when votes are coalesced).
+    dirty_votes: DirtyVotes,
+}
+
+/// Questions with unpublished vote counts, in the order they first changed: a flush takes the oldest first, so
+/// with more changed questions than one flush may publish, none waits longer than its turn.
+#[derive(Default)]
+struct DirtyVotes {
+    order: VecDeque<QuestionId>,
+    members: HashSet<QuestionId>,
+}
+
+impl DirtyVotes {
+    fn mark(&mut self, id: QuestionId) {
+        if self.members.insert(id) {
+            self.order.push_back(id);
+        }
+    }
+
+    /// Takes up to `n` of the oldest; the rest stay for the next flush.
+    fn take(&mut self, n: usize) -> Vec<QuestionId> {
+        let taken: Vec<QuestionId> = self.order.drain(..n.min(self.order.len())).collect();
+        for id in &taken {
+            self.members.remove(id);
+        }
+        taken
+    }
+
+    fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
 }
 
 impl Entry {
@@ -69,16 +98,19 @@ pub struct MemoryStore {
     bus: Arc<dyn Bus>,
     /// Publish vote counts at most once per flush interval instead of once per vote.
     coalesce_votes: bool,
+    /// Most vote-count events per broadcast per flush (`--vote-events-per-flush`).
+    vote_events_per_flush: usize,
     /// Broadcasts with vote counts waiting for the next flush.
     dirty: Mutex<HashSet<BroadcastId>>,
 }
 
 impl MemoryStore {
-    /// `coalesce_votes`: vote-count events wait for [`Store::flush_votes`] (called every `--vote-flush-ms`), so
-    /// 10,000 votes in a second cost viewers a few events, not 10,000.
-    pub fn new(policy: Arc<Policy>, bus: Arc<dyn Bus>, history_len: usize, coalesce_votes: bool) -> Self {
+    /// With `--vote-flush-ms`, vote-count events wait for [`Store::flush_votes`], so 10,000 votes in a second
+    /// cost viewers a few events, not 10,000.
+    pub fn new(policy: Arc<Policy>, bus: Arc<dyn Bus>, history_len: usize, config: &crate::Config) -> Self {
         MemoryStore {
-            coalesce_votes,
+            coalesce_votes: config.vote_flush_ms > 0,
+            vote_events_per_flush: config.vote_events_per_flush.max(1),
             dirty: Mutex::new(HashSet::new()),
             broadcasts: DashMap::new(),
             codes: DashMap::new(),
@@ -138,7 +170,7 @@ impl Store for MemoryStore {
             state: QaState::new(broadcast.clone()),
             public: RoomLog::new(RoomRef::public(id).key()),
             moderation: RoomLog::new(RoomRef::moderation(id).key()),
-            dirty_votes: BTreeSet::new(),
+            dirty_votes: DirtyVotes::default(),
         };
         self.broadcasts.insert(id, Arc::new(Mutex::new(entry)));
         self.codes.insert(code, id);
@@ -183,7 +215,7 @@ impl Store for MemoryStore {
             let before = changes.len();
             changes.retain(|change| match change {
                 Change::Votes { id } => {
-                    entry.dirty_votes.insert(*id);
+                    entry.dirty_votes.mark(*id);
                     false
                 }
                 _ => true,
@@ -247,10 +279,13 @@ impl Store for MemoryStore {
         for broadcast in dirty {
             let Ok(entry) = self.entry(broadcast) else { continue };
             let mut entry = lock(&entry);
-            let changes: Vec<Change> =
-                std::mem::take(&mut entry.dirty_votes).into_iter().map(|id| Change::Votes { id }).collect();
+            let ids = entry.dirty_votes.take(self.vote_events_per_flush);
+            let changes: Vec<Change> = ids.into_iter().map(|id| Change::Votes { id }).collect();
             let events = rooms::route(&entry.state, &changes);
             self.publish(&mut entry, events);
+            if !entry.dirty_votes.is_empty() {
+                self.dirty.lock().expect("BUG: dirty lock poisoned").insert(broadcast);
+            }
         }
         Ok(())
     }
@@ -261,5 +296,25 @@ impl Store for MemoryStore {
         groups
             .sort_by(|a, b| b.broadcast.ended_at.cmp(&a.broadcast.ended_at).then(b.broadcast.id.cmp(&a.broadcast.id)));
         Ok(groups)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DirtyVotes;
+
+    #[test]
+    fn dirty_vote_counts_are_flushed_oldest_first_and_at_most_n_at_a_time() {
+        let mut dirty = DirtyVotes::default();
+        for id in [30, 10, 20, 10, 40] {
+            dirty.mark(id);
+        }
+        assert_eq!(dirty.take(2), vec![30, 10]);
+        // Marked again after its flush: back of the line, behind those still waiting.
+        dirty.mark(30);
+        assert_eq!(dirty.take(2), vec![20, 40]);
+        assert_eq!(dirty.take(2), vec![30]);
+        assert!(dirty.is_empty());
+        assert!(dirty.take(2).is_empty());
     }
 }
