@@ -48,7 +48,7 @@ pub struct Writer {
     reconnect_hint_ms: u64,
     /// Least time between two writes (`--write-interval-ms`); `None` writes as soon as anything is queued.
     write_interval: Option<Duration>,
-    /// When the last write ended, while `write_interval` is set.
+    /// When the last write that carried frames ended, while `write_interval` is set.
     last_write: Option<Instant>,
     /// The connection's span. The task is not instrumented with it: entering a span on every wake-up cost 2 %
     /// of a busy node's CPU, and the writer only logs when it closes.
@@ -134,9 +134,6 @@ impl Writer {
             if let Err(ended) = self.write_watching_kill(sink, &rx, &control).await {
                 return ended;
             }
-            if self.write_interval.is_some() {
-                self.last_write = Some(Instant::now());
-            }
         }
     }
 
@@ -186,6 +183,9 @@ impl Writer {
                 if written.is_ok() && !pieces.is_empty() {
                     self.metrics.frames_delivered.fetch_add(pieces.len() as u64, Relaxed);
                     self.metrics.socket_writes.fetch_add(1, Relaxed);
+                    if self.write_interval.is_some() {
+                        self.last_write = Some(Instant::now());
+                    }
                 }
                 written
             }
