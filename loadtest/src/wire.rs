@@ -18,6 +18,9 @@ const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 /// The longest upgrade response read.
 const MAX_RESPONSE_HEAD: usize = 8192;
+/// The largest frame accepted (a big snapshot is a few MiB); a longer length is a broken stream, not a reason
+/// to allocate it.
+const MAX_FRAME: usize = 64 << 20;
 
 const OP_TEXT: u8 = 0x1;
 const OP_CLOSE: u8 = 0x8;
@@ -236,7 +239,10 @@ fn parse(bytes: &[u8]) -> Parsed {
         }
         n => (2, n as usize),
     };
-    let Some(total) = header.checked_add(len) else { return Parsed::Invalid("frame too large") };
+    if len > MAX_FRAME {
+        return Parsed::Invalid("frame too large");
+    }
+    let total = header + len;
     if bytes.len() < total {
         return Parsed::Need(total);
     }
