@@ -75,13 +75,18 @@ async fn shutdown_tells_clients_to_reconnect_and_closes_with_1012() {
     let server = TestServer::start().await;
     let mut client = server.citizen("Bye").await;
     let addr = server.ws_url();
+    shut_down_saying_goodbye(server, &mut client).await;
+    assert!(tokio_tungstenite::connect_async(addr).await.is_err(), "no new connections after shutdown");
+}
+
+/// Shuts `server` down and checks `client` is told to reconnect, closed with 1012, and the drain ends in time.
+async fn shut_down_saying_goodbye(server: TestServer, client: &mut Client) {
     let stopping = tokio::spawn(server.shutdown());
     let notice = client.next_matching("server_shutdown", |f| f["type"] == "server_shutdown").await;
     assert!(notice["reconnect_after_ms"].as_u64().is_some());
     let (code, reason) = client.closed().await;
     assert_eq!((code, reason.as_str()), (1012, "server_shutdown"));
     tokio::time::timeout(Duration::from_secs(15), stopping).await.expect("drains within the grace").unwrap();
-    assert!(tokio_tungstenite::connect_async(addr).await.is_err(), "no new connections after shutdown");
 }
 
 #[tokio::test]
@@ -148,10 +153,5 @@ async fn a_write_interval_does_not_delay_a_shutdown() {
     // Its auth ack was the connection's first write: anything more would wait ten minutes...
     let mut client = server.citizen("Paused").await;
     // ...but a shutdown does not: the writer stops waiting and says goodbye at once.
-    let stopping = tokio::spawn(server.shutdown());
-    let notice = client.next_matching("server_shutdown", |f| f["type"] == "server_shutdown").await;
-    assert!(notice["reconnect_after_ms"].as_u64().is_some());
-    let (code, reason) = client.closed().await;
-    assert_eq!((code, reason.as_str()), (1012, "server_shutdown"));
-    tokio::time::timeout(Duration::from_secs(15), stopping).await.expect("drains within the grace").unwrap();
+    shut_down_saying_goodbye(server, &mut client).await;
 }

@@ -167,6 +167,36 @@ pub struct Question {
     pub client_msg_id: Option<String>,
 }
 
+#[cfg(test)]
+impl Question {
+    /// An approved, public question with `text` and nothing else set, for unit tests.
+    pub fn sample(id: QuestionId, text: &str) -> Question {
+        Question {
+            id,
+            broadcast: 1,
+            text: text.into(),
+            lang: "en",
+            author_sub: "s".into(),
+            author_name: "n".into(),
+            anonymous: false,
+            votes: 0,
+            status: Status::Approved,
+            public: true,
+            held: None,
+            matched_keywords: vec![],
+            hidden_reason: None,
+            original_text: None,
+            moderated: false,
+            answer: None,
+            tags: vec![],
+            merged_into: None,
+            created_at: 0,
+            edited: false,
+            client_msg_id: None,
+        }
+    }
+}
+
 /// `ar` or `en`. An alias, not `&'static str` in the field itself: serde's derive would then only deserialize
 /// questions from `'static` input, and a store that keeps questions as JSON (Redis) reads them back.
 pub type LangCode = &'static str;

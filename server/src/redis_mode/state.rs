@@ -256,7 +256,7 @@ mod tests {
     use tracing_subscriber::Layer;
 
     use super::*;
-    use crate::qa::{BroadcastState, Localized, Status};
+    use crate::qa::{BroadcastState, Localized};
 
     /// Counts the error events logged while it is the default subscriber.
     struct CountErrors(Arc<AtomicUsize>);
@@ -278,29 +278,7 @@ mod tests {
     }
 
     fn question(id: QuestionId) -> Question {
-        Question {
-            id,
-            broadcast: 1,
-            text: format!("question {id}"),
-            lang: "en",
-            author_sub: "s".into(),
-            author_name: "n".into(),
-            anonymous: false,
-            votes: 0,
-            status: Status::Approved,
-            public: true,
-            held: None,
-            matched_keywords: vec![],
-            hidden_reason: None,
-            original_text: None,
-            moderated: false,
-            answer: None,
-            tags: vec![],
-            merged_into: None,
-            created_at: 0,
-            edited: false,
-            client_msg_id: None,
-        }
+        Question::sample(id, &format!("question {id}"))
     }
 
     /// A LOAD reply as the script builds it: broadcast, version, pinned, muted, count, asked, questions.

@@ -531,34 +531,12 @@ impl Store for RedisStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::qa::{Question, Status};
+    use crate::qa::Question;
 
     /// The commit script finds the placeholder as `"votes":4294967295`, once.
     #[test]
     fn a_question_event_carries_the_votes_placeholder_once() {
-        let q = Question {
-            id: 7,
-            broadcast: 1,
-            text: "\"votes\":4294967295".into(),
-            lang: "en",
-            author_sub: "s".into(),
-            author_name: "n".into(),
-            anonymous: false,
-            votes: 3,
-            status: Status::Approved,
-            public: true,
-            held: None,
-            matched_keywords: vec![],
-            hidden_reason: None,
-            original_text: None,
-            moderated: false,
-            answer: None,
-            tags: vec![],
-            merged_into: None,
-            created_at: 0,
-            edited: false,
-            client_msg_id: None,
-        };
+        let q = Question { votes: 3, ..Question::sample(7, "\"votes\":4294967295") };
         for audience in [Audience::Public, Audience::Moderation] {
             let event = event_template(RoomRef { broadcast: 1, audience }, RoomEvent::Question(q.clone()));
             let tail = event[2].as_str().unwrap_or_default();
