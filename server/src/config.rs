@@ -63,7 +63,7 @@ pub struct Config {
     /// Least milliseconds between two writes to one connection (0: write as soon as anything is queued).
     /// Frames that arrive sooner wait and go out together in one write, so a viewer of a busy broadcast costs
     /// one system call per interval instead of one per event; it adds at most this much latency, and only to
-    /// a connection that was written to less than this long ago. Raise it (e.g. 25) when CPU, not the
+    /// a connection that was written to less than this long ago. Raise it (e.g. 30) when CPU, not the
     /// network, limits a node with a large, busy audience.
     #[arg(long, env = "MAJLIS_WRITE_INTERVAL_MS", default_value_t = 0)]
     pub write_interval_ms: u64,
