@@ -1,0 +1,204 @@
+//! Wire protocol v1: the only module that knows the JSON on the wire (docs/protocol.md).
+//!
+//! Incoming frames become [`Command`]s; outgoing frames are encoded once into [`Utf8Bytes`] that the hub can
+//! share among any number of connections. This file holds what every domain shares (the envelope, replies,
+//! rooms' positions, the connection's own commands); each domain's commands and views have a file of their own
+//! (`qa.rs`).
+
+pub mod qa;
+
+use axum::extract::ws::Utf8Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::auth::User;
+use crate::error::{Error, ErrorCode};
+use crate::qa::{BroadcastId, QaCommand};
+
+/// A room position a reconnecting client already has.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Position {
+    pub epoch: String,
+    pub seq: u64,
+}
+
+/// A client command, as parsed from one text frame.
+#[derive(Debug)]
+pub enum Command {
+    Auth {
+        token: String,
+    },
+    Ping,
+    Join {
+        room: String,
+        since: Option<Position>,
+        /// A screen showing the room (a presenter view), not a person: not counted as a participant.
+        observer: bool,
+    },
+    Leave {
+        room: String,
+    },
+    /// A Q&A command of one broadcast.
+    Qa {
+        broadcast: BroadcastId,
+        command: QaCommand,
+    },
+}
+
+/// The connection's own commands, whatever the domain.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ConnectionCommand {
+    Auth {
+        token: String,
+    },
+    Ping,
+    Join {
+        room: String,
+        since: Option<Position>,
+        #[serde(default)]
+        observer: bool,
+    },
+    Leave {
+        room: String,
+    },
+}
+
+const CONNECTION_TYPES: &[&str] = &["auth", "ping", "join", "leave"];
+
+impl From<ConnectionCommand> for Command {
+    fn from(c: ConnectionCommand) -> Self {
+        match c {
+            ConnectionCommand::Auth { token } => Command::Auth { token },
+            ConnectionCommand::Ping => Command::Ping,
+            ConnectionCommand::Join { room, since, observer } => Command::Join { room, since, observer },
+            ConnectionCommand::Leave { room } => Command::Leave { room },
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(default)]
+    id: Value,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+/// Parses one text frame. The command id comes back even when the command is bad, so the error can carry it.
+/// A known `type` with bad fields is `bad_request`; an unknown one is `unknown_type`.
+pub fn parse(text: &str) -> (Value, Result<Command, Error>) {
+    let envelope: Envelope = match serde_json::from_str(text) {
+        Ok(e) => e,
+        Err(_) => return (Value::Null, Err(Error::bad_request("The frame is not a JSON object."))),
+    };
+    let id = envelope.id;
+    let Some(kind) = envelope.kind else {
+        return (id, Err(Error::bad_request("The frame has no \"type\".")));
+    };
+    let command = if CONNECTION_TYPES.contains(&kind.as_str()) {
+        fields::<ConnectionCommand>(&kind, text).map(Command::from)
+    } else if qa::COMMAND_TYPES.contains(&kind.as_str()) {
+        qa::parse(&kind, text)
+    } else {
+        Err(Error::new(ErrorCode::UnknownType, format!("Unknown type \"{}\".", truncate(&kind, 40))))
+    };
+    (id, command)
+}
+
+/// Reads a command's fields; `kind` is already known to be one of `T`'s types.
+fn fields<T: serde::de::DeserializeOwned>(kind: &str, text: &str) -> Result<T, Error> {
+    serde_json::from_str::<T>(text).map_err(|e| {
+        // serde's message names the field at fault and nothing of the server: safe and useful to show.
+        Error::bad_request(format!("Invalid \"{kind}\" command: {}", truncate(&e.to_string(), 200)))
+    })
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+fn encode(value: &impl Serialize) -> Utf8Bytes {
+    // Serializing our own plain structs to a String cannot fail (no maps with non-string keys, no I/O).
+    Utf8Bytes::from(serde_json::to_string(value).expect("BUG: wire structs always serialize"))
+}
+
+pub fn ack(id: &Value, result: &impl Serialize) -> Utf8Bytes {
+    #[derive(Serialize)]
+    struct Ack<'a, T> {
+        r#type: &'static str,
+        id: &'a Value,
+        result: &'a T,
+    }
+    encode(&Ack { r#type: "ack", id, result })
+}
+
+pub fn error(id: &Value, error: &Error) -> Utf8Bytes {
+    #[derive(Serialize)]
+    struct ErrorFrame<'a> {
+        r#type: &'static str,
+        id: &'a Value,
+        code: ErrorCode,
+        message: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
+    }
+    encode(&ErrorFrame {
+        r#type: "error",
+        id,
+        code: error.code,
+        message: &error.message,
+        retry_after_ms: error.retry_after_ms,
+    })
+}
+
+pub fn presence(room: &str, participants: u32) -> Utf8Bytes {
+    #[derive(Serialize)]
+    struct Presence<'a> {
+        r#type: &'static str,
+        room: &'a str,
+        participants: u32,
+    }
+    encode(&Presence { r#type: "presence", room, participants })
+}
+
+pub fn server_shutdown(reconnect_after_ms: u64) -> Utf8Bytes {
+    #[derive(Serialize)]
+    struct Shutdown {
+        r#type: &'static str,
+        reconnect_after_ms: u64,
+    }
+    encode(&Shutdown { r#type: "server_shutdown", reconnect_after_ms })
+}
+
+#[derive(Serialize)]
+pub struct UserView<'a> {
+    pub sub: &'a str,
+    pub name: &'a str,
+    pub role: crate::auth::Role,
+}
+
+impl<'a> From<&'a User> for UserView<'a> {
+    fn from(u: &'a User) -> Self {
+        UserView { sub: &u.sub, name: &u.name, role: u.role }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_frames_get_the_right_codes_and_keep_the_id() {
+        let (id, r) = parse("not json");
+        assert_eq!((id, r.unwrap_err().code), (Value::Null, ErrorCode::BadRequest));
+        let (id, r) = parse(r#"{"type":"fly","id":"x"}"#);
+        assert_eq!((id, r.unwrap_err().code), (Value::from("x"), ErrorCode::UnknownType));
+        let (id, r) = parse(r#"{"type":"vote","id":3,"broadcast":1}"#);
+        assert_eq!((id, r.unwrap_err().code), (Value::from(3), ErrorCode::BadRequest));
+        let (_, r) = parse(r#"{"type":"vote","id":3,"broadcast":1,"question":2,"value":true}"#);
+        assert!(matches!(r, Ok(Command::Qa { broadcast: 1, command: QaCommand::Vote { question: 2, value: true } })));
+        let (_, r) = parse(r#"{"type":"join","id":4,"room":"broadcast:1"}"#);
+        assert!(matches!(r, Ok(Command::Join { observer: false, .. })));
+    }
+}
