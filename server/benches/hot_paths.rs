@@ -54,11 +54,11 @@ fn encode_event(c: &mut Criterion) {
     let question = state.questions.get(&id).expect("question").clone();
     let event = RoomEvent::Question(question);
     c.bench_function("encode a question event", |b| {
-        b.iter(|| protocol::event(black_box("broadcast:1"), black_box(42), Audience::Public, black_box(&event)))
+        b.iter(|| protocol::qa::event(black_box("broadcast:1"), black_box(42), Audience::Public, black_box(&event)))
     });
     let votes = RoomEvent::Votes { id, votes: 1234 };
     c.bench_function("encode a votes event", |b| {
-        b.iter(|| protocol::event(black_box("broadcast:1"), black_box(43), Audience::Public, black_box(&votes)))
+        b.iter(|| protocol::qa::event(black_box("broadcast:1"), black_box(43), Audience::Public, black_box(&votes)))
     });
 }
 

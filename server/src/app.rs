@@ -14,14 +14,17 @@ use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::qa::filter::KeywordFilter;
 use crate::qa::rules::Policy;
-use crate::store::{MemoryStore, Store};
+use crate::store::{Backend, MemoryStore, QaStore};
 
 pub struct App {
     pub config: Config,
     /// Base URL for links shown to people (QR codes, printed links).
     pub public_url: String,
     pub tokens: TokenKeys,
-    pub store: Arc<dyn Store>,
+    /// The live-broadcast Q&A's storage.
+    pub qa: Arc<dyn QaStore>,
+    /// The storage as a whole (health).
+    pub backend: Arc<dyn Backend>,
     pub hub: Arc<Hub>,
     pub limits: Limits,
     pub metrics: Arc<Metrics>,
@@ -52,15 +55,24 @@ impl App {
         let metrics = Arc::new(Metrics::default());
         let hub = Arc::new(Hub::new(Arc::clone(&metrics)));
         let shutdown = CancellationToken::new();
-        let store: Arc<dyn Store> = match &config.redis_url {
+        let (qa, backend): (Arc<dyn QaStore>, Arc<dyn Backend>) = match &config.redis_url {
             // Redis mode: the store publishes through Redis, and the hub hears its rooms through Redis alone.
             Some(url) => {
-                crate::redis_mode::start(url, &config, policy, Arc::clone(&hub), Arc::clone(&metrics), shutdown.clone())
-                    .map_err(std::io::Error::other)?
+                let store = crate::redis_mode::start(
+                    url,
+                    &config,
+                    policy,
+                    Arc::clone(&hub),
+                    Arc::clone(&metrics),
+                    shutdown.clone(),
+                )
+                .map_err(std::io::Error::other)?;
+                (store.clone(), store)
             }
             None => {
                 let bus = Arc::new(LocalBus::new(Arc::clone(&hub), Arc::clone(&metrics)));
-                Arc::new(MemoryStore::new(policy, bus, config.history_len.max(1), &config))
+                let store = Arc::new(MemoryStore::new(policy, bus, config.history_len.max(1), &config));
+                (store.clone(), store)
             }
         };
         let secret = config.jwt_secret.clone().unwrap_or_else(TokenKeys::random_secret);
@@ -68,7 +80,8 @@ impl App {
             tokens: TokenKeys::new(secret.as_bytes()),
             limits: Limits::new(&config),
             public_url,
-            store,
+            qa,
+            backend,
             hub,
             metrics,
             shutdown,
@@ -84,7 +97,7 @@ impl App {
     }
 
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Relaxed) && !self.shutdown.is_cancelled() && self.store.is_healthy()
+        self.ready.load(Relaxed) && !self.shutdown.is_cancelled() && self.backend.is_healthy()
     }
 
     pub fn set_ready(&self, ready: bool) {

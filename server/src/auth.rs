@@ -1,16 +1,13 @@
-//! Identity: signed tokens (JWT, HS256), roles, and the REST extractors that check them.
+//! Identity: signed tokens (JWT, HS256), roles and users. The REST extractors that read them are in `http::extract`.
 //!
 //! **Invariant:** a role is only ever taken from a verified token; nothing a client sends in a command can raise it.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::http::AppState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
@@ -109,44 +106,4 @@ pub fn staff_sub(role: Role, name: &str) -> String {
         Role::Admin => "a",
     };
     format!("{prefix}-{slug}")
-}
-
-/// REST extractor: a request with a valid `Authorization: Bearer` token.
-pub struct AuthUser(pub User);
-
-/// REST extractor: a moderator or admin.
-pub struct Moderator(pub User);
-
-/// REST extractor: the caller's identity when a valid token is present.
-pub struct MaybeUser(pub Option<User>);
-
-fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
-    value.strip_prefix("Bearer ").map(str::trim)
-}
-
-impl FromRequestParts<AppState> for AuthUser {
-    type Rejection = Error;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        let token = bearer(parts).ok_or_else(Error::unauthorized)?;
-        state.tokens.verify(token).map(AuthUser)
-    }
-}
-
-impl FromRequestParts<AppState> for Moderator {
-    type Rejection = Error;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        let AuthUser(user) = AuthUser::from_request_parts(parts, state).await?;
-        if !user.role.is_moderator() {
-            return Err(Error::forbidden("Only moderators and admins may do this."));
-        }
-        Ok(Moderator(user))
-    }
-}
-
-impl FromRequestParts<AppState> for MaybeUser {
-    type Rejection = Error;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        Ok(MaybeUser(bearer(parts).and_then(|t| state.tokens.verify(t).ok())))
-    }
 }

@@ -23,6 +23,7 @@ pub mod http;
 pub mod hub;
 pub mod limits;
 pub mod metrics;
+pub mod presence;
 pub mod protocol;
 pub mod qa;
 pub mod redis_mode;
@@ -50,7 +51,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let background = CancellationToken::new();
-    let presence = tokio::spawn(qa::presence::run(Arc::clone(&app), background.clone()));
+    let presence = tokio::spawn(presence::run(Arc::clone(&app), background.clone()));
     let eviction = tokio::spawn(evict_idle_limiters(Arc::clone(&app), background.clone()));
     let votes = tokio::spawn(flush_votes(Arc::clone(&app), background.clone()));
     app.set_ready(true);
@@ -93,7 +94,7 @@ async fn flush_votes(app: Arc<App>, stop: CancellationToken) {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {
-                if let Err(error) = app.store.flush_votes().await {
+                if let Err(error) = app.qa.flush_votes().await {
                     tracing::warn!(code = ?error.code, "could not publish vote counts");
                 }
             }

@@ -684,6 +684,21 @@ async fn presence_counts_reach_viewers() {
 }
 
 #[tokio::test]
+async fn a_moderator_hears_each_participant_count_once_about_the_room_they_joined() {
+    let server = TestServer::start_with(|c| c.presence_interval_ms = 100).await;
+    let b = server.create_broadcast(json!({})).await;
+    let moderation = format!("{}:moderation", room(&b));
+    let mut moderator = server.moderator().await;
+    moderator.join(&moderation).await;
+    let mut viewer = server.citizen("Viewer").await;
+    viewer.join(&room(&b)).await;
+    let first = moderator.next_matching("presence 1", |f| f["type"] == "presence").await;
+    assert_eq!((first["room"].as_str(), first["participants"].as_u64()), (Some(moderation.as_str()), Some(1)));
+    // The count stays 1: nothing more may come, and above all not the same count again about another room.
+    moderator.assert_no(Duration::from_millis(500), "a second presence frame", |f| f["type"] == "presence").await;
+}
+
+#[tokio::test]
 async fn a_presenter_screen_is_not_counted_as_a_participant() {
     let server = TestServer::start_with(|c| c.presence_interval_ms = 100).await;
     let b = server.create_broadcast(json!({})).await;

@@ -28,7 +28,7 @@ use crate::hub::{CloseReason, ConnControl, Outbound, Outbox, PushError, RoomId, 
 use crate::limits::ConnectionSlot;
 use crate::protocol::{self, Command, Position, UserView};
 use crate::qa::rooms::{Audience, RoomRef};
-use crate::qa::QaReply;
+use crate::qa::{BroadcastId, QaCommand, QaReply};
 use writer::Writer;
 
 /// How long the writer may take to flush its last frames after the reader ended.
@@ -224,15 +224,18 @@ impl Connection {
         match command {
             Command::Auth { token } => self.auth(&token),
             Command::Ping => Ok(json!({ "time": unix_millis() })),
-            command => {
-                let user = self.user.clone().ok_or_else(Error::unauthorized)?;
-                match command {
-                    Command::Join { room, since, observer } => self.join(&user, &room, since, observer).await,
-                    Command::Leave { room } => self.leave(&room),
-                    command => self.qa(&user, command).await,
-                }
+            Command::Join { room, since, observer } => self.join(&self.signed_in()?, &room, since, observer).await,
+            Command::Leave { room } => {
+                self.signed_in()?;
+                self.leave(&room)
             }
+            Command::Qa { broadcast, command } => self.qa(&self.signed_in()?, broadcast, command).await,
         }
+    }
+
+    /// Who this connection acts for: every command but `auth` and `ping` needs a prior `auth`.
+    fn signed_in(&self) -> Result<User> {
+        self.user.clone().ok_or_else(Error::unauthorized)
     }
 
     fn auth(&mut self, token: &str) -> Result<Value> {
@@ -255,7 +258,7 @@ impl Connection {
         if room.audience == Audience::Moderation && !user.role.is_moderator() {
             return Err(Error::forbidden("Only moderators may join the moderation room."));
         }
-        self.app.store.broadcast(room.broadcast).await?;
+        self.app.qa.broadcast(room.broadcast).await?;
         let key = room.key();
         // Joining again is how a client asks for a fresh start: leave, then join as new.
         self.leave_room(&key);
@@ -281,7 +284,7 @@ impl Connection {
             Ok(result) => {
                 if room.audience == Audience::Public && !observer {
                     let concurrent = self.app.hub.participant_count(&key) as u32;
-                    self.app.store.record_participant(room.broadcast, user, concurrent).await?;
+                    self.app.qa.record_participant(room.broadcast, user, concurrent).await?;
                 }
                 Ok(result)
             }
@@ -301,13 +304,13 @@ impl Connection {
     /// Sends what the client starts from: the missed events if the history still has them, else a snapshot.
     async fn send_baseline(&self, user: &User, room: RoomRef, id: RoomId, since: Option<Position>) -> Result<Value> {
         if let Some(since) = since {
-            if let Some(replay) = self.app.store.replay(room, &since).await? {
+            if let Some(replay) = self.app.qa.replay(room, &since).await? {
                 let frames = replay.frames.iter().map(|f| WireFrame::text(f.as_str())).collect();
                 self.enqueue(Outbound::Baseline { room: id, seq: replay.seq, frames });
                 return Ok(json!({ "room": room.key(), "seq": replay.seq, "recovered": true }));
             }
         }
-        let snapshot = self.app.store.snapshot(room, user).await?;
+        let snapshot = self.app.qa.snapshot(room, user).await?;
         let frames = vec![WireFrame::text(snapshot.frame.as_str())];
         self.enqueue(Outbound::Baseline { room: id, seq: snapshot.seq, frames });
         Ok(json!({ "room": room.key(), "seq": snapshot.seq, "recovered": false }))
@@ -334,25 +337,24 @@ impl Connection {
         }
     }
 
-    async fn qa(&self, user: &User, command: Command) -> Result<Value> {
-        let (broadcast, command) = command.into_qa().expect("BUG: every other command was handled before");
+    async fn qa(&self, user: &User, broadcast: BroadcastId, command: QaCommand) -> Result<Value> {
         if command.needs_moderator() && !user.role.is_moderator() {
             return Err(Error::forbidden("Only moderators may do this."));
         }
         match &command {
-            crate::qa::QaCommand::Ask { .. } => {
+            QaCommand::Ask { .. } => {
                 self.app.limits.question(&user.sub)?;
-                self.app.store.limit_question(&user.sub).await?;
+                self.app.qa.limit_question(&user.sub).await?;
             }
-            crate::qa::QaCommand::Vote { .. } => self.app.limits.vote(&user.sub)?,
+            QaCommand::Vote { .. } => self.app.limits.vote(&user.sub)?,
             _ => {}
         }
         let audience = if user.role.is_moderator() { Audience::Moderation } else { Audience::Public };
-        Ok(match self.app.store.execute(broadcast, user, command).await? {
+        Ok(match self.app.qa.execute(broadcast, user, command).await? {
             QaReply::Asked { question, duplicate } => {
-                json!({ "question": protocol::question_result(&question, Audience::Public), "duplicate": duplicate })
+                json!({ "question": protocol::qa::question_result(&question, Audience::Public), "duplicate": duplicate })
             }
-            QaReply::Question(question) => json!({ "question": protocol::question_result(&question, audience) }),
+            QaReply::Question(question) => json!({ "question": protocol::qa::question_result(&question, audience) }),
             QaReply::Voted { question, votes, voted } => {
                 json!({ "question": question, "votes": votes, "voted": voted })
             }

@@ -8,8 +8,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::extract::{MaybeUser, Moderator};
 use super::AppState;
-use crate::auth::{MaybeUser, Moderator};
 use crate::error::{Error, Result};
 use crate::qa::stats::stats_csv;
 use crate::qa::{Broadcast, BroadcastId, BroadcastPatch, BroadcastState, NewBroadcast};
@@ -38,7 +38,7 @@ async fn list(
 ) -> Result<Json<Value>> {
     let everything = q.all && user.is_some_and(|u| u.role.is_moderator());
     let mut broadcasts: Vec<Broadcast> = app
-        .store
+        .qa
         .broadcasts()
         .await?
         .into_iter()
@@ -64,15 +64,15 @@ async fn create(
     body: Result<Json<NewBroadcast>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response> {
     let Json(new) = body.map_err(|e| Error::bad_request(e.body_text()))?;
-    let broadcast = app.store.create_broadcast(new).await?;
+    let broadcast = app.qa.create_broadcast(new).await?;
     Ok((StatusCode::CREATED, Json(broadcast)).into_response())
 }
 
 /// A numeric key is an id; anything else a join code.
 async fn find(app: &AppState, key: &str) -> Result<Broadcast> {
     match key.parse::<BroadcastId>() {
-        Ok(id) => app.store.broadcast(id).await,
-        Err(_) => app.store.broadcast_by_code(key).await,
+        Ok(id) => app.qa.broadcast(id).await,
+        Err(_) => app.qa.broadcast_by_code(key).await,
     }
 }
 
@@ -87,11 +87,11 @@ async fn update(
     body: Result<Json<BroadcastPatch>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Broadcast>> {
     let Json(patch) = body.map_err(|e| Error::bad_request(e.body_text()))?;
-    Ok(Json(app.store.update_broadcast(id, patch).await?))
+    Ok(Json(app.qa.update_broadcast(id, patch).await?))
 }
 
 async fn stats(State(app): State<AppState>, Moderator(_): Moderator, Path(id): Path<BroadcastId>) -> Result<Response> {
-    Ok(Json(app.store.stats(id).await?).into_response())
+    Ok(Json(app.qa.stats(id).await?).into_response())
 }
 
 async fn stats_as_csv(
@@ -99,7 +99,7 @@ async fn stats_as_csv(
     Moderator(_): Moderator,
     Path(id): Path<BroadcastId>,
 ) -> Result<Response> {
-    let stats = app.store.stats(id).await?;
+    let stats = app.qa.stats(id).await?;
     let disposition = format!("attachment; filename=\"broadcast-{id}-stats.csv\"");
     Ok((
         [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, disposition)],
@@ -118,5 +118,5 @@ async fn qr(State(app): State<AppState>, Path(key): Path<String>) -> Result<Resp
 }
 
 async fn faq(State(app): State<AppState>) -> Result<Json<Value>> {
-    Ok(Json(json!({ "groups": app.store.faq().await? })))
+    Ok(Json(json!({ "groups": app.qa.faq().await? })))
 }

@@ -2,6 +2,7 @@
 
 mod assets;
 mod broadcasts;
+pub mod extract;
 mod session;
 mod upgrade;
 

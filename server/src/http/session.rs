@@ -9,8 +9,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::extract::AuthUser;
 use super::AppState;
-use crate::auth::{new_citizen_sub, AuthUser, Role, User};
+use crate::auth::{new_citizen_sub, Role, User};
 use crate::error::{Error, Result};
 use crate::protocol::UserView;
 

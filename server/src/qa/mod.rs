@@ -2,10 +2,9 @@
 //!
 //! `rules` holds every state transition as plain functions over [`rules::BroadcastState`], so each store
 //! implementation applies the same rules atomically in its own way. `rooms` decides which room sees what
-//! (the privacy rule lives there), `filter` is the keyword filter, `presence` the participant counter.
+//! (the privacy rule lives there), `filter` is the keyword filter.
 
 pub mod filter;
-pub mod presence;
 pub mod rooms;
 pub mod rules;
 pub mod stats;

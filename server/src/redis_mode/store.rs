@@ -32,7 +32,7 @@ use crate::qa::rooms::{self, Audience, RoomEvent, RoomRef};
 use crate::qa::rules::{new_broadcast, Change, Policy};
 use crate::qa::stats::{self, FaqGroup, Stats};
 use crate::qa::{Broadcast, BroadcastId, BroadcastPatch, NewBroadcast, QaCommand, QaReply, QuestionId};
-use crate::store::{Replay, Snapshot, Store};
+use crate::store::{Backend, QaStore, Replay, Snapshot};
 
 /// Letters that can't be mistaken for one another when read aloud or typed from a screen (no I, L, O).
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ";
@@ -332,7 +332,7 @@ fn event_template(room: RoomRef, event: RoomEvent) -> serde_json::Value {
         }
         other => (other, String::new()),
     };
-    let (head, tail) = protocol::event_template(&room.key(), room.audience, &event);
+    let (head, tail) = protocol::qa::event_template(&room.key(), room.audience, &event);
     json!([keys::room_tag(room.audience), head, tail, question])
 }
 
@@ -347,7 +347,7 @@ async fn backoff() {
 }
 
 #[async_trait]
-impl Store for RedisStore {
+impl QaStore for RedisStore {
     async fn create_broadcast(&self, new: NewBroadcast) -> Result<Broadcast> {
         // Validate before taking an id and a code, so a bad request costs nothing.
         let mut broadcast = new_broadcast(0, String::new(), new, &self.policy, unix_millis())?;
@@ -422,7 +422,7 @@ impl Store for RedisStore {
         let full = self.read_all(room.broadcast, Some(room.audience), &viewer.sub).await?;
         let data = rooms::snapshot(&full.state, room.audience, viewer);
         Ok(Snapshot {
-            frame: protocol::snapshot(&room.key(), &full.epoch, full.seq, &data),
+            frame: protocol::qa::snapshot(&room.key(), &full.epoch, full.seq, &data),
             epoch: full.epoch,
             seq: full.seq,
         })
@@ -522,7 +522,9 @@ impl Store for RedisStore {
         }
         Ok(())
     }
+}
 
+impl Backend for RedisStore {
     fn is_healthy(&self) -> bool {
         self.healthy.load(Relaxed)
     }
@@ -552,6 +554,6 @@ mod tests {
         let by_hand =
             format!(r#"{{"type":"event","room":"{room}","seq":42,"kind":"votes","data":{{"id":17,"votes":13}}}}"#);
         let event = RoomEvent::Votes { id: 17, votes: 13 };
-        assert_eq!(protocol::event(room, 42, Audience::Public, &event).as_str(), by_hand);
+        assert_eq!(protocol::qa::event(room, 42, Audience::Public, &event).as_str(), by_hand);
     }
 }

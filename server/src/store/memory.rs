@@ -13,7 +13,7 @@ use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
 use rand::Rng;
 
-use super::{Replay, Snapshot, Store};
+use super::{Backend, QaStore, Replay, Snapshot};
 use crate::auth::{unix_millis, User};
 use crate::bus::Bus;
 use crate::error::{Error, Result};
@@ -146,7 +146,7 @@ impl MemoryStore {
                 Audience::Moderation => &mut entry.moderation,
             };
             log.seq += 1;
-            let frame = protocol::event(&log.key, log.seq, audience, &event);
+            let frame = protocol::qa::event(&log.key, log.seq, audience, &event);
             if log.history.len() >= self.history_len {
                 log.history.pop_front();
             }
@@ -161,7 +161,7 @@ fn lock(entry: &Arc<Mutex<Entry>>) -> std::sync::MutexGuard<'_, Entry> {
 }
 
 #[async_trait]
-impl Store for MemoryStore {
+impl QaStore for MemoryStore {
     async fn create_broadcast(&self, new: NewBroadcast) -> Result<Broadcast> {
         let id = self.next_broadcast.fetch_add(1, Relaxed);
         let code = self.new_code();
@@ -237,7 +237,7 @@ impl Store for MemoryStore {
         Ok(Snapshot {
             epoch: self.epoch.clone(),
             seq: log.seq,
-            frame: protocol::snapshot(&log.key, &self.epoch, log.seq, &data),
+            frame: protocol::qa::snapshot(&log.key, &self.epoch, log.seq, &data),
         })
     }
 
@@ -298,6 +298,8 @@ impl Store for MemoryStore {
         Ok(groups)
     }
 }
+
+impl Backend for MemoryStore {}
 
 #[cfg(test)]
 mod tests {

@@ -1,4 +1,7 @@
-//! The storage seam: where broadcasts, questions, votes and room histories live.
+//! The storage seams: where each domain's state and its rooms' histories live. One trait per domain
+//! ([`QaStore`] for the live-broadcast Q&A), so a domain's operations never grow another's trait, and
+//! [`Backend`] for what the storage as a whole reports (its health). The in-memory store and the Redis store
+//! each implement all of them; `App::new` picks one set at start.
 //!
 //! Every operation that must be atomic is one trait method (apply a command and publish its events; take a
 //! consistent snapshot; replay history), never a read-modify-write in a caller, so a shared store (Redis) can
@@ -32,8 +35,9 @@ pub struct Replay {
     pub frames: Vec<Utf8Bytes>,
 }
 
+/// The live-broadcast Q&A: broadcasts, questions, votes, and the histories of the broadcasts' rooms.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait QaStore: Send + Sync {
     async fn create_broadcast(&self, new: NewBroadcast) -> Result<Broadcast>;
     /// Applies settings and lifecycle changes, and publishes the new broadcast to its rooms.
     async fn update_broadcast(&self, id: BroadcastId, patch: BroadcastPatch) -> Result<Broadcast>;
@@ -67,13 +71,16 @@ pub trait Store: Send + Sync {
         Ok(())
     }
 
-    /// False while the store can't serve (its backend is unreachable): `/readyz` reports not ready.
-    fn is_healthy(&self) -> bool {
-        true
-    }
-
     /// Periodic housekeeping, called every `--vote-flush-ms`: publishes the coalesced vote counts.
     async fn flush_votes(&self) -> Result<()> {
         Ok(())
+    }
+}
+
+/// The storage as a whole, whichever domains it serves.
+pub trait Backend: Send + Sync {
+    /// False while the storage can't serve (e.g. Redis is unreachable): `/readyz` reports not ready.
+    fn is_healthy(&self) -> bool {
+        true
     }
 }

@@ -1,42 +1,23 @@
-//! Wire protocol v1: the only module that knows the JSON on the wire (docs/protocol.md).
-//!
-//! Incoming frames become [`Command`]s; outgoing frames are encoded once into [`Utf8Bytes`] that the hub can
-//! share among any number of connections.
+//! The Q&A part of the wire: its commands, and questions, events and snapshots as each audience sees them.
 
-use axum::extract::ws::Utf8Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::auth::User;
-use crate::error::{Error, ErrorCode};
+use super::{encode, fields, Command};
+use crate::error::Error;
 use crate::qa::rooms::{Audience, RoomEvent, SnapshotData};
 use crate::qa::{Answer, Broadcast, BroadcastId, Held, QaCommand, Question, QuestionId, Status};
+use axum::extract::ws::Utf8Bytes;
 
-/// A room position a reconnecting client already has.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
-pub struct Position {
-    pub epoch: String,
-    pub seq: u64,
-}
+/// Every Q&A command `type` of protocol v1.
+pub const COMMAND_TYPES: &[&str] = &[
+    "ask", "edit", "withdraw", "vote", "approve", "hide", "pin", "unpin", "answer", "merge", "mod_edit", "tag", "mute",
+];
 
-/// A client command, as parsed from one text frame.
+/// A Q&A command as it arrives: every one names its broadcast.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum Command {
-    Auth {
-        token: String,
-    },
-    Ping,
-    Join {
-        room: String,
-        since: Option<Position>,
-        /// A screen showing the room (a presenter view), not a person: not counted as a participant.
-        #[serde(default)]
-        observer: bool,
-    },
-    Leave {
-        room: String,
-    },
+enum Wire {
     Ask {
         broadcast: BroadcastId,
         text: String,
@@ -104,134 +85,27 @@ pub enum Command {
     },
 }
 
-/// Every command `type` of protocol v1 (an unknown one is `unknown_type`, a known one with bad fields is
-/// `bad_request`).
-const COMMAND_TYPES: &[&str] = &[
-    "auth", "ping", "join", "leave", "ask", "edit", "withdraw", "vote", "approve", "hide", "pin", "unpin", "answer",
-    "merge", "mod_edit", "tag", "mute",
-];
-
-#[derive(Deserialize)]
-struct Envelope {
-    #[serde(default)]
-    id: Value,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-}
-
-/// Parses one text frame. The command id comes back even when the command is bad, so the error can carry it.
-pub fn parse(text: &str) -> (Value, Result<Command, Error>) {
-    let envelope: Envelope = match serde_json::from_str(text) {
-        Ok(e) => e,
-        Err(_) => return (Value::Null, Err(Error::bad_request("The frame is not a JSON object."))),
+/// Parses a Q&A command; `kind` is one of [`COMMAND_TYPES`].
+pub(super) fn parse(kind: &str, text: &str) -> Result<Command, Error> {
+    use QaCommand as Q;
+    let (broadcast, command) = match fields::<Wire>(kind, text)? {
+        Wire::Ask { broadcast, text, anonymous, client_msg_id } => {
+            (broadcast, Q::Ask { text, anonymous, client_msg_id })
+        }
+        Wire::Edit { broadcast, question, text } => (broadcast, Q::Edit { question, text }),
+        Wire::Withdraw { broadcast, question } => (broadcast, Q::Withdraw { question }),
+        Wire::Vote { broadcast, question, value } => (broadcast, Q::Vote { question, value }),
+        Wire::Approve { broadcast, question } => (broadcast, Q::Approve { question }),
+        Wire::Hide { broadcast, question, reason } => (broadcast, Q::Hide { question, reason }),
+        Wire::Pin { broadcast, question } => (broadcast, Q::Pin { question }),
+        Wire::Unpin { broadcast } => (broadcast, Q::Unpin),
+        Wire::Answer { broadcast, question, text, live } => (broadcast, Q::Answer { question, text, live }),
+        Wire::Merge { broadcast, question, into } => (broadcast, Q::Merge { question, into }),
+        Wire::ModEdit { broadcast, question, text } => (broadcast, Q::ModEdit { question, text }),
+        Wire::Tag { broadcast, question, tags } => (broadcast, Q::Tag { question, tags }),
+        Wire::Mute { broadcast, user, muted } => (broadcast, Q::Mute { user, muted }),
     };
-    let id = envelope.id;
-    let Some(kind) = envelope.kind else {
-        return (id, Err(Error::bad_request("The frame has no \"type\".")));
-    };
-    if !COMMAND_TYPES.contains(&kind.as_str()) {
-        return (id, Err(Error::new(ErrorCode::UnknownType, format!("Unknown type \"{}\".", truncate(&kind, 40)))));
-    }
-    let command = serde_json::from_str::<Command>(text).map_err(|e| {
-        // serde's message names the field at fault and nothing of the server: safe and useful to show.
-        Error::bad_request(format!("Invalid \"{kind}\" command: {}", truncate(&e.to_string(), 200)))
-    });
-    (id, command)
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    s.chars().take(max).collect()
-}
-
-impl Command {
-    /// The Q&A part of a command: its broadcast and domain command.
-    pub fn into_qa(self) -> Option<(BroadcastId, QaCommand)> {
-        use QaCommand as Q;
-        Some(match self {
-            Command::Ask { broadcast, text, anonymous, client_msg_id } => {
-                (broadcast, Q::Ask { text, anonymous, client_msg_id })
-            }
-            Command::Edit { broadcast, question, text } => (broadcast, Q::Edit { question, text }),
-            Command::Withdraw { broadcast, question } => (broadcast, Q::Withdraw { question }),
-            Command::Vote { broadcast, question, value } => (broadcast, Q::Vote { question, value }),
-            Command::Approve { broadcast, question } => (broadcast, Q::Approve { question }),
-            Command::Hide { broadcast, question, reason } => (broadcast, Q::Hide { question, reason }),
-            Command::Pin { broadcast, question } => (broadcast, Q::Pin { question }),
-            Command::Unpin { broadcast } => (broadcast, Q::Unpin),
-            Command::Answer { broadcast, question, text, live } => (broadcast, Q::Answer { question, text, live }),
-            Command::Merge { broadcast, question, into } => (broadcast, Q::Merge { question, into }),
-            Command::ModEdit { broadcast, question, text } => (broadcast, Q::ModEdit { question, text }),
-            Command::Tag { broadcast, question, tags } => (broadcast, Q::Tag { question, tags }),
-            Command::Mute { broadcast, user, muted } => (broadcast, Q::Mute { user, muted }),
-            Command::Auth { .. } | Command::Ping | Command::Join { .. } | Command::Leave { .. } => return None,
-        })
-    }
-}
-
-fn encode(value: &impl Serialize) -> Utf8Bytes {
-    // Serializing our own plain structs to a String cannot fail (no maps with non-string keys, no I/O).
-    Utf8Bytes::from(serde_json::to_string(value).expect("BUG: wire structs always serialize"))
-}
-
-pub fn ack(id: &Value, result: &impl Serialize) -> Utf8Bytes {
-    #[derive(Serialize)]
-    struct Ack<'a, T> {
-        r#type: &'static str,
-        id: &'a Value,
-        result: &'a T,
-    }
-    encode(&Ack { r#type: "ack", id, result })
-}
-
-pub fn error(id: &Value, error: &Error) -> Utf8Bytes {
-    #[derive(Serialize)]
-    struct ErrorFrame<'a> {
-        r#type: &'static str,
-        id: &'a Value,
-        code: ErrorCode,
-        message: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        retry_after_ms: Option<u64>,
-    }
-    encode(&ErrorFrame {
-        r#type: "error",
-        id,
-        code: error.code,
-        message: &error.message,
-        retry_after_ms: error.retry_after_ms,
-    })
-}
-
-pub fn presence(room: &str, participants: u32) -> Utf8Bytes {
-    #[derive(Serialize)]
-    struct Presence<'a> {
-        r#type: &'static str,
-        room: &'a str,
-        participants: u32,
-    }
-    encode(&Presence { r#type: "presence", room, participants })
-}
-
-pub fn server_shutdown(reconnect_after_ms: u64) -> Utf8Bytes {
-    #[derive(Serialize)]
-    struct Shutdown {
-        r#type: &'static str,
-        reconnect_after_ms: u64,
-    }
-    encode(&Shutdown { r#type: "server_shutdown", reconnect_after_ms })
-}
-
-#[derive(Serialize)]
-pub struct UserView<'a> {
-    pub sub: &'a str,
-    pub name: &'a str,
-    pub role: crate::auth::Role,
-}
-
-impl<'a> From<&'a User> for UserView<'a> {
-    fn from(u: &'a User) -> Self {
-        UserView { sub: &u.sub, name: &u.name, role: u.role }
-    }
+    Ok(Command::Qa { broadcast, command })
 }
 
 #[derive(Serialize)]
@@ -397,18 +271,6 @@ pub fn question_result(q: &Question, audience: Audience) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bad_frames_get_the_right_codes_and_keep_the_id() {
-        let (id, r) = parse("not json");
-        assert_eq!((id, r.unwrap_err().code), (Value::Null, ErrorCode::BadRequest));
-        let (id, r) = parse(r#"{"type":"fly","id":"x"}"#);
-        assert_eq!((id, r.unwrap_err().code), (Value::from("x"), ErrorCode::UnknownType));
-        let (id, r) = parse(r#"{"type":"vote","id":3,"broadcast":1}"#);
-        assert_eq!((id, r.unwrap_err().code), (Value::from(3), ErrorCode::BadRequest));
-        let (_, r) = parse(r#"{"type":"vote","id":3,"broadcast":1,"question":2,"value":true}"#);
-        assert!(matches!(r, Ok(Command::Vote { broadcast: 1, question: 2, value: true })));
-    }
 
     #[test]
     fn an_event_template_rebuilds_the_frame() {
