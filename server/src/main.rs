@@ -103,17 +103,36 @@ fn print_welcome(app: &App, url: &str, generated_secret: bool) -> anyhow::Result
         User { sub: staff_sub(Role::Moderator, "Moderator"), name: "Moderator".into(), role: Role::Moderator };
     let (token, _) = app.tokens.mint(&moderator, 12 * 3600)?;
     let mode = if app.config.redis_url.is_some() { "Redis mode" } else { "in-memory store" };
+    let me = how_to_run_me();
     println!("\nMajlis is running ({mode}).");
     println!("  Open:               {url}/");
     println!("  Moderator console:  {url}/moderator.html#token={token}");
-    println!(
-        "  (the moderator link is valid for 12 hours; mint more with `majlis token --role moderator --name NAME`)"
-    );
+    println!("  (the moderator link is valid for 12 hours)");
     if generated_secret {
-        println!("  No --jwt-secret given: a random one was generated, so tokens end with this process.");
+        println!("  No --jwt-secret given: a random one was generated, so tokens end with this process. To mint");
+        println!("  staff tokens of your own, start with a fixed secret and use the same one to mint:");
+        println!("    export MAJLIS_JWT_SECRET=$(openssl rand -hex 32)");
+        println!("    {me} token --role moderator --name NAME");
+    } else {
+        println!("  Mint staff tokens with the same MAJLIS_JWT_SECRET: {me} token --role moderator --name NAME");
     }
     println!();
     Ok(())
+}
+
+/// How the operator runs this binary again, as they started it: through cargo (which sets
+/// `CARGO_MANIFEST_DIR` for what it runs), or by the path they used.
+fn how_to_run_me() -> String {
+    if std::env::var_os("CARGO_MANIFEST_DIR").is_some() {
+        return "cargo run --release --".into();
+    }
+    let invoked = std::env::args().next().unwrap_or_else(|| "majlis".into());
+    // A bare name was found on PATH; anything else is a path that works from the same directory.
+    if invoked.contains('/') {
+        invoked
+    } else {
+        "majlis".into()
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
