@@ -18,6 +18,7 @@ use majlis_server::qa::{Localized, NewBroadcast, QaCommand, QaReply};
 fn policy() -> Policy {
     Policy {
         filter: KeywordFilter::from_list(majlis_server::qa::filter::DEFAULT_KEYWORDS),
+        pseudonyms: majlis_server::auth::Pseudonyms::new(b"bench"),
         max_tags: 10,
         max_questions: 100_000,
         max_question_len_limit: 2000,

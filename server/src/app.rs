@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::TokenKeys;
+use crate::auth::{Pseudonyms, TokenKeys};
 use crate::bus::LocalBus;
 use crate::config::Config;
 use crate::hub::Hub;
@@ -14,7 +14,7 @@ use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::qa::filter::KeywordFilter;
 use crate::qa::rules::Policy;
-use crate::store::{Backend, MemoryStore, QaStore};
+use crate::store::{Backend, MemoryPersonal, MemoryStore, PersonalStore, QaStore};
 
 pub struct App {
     pub config: Config,
@@ -23,6 +23,8 @@ pub struct App {
     pub tokens: TokenKeys,
     /// The live-broadcast Q&A's storage.
     pub qa: Arc<dyn QaStore>,
+    /// Each person's own stream.
+    pub personal: Arc<dyn PersonalStore>,
     /// The storage as a whole (health).
     pub backend: Arc<dyn Backend>,
     pub hub: Arc<Hub>,
@@ -45,8 +47,10 @@ impl App {
             Some(path) => KeywordFilter::from_file(path)?,
             None => KeywordFilter::from_list(crate::qa::filter::DEFAULT_KEYWORDS),
         };
+        let secret = config.jwt_secret.clone().unwrap_or_else(TokenKeys::random_secret);
         let policy = Arc::new(Policy {
             filter,
+            pseudonyms: Pseudonyms::new(secret.as_bytes()),
             max_tags: config.max_tags,
             max_questions: config.max_questions_per_broadcast,
             max_question_len_limit: config.max_question_len_limit,
@@ -55,32 +59,35 @@ impl App {
         let metrics = Arc::new(Metrics::default());
         let hub = Arc::new(Hub::new(Arc::clone(&metrics)));
         let shutdown = CancellationToken::new();
-        let (qa, backend): (Arc<dyn QaStore>, Arc<dyn Backend>) = match &config.redis_url {
-            // Redis mode: the store publishes through Redis, and the hub hears its rooms through Redis alone.
-            Some(url) => {
-                let store = crate::redis_mode::start(
-                    url,
-                    &config,
-                    policy,
-                    Arc::clone(&hub),
-                    Arc::clone(&metrics),
-                    shutdown.clone(),
-                )
-                .map_err(std::io::Error::other)?;
-                (store.clone(), store)
-            }
-            None => {
-                let bus = Arc::new(LocalBus::new(Arc::clone(&hub), Arc::clone(&metrics)));
-                let store = Arc::new(MemoryStore::new(policy, bus, config.history_len.max(1), &config));
-                (store.clone(), store)
-            }
-        };
-        let secret = config.jwt_secret.clone().unwrap_or_else(TokenKeys::random_secret);
+        let (qa, personal, backend): (Arc<dyn QaStore>, Arc<dyn PersonalStore>, Arc<dyn Backend>) =
+            match &config.redis_url {
+                // Redis mode: the store publishes through Redis, and the hub hears its rooms through Redis alone.
+                Some(url) => {
+                    let store = crate::redis_mode::start(
+                        url,
+                        &config,
+                        policy,
+                        Arc::clone(&hub),
+                        Arc::clone(&metrics),
+                        shutdown.clone(),
+                    )
+                    .map_err(std::io::Error::other)?;
+                    (store.clone(), store.clone(), store)
+                }
+                None => {
+                    let bus = Arc::new(LocalBus::new(Arc::clone(&hub), Arc::clone(&metrics)));
+                    let personal = Arc::new(MemoryPersonal::new(bus.clone(), &config));
+                    let store =
+                        Arc::new(MemoryStore::new(policy, bus, personal.clone(), config.history_len.max(1), &config));
+                    (store.clone(), personal, store)
+                }
+            };
         Ok(Arc::new(App {
             tokens: TokenKeys::new(secret.as_bytes()),
             limits: Limits::new(&config),
             public_url,
             qa,
+            personal,
             backend,
             hub,
             metrics,

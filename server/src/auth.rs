@@ -107,3 +107,45 @@ pub fn staff_sub(role: Role, name: &str) -> String {
     };
     format!("{prefix}-{slug}")
 }
+
+/// Stable pseudonyms for people who chose to be anonymous: the same person gets the same handle within one
+/// scope (a broadcast), different handles in different scopes, and nobody without the server's secret can
+/// link a handle to the person or to their handles elsewhere. Keyed by the token secret, so every node of a
+/// cluster computes the same handle.
+pub struct Pseudonyms {
+    key: ring::hmac::Key,
+}
+
+/// The prefix of a pseudonymous handle, e.g. `anon:3f9a2c1b`.
+pub const PSEUDONYM_PREFIX: &str = "anon:";
+
+impl Pseudonyms {
+    pub fn new(secret: &[u8]) -> Self {
+        // A key of its own, derived from the secret, so a handle is never a MAC an attacker could use as a token.
+        let derived = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret), b"majlis pseudonyms v1");
+        Pseudonyms { key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref()) }
+    }
+
+    /// `anon:` and 8 hex digits, for `sub` within `scope`.
+    pub fn handle(&self, scope: &str, sub: &str) -> String {
+        let tag = ring::hmac::sign(&self.key, format!("{scope}\u{1f}{sub}").as_bytes());
+        let hex: String = tag.as_ref()[..4].iter().map(|b| format!("{b:02x}")).collect();
+        format!("{PSEUDONYM_PREFIX}{hex}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pseudonym_is_stable_in_its_scope_and_unlinkable_across_scopes() {
+        let p = Pseudonyms::new(b"secret");
+        let a = p.handle("broadcast:1", "c-1");
+        assert_eq!(a, p.handle("broadcast:1", "c-1"));
+        assert!(a.starts_with(PSEUDONYM_PREFIX) && a.len() == PSEUDONYM_PREFIX.len() + 8, "{a}");
+        assert_ne!(a, p.handle("broadcast:2", "c-1"));
+        assert_ne!(a, p.handle("broadcast:1", "c-2"));
+        assert_ne!(a, Pseudonyms::new(b"other secret").handle("broadcast:1", "c-1"));
+    }
+}

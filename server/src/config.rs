@@ -76,6 +76,15 @@ pub struct Config {
     #[arg(long, env = "MAJLIS_HISTORY_LEN", default_value_t = 1000)]
     pub history_len: usize,
 
+    /// Events kept per person's own stream (`user:<sub>`) for reconnect recovery.
+    #[arg(long, env = "MAJLIS_PERSONAL_HISTORY_LEN", default_value_t = 100)]
+    pub personal_history_len: usize,
+
+    /// A person's own stream is forgotten this many hours after it was last written or joined; its snapshot
+    /// is rebuilt from the broadcasts (and chats), so only an older `since` falls back to a snapshot.
+    #[arg(long, env = "MAJLIS_PERSONAL_RETENTION_HOURS", default_value_t = 24)]
+    pub personal_retention_hours: u64,
+
     /// Default maximum question length (characters) of a new broadcast.
     #[arg(long, env = "MAJLIS_DEFAULT_MAX_QUESTION_LEN", default_value_t = 300)]
     pub default_max_question_len: usize,

@@ -52,7 +52,7 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let background = CancellationToken::new();
     let presence = tokio::spawn(presence::run(Arc::clone(&app), background.clone()));
-    let eviction = tokio::spawn(evict_idle_limiters(Arc::clone(&app), background.clone()));
+    let eviction = tokio::spawn(forget_idle(Arc::clone(&app), background.clone()));
     let votes = tokio::spawn(flush_votes(Arc::clone(&app), background.clone()));
     app.set_ready(true);
 
@@ -102,13 +102,17 @@ async fn flush_votes(app: Arc<App>, stop: CancellationToken) {
     }
 }
 
-async fn evict_idle_limiters(app: Arc<App>, stop: CancellationToken) {
+/// Keeps per-user memory bounded: rate limiters back to a full allowance, personal streams long idle.
+async fn forget_idle(app: Arc<App>, stop: CancellationToken) {
     let every = Duration::from_secs(app.config.limiter_idle_secs.max(1));
     let mut tick = tokio::time::interval(every);
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = tick.tick() => app.limits.evict_idle(),
+            _ = tick.tick() => {
+                app.limits.evict_idle();
+                app.personal.evict_idle();
+            }
         }
     }
 }

@@ -4,6 +4,8 @@
 
 #[path = "broadcast_qa.rs"]
 mod broadcast_qa;
+#[path = "identity.rs"]
+mod identity;
 #[path = "privacy.rs"]
 mod privacy;
 #[path = "protocol_errors.rs"]

@@ -5,6 +5,7 @@
 //! [`crate::hub::WireFrame`] and written by the writer itself, so the library never writes: its automatic
 //! answers to pings and closes are discarded ([`ReadOnly`]) and the reader asks the writer to send them instead.
 
+mod rooms;
 mod writer;
 
 use std::net::IpAddr;
@@ -24,11 +25,12 @@ use tracing::{debug, info_span, Instrument};
 use crate::app::App;
 use crate::auth::{unix_millis, User};
 use crate::error::{Error, ErrorCode, Result};
-use crate::hub::{CloseReason, ConnControl, Outbound, Outbox, PushError, RoomId, Subscriber, WireFrame};
+use crate::hub::{CloseReason, ConnControl, Outbound, Outbox, PushError, WireFrame};
 use crate::limits::ConnectionSlot;
-use crate::protocol::{self, Command, Position, UserView};
-use crate::qa::rooms::{Audience, RoomRef};
+use crate::protocol::{self, Command, UserView};
+use crate::qa::rooms::Audience;
 use crate::qa::{BroadcastId, QaCommand, QaReply};
+use rooms::JoinedRoom;
 use writer::Writer;
 
 /// How long the writer may take to flush its last frames after the reader ended.
@@ -80,12 +82,6 @@ where
     }
     .instrument(span)
     .await
-}
-
-struct JoinedRoom {
-    key: String,
-    room: RoomRef,
-    id: RoomId,
 }
 
 struct Connection {
@@ -240,101 +236,11 @@ impl Connection {
 
     fn auth(&mut self, token: &str) -> Result<Value> {
         let user = self.app.tokens.verify(token)?;
-        if !user.role.is_moderator() {
-            // A new identity keeps only the rooms it may see.
-            let moderation: Vec<String> =
-                self.rooms.iter().filter(|r| r.room.audience == Audience::Moderation).map(|r| r.key.clone()).collect();
-            for key in moderation {
-                self.leave_room(&key);
-            }
-        }
+        // A new identity keeps only the rooms it may see.
+        self.leave_rooms_not_allowed(&user);
         let result = json!({ "user": UserView::from(&user) });
         self.user = Some(user);
         Ok(result)
-    }
-
-    async fn join(&mut self, user: &User, name: &str, since: Option<Position>, observer: bool) -> Result<Value> {
-        let room = RoomRef::parse(name).ok_or_else(|| Error::not_found("No such room."))?;
-        if room.audience == Audience::Moderation && !user.role.is_moderator() {
-            return Err(Error::forbidden("Only moderators may join the moderation room."));
-        }
-        self.app.qa.broadcast(room.broadcast).await?;
-        let key = room.key();
-        // Joining again is how a client asks for a fresh start: leave, then join as new.
-        self.leave_room(&key);
-        if self.rooms.len() >= self.app.config.max_rooms_per_connection {
-            return Err(Error::conflict("This connection has joined too many rooms."));
-        }
-        let subscriber = Subscriber {
-            conn_id: self.id,
-            tx: self.tx.clone(),
-            control: Arc::clone(&self.control),
-            participant: !observer,
-        };
-        let id = self.app.hub.subscribe(&key, subscriber).map_err(|_full| {
-            self.control.kill_slow_consumer(&self.app.metrics);
-            Error::unavailable()
-        })?;
-        self.rooms.push(JoinedRoom { key: key.clone(), room, id });
-        if !self.listening(&key).await {
-            self.leave_room(&key);
-            return Err(Error::unavailable());
-        }
-        match self.send_baseline(user, room, id, since).await {
-            Ok(result) => {
-                if room.audience == Audience::Public && !observer {
-                    let concurrent = self.app.hub.participant_count(&key) as u32;
-                    self.app.qa.record_participant(room.broadcast, user, concurrent).await?;
-                }
-                Ok(result)
-            }
-            Err(error) => {
-                self.leave_room(&key);
-                Err(error)
-            }
-        }
-    }
-
-    /// Waits (bounded) until the room's live events reach this node, so the baseline read next can't miss any.
-    async fn listening(&self, key: &str) -> bool {
-        let wait = Duration::from_millis(self.app.config.redis_timeout_ms.max(1));
-        tokio::time::timeout(wait, self.app.hub.until_listening(key)).await.unwrap_or(false)
-    }
-
-    /// Sends what the client starts from: the missed events if the history still has them, else a snapshot.
-    async fn send_baseline(&self, user: &User, room: RoomRef, id: RoomId, since: Option<Position>) -> Result<Value> {
-        if let Some(since) = since {
-            if let Some(replay) = self.app.qa.replay(room, &since).await? {
-                let frames = replay.frames.iter().map(|f| WireFrame::text(f.as_str())).collect();
-                self.enqueue(Outbound::Baseline { room: id, seq: replay.seq, frames });
-                return Ok(json!({ "room": room.key(), "seq": replay.seq, "recovered": true }));
-            }
-        }
-        let snapshot = self.app.qa.snapshot(room, user).await?;
-        let frames = vec![WireFrame::text(snapshot.frame.as_str())];
-        self.enqueue(Outbound::Baseline { room: id, seq: snapshot.seq, frames });
-        Ok(json!({ "room": room.key(), "seq": snapshot.seq, "recovered": false }))
-    }
-
-    fn leave(&mut self, name: &str) -> Result<Value> {
-        if !self.leave_room(name) {
-            return Err(Error::not_found("You are not in this room."));
-        }
-        Ok(json!({}))
-    }
-
-    fn leave_room(&mut self, key: &str) -> bool {
-        let Some(pos) = self.rooms.iter().position(|r| r.key == key) else { return false };
-        let joined = self.rooms.swap_remove(pos);
-        self.app.hub.unsubscribe(&joined.key, self.id);
-        self.enqueue(Outbound::Unwatch { room: joined.id });
-        true
-    }
-
-    fn leave_all(&mut self) {
-        for joined in self.rooms.drain(..) {
-            self.app.hub.unsubscribe(&joined.key, self.id);
-        }
     }
 
     async fn qa(&self, user: &User, broadcast: BroadcastId, command: QaCommand) -> Result<Value> {

@@ -19,7 +19,7 @@ use crate::protocol::UserView;
 const MAX_NAME_LEN: usize = 60;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/session", post(create_session)).route("/api/me", get(me))
+    Router::new().route("/api/session", post(create_session).patch(rename)).route("/api/me", get(me))
 }
 
 #[derive(Deserialize, Default)]
@@ -35,11 +35,38 @@ async fn create_session(
     body: Option<Json<SessionRequest>>,
 ) -> Result<Json<Value>> {
     app.limits.session(&super::client_ip(&app, &headers, peer))?;
-    let name = body.and_then(|Json(b)| b.name).map(|n| n.trim().to_string()).unwrap_or_default();
+    let name = checked_name(body.and_then(|Json(b)| b.name))?;
+    session(&app, User { sub: new_citizen_sub(), name, role: Role::Citizen })
+}
+
+/// A new display name for the same citizen: the same `sub` in a new token, so their questions, votes, chats
+/// and personal stream stay theirs. Staff names come from the token the operator minted.
+async fn rename(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    AuthUser(user): AuthUser,
+    body: Result<Json<SessionRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>> {
+    if user.role != Role::Citizen {
+        return Err(Error::forbidden("Staff names are set when their token is minted."));
+    }
+    app.limits.session(&super::client_ip(&app, &headers, peer))?;
+    let Json(body) = body.map_err(|_| Error::bad_request("The body must be a JSON object like {\"name\": \"…\"}."))?;
+    let name = checked_name(body.name)?;
+    session(&app, User { name, ..user })
+}
+
+fn checked_name(name: Option<String>) -> Result<String> {
+    let name = name.map(|n| n.trim().to_string()).unwrap_or_default();
     if name.chars().count() > MAX_NAME_LEN {
         return Err(Error::bad_request(format!("A name is at most {MAX_NAME_LEN} characters.")));
     }
-    let user = User { sub: new_citizen_sub(), name, role: Role::Citizen };
+    Ok(name)
+}
+
+/// A citizen session for `user`: a token valid for `--session-ttl-hours`.
+fn session(app: &AppState, user: User) -> Result<Json<Value>> {
     let (token, exp) = app.tokens.mint(&user, app.config.session_ttl_hours * 3600)?;
     Ok(Json(json!({ "token": token, "user": UserView::from(&user), "expires_at": exp * 1000 })))
 }

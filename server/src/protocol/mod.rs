@@ -5,6 +5,7 @@
 //! rooms' positions, the connection's own commands); each domain's commands and views have a file of their own
 //! (`qa.rs`).
 
+pub mod personal;
 pub mod qa;
 
 use axum::extract::ws::Utf8Bytes;
@@ -13,6 +14,7 @@ use serde_json::Value;
 
 use crate::auth::User;
 use crate::error::{Error, ErrorCode};
+use crate::qa::rooms::RoomRef;
 use crate::qa::{BroadcastId, QaCommand};
 
 /// A room position a reconnecting client already has.
@@ -20,6 +22,35 @@ use crate::qa::{BroadcastId, QaCommand};
 pub struct Position {
     pub epoch: String,
     pub seq: u64,
+}
+
+/// A room, by its wire name: `broadcast:<id>`, `broadcast:<id>:moderation` or `user:<sub>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Room {
+    Broadcast(RoomRef),
+    /// A person's own stream.
+    Person(String),
+}
+
+/// Longest `sub` a personal room's name may carry.
+const MAX_SUB_LEN: usize = 128;
+
+impl Room {
+    pub fn parse(name: &str) -> Option<Room> {
+        if let Some(sub) = name.strip_prefix(personal::PREFIX) {
+            let plausible = !sub.is_empty() && sub.len() <= MAX_SUB_LEN && !sub.contains(['"', '\\']);
+            return plausible.then(|| Room::Person(sub.to_string()));
+        }
+        RoomRef::parse(name).map(Room::Broadcast)
+    }
+
+    /// The name, which is also the hub's key.
+    pub fn key(&self) -> String {
+        match self {
+            Room::Broadcast(room) => room.key(),
+            Room::Person(sub) => personal::room(sub),
+        }
+    }
 }
 
 /// A client command, as parsed from one text frame.
@@ -152,6 +183,20 @@ pub fn error(id: &Value, error: &Error) -> Utf8Bytes {
     })
 }
 
+/// A `snapshot` frame: the state a joining client starts from, and the room position it reflects.
+pub fn snapshot_frame(room: &str, epoch: &str, seq: u64, data: &impl Serialize) -> Utf8Bytes {
+    #[derive(Serialize)]
+    struct Snapshot<'a, T> {
+        r#type: &'static str,
+        room: &'a str,
+        epoch: &'a str,
+        seq: u64,
+        recovered: bool,
+        data: &'a T,
+    }
+    encode(&Snapshot { r#type: "snapshot", room, epoch, seq, recovered: false, data })
+}
+
 pub fn presence(room: &str, participants: u32) -> Utf8Bytes {
     #[derive(Serialize)]
     struct Presence<'a> {
@@ -198,6 +243,9 @@ mod tests {
         assert_eq!((id, r.unwrap_err().code), (Value::from(3), ErrorCode::BadRequest));
         let (_, r) = parse(r#"{"type":"vote","id":3,"broadcast":1,"question":2,"value":true}"#);
         assert!(matches!(r, Ok(Command::Qa { broadcast: 1, command: QaCommand::Vote { question: 2, value: true } })));
+        assert_eq!(Room::parse("user:c-1f"), Some(Room::Person("c-1f".into())));
+        assert_eq!(Room::parse("user:"), None);
+        assert_eq!(Room::parse("broadcast:2").map(|r| r.key()).as_deref(), Some("broadcast:2"));
         let (_, r) = parse(r#"{"type":"join","id":4,"room":"broadcast:1"}"#);
         assert!(matches!(r, Ok(Command::Join { observer: false, .. })));
     }

@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{encode, fields, Command};
+use super::{encode, fields, snapshot_frame, Command};
+use crate::auth::PSEUDONYM_PREFIX;
 use crate::error::Error;
 use crate::qa::rooms::{Audience, RoomEvent, SnapshotData};
 use crate::qa::{Answer, Broadcast, BroadcastId, Held, QaCommand, Question, QuestionId, Status};
@@ -113,6 +114,27 @@ struct AuthorView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     sub: Option<&'a str>,
     name: Option<&'a str>,
+    /// Staff views of an anonymous question: the handle's 6 first hex digits, upper case, to show.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pseudonym: Option<String>,
+}
+
+impl<'a> AuthorView<'a> {
+    /// What staff see: a named author's `sub` and name; for an anonymous question only its per-broadcast
+    /// handle (`sub: "anon:…"`, which `mute` takes), never who is behind it.
+    fn for_staff(q: &'a Question) -> Self {
+        if !q.anonymous {
+            return AuthorView { sub: Some(&q.author_sub), name: Some(&q.author_name), pseudonym: None };
+        }
+        let handle = q.author_pseudonym.as_deref();
+        let shown = handle.map(|h| h.trim_start_matches(PSEUDONYM_PREFIX).chars().take(6).collect::<String>());
+        AuthorView { sub: handle, name: None, pseudonym: shown.map(|p| p.to_uppercase()) }
+    }
+
+    /// What citizens see: the name, or nothing for an anonymous question.
+    fn public(q: &'a Question) -> Option<Self> {
+        (!q.anonymous).then(|| AuthorView { sub: None, name: Some(&q.author_name), pseudonym: None })
+    }
 }
 
 /// A question as one audience may see it.
@@ -134,6 +156,8 @@ pub struct QuestionView<'a> {
     moderated: bool,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     moderation: Option<ModerationView<'a>>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    own: Option<OwnView<'a>>,
 }
 
 #[derive(Serialize)]
@@ -145,18 +169,19 @@ struct ModerationView<'a> {
     original_text: Option<&'a str>,
 }
 
+/// What only the author sees of their own question, besides the public view: why it was hidden, and whether
+/// it is on screen now.
+#[derive(Serialize)]
+struct OwnView<'a> {
+    hidden_reason: Option<&'a str>,
+    pinned: bool,
+}
+
 impl<'a> QuestionView<'a> {
-    /// `own` is the author's view of their own question: like the public one (the author never sees
-    /// moderation details), but whatever its state.
+    /// A question as the room of `audience` sees it.
     pub fn new(q: &'a Question, audience: Audience) -> Self {
         let moderation = audience == Audience::Moderation;
-        let author = if moderation {
-            Some(AuthorView { sub: Some(&q.author_sub), name: (!q.anonymous).then_some(q.author_name.as_str()) })
-        } else if q.anonymous {
-            None
-        } else {
-            Some(AuthorView { sub: None, name: Some(&q.author_name) })
-        };
+        let author = if moderation { Some(AuthorView::for_staff(q)) } else { AuthorView::public(q) };
         QuestionView {
             id: q.id,
             broadcast: q.broadcast,
@@ -178,10 +203,20 @@ impl<'a> QuestionView<'a> {
                 hidden_reason: q.hidden_reason.as_deref(),
                 original_text: q.original_text.as_deref(),
             }),
+            own: None,
         }
+    }
+
+    /// The author's view of their own question: the public view whatever its state (the author never sees
+    /// moderation details), plus the reason it was hidden and whether it is pinned.
+    pub fn own(q: &'a Question, pinned: bool) -> Self {
+        let own = Some(OwnView { hidden_reason: q.hidden_reason.as_deref(), pinned });
+        QuestionView { own, ..QuestionView::new(q, Audience::Public) }
     }
 }
 
+/// Lives only while one frame is encoded, on the stack: its size costs nothing, a box would cost an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Serialize)]
 #[serde(tag = "kind", content = "data", rename_all = "snake_case")]
 enum EventBody<'a> {
@@ -205,6 +240,7 @@ pub fn event(room: &str, seq: u64, audience: Audience, event: &RoomEvent) -> Utf
     }
     let body = match event {
         RoomEvent::Question(q) => EventBody::Question(QuestionView::new(q, audience)),
+        RoomEvent::Own { question, pinned } => EventBody::Question(QuestionView::own(question, *pinned)),
         RoomEvent::QuestionRemoved(id) => EventBody::QuestionRemoved { id: *id },
         RoomEvent::Votes { id, votes } => EventBody::Votes { id: *id, votes: *votes },
         RoomEvent::Pinned(id) => EventBody::Pinned { id: *id },
@@ -235,32 +271,21 @@ pub fn snapshot(room: &str, epoch: &str, seq: u64, data: &SnapshotData) -> Utf8B
         #[serde(skip_serializing_if = "Option::is_none")]
         muted: Option<&'a [String]>,
     }
-    #[derive(Serialize)]
-    struct Snapshot<'a> {
-        r#type: &'static str,
-        room: &'a str,
-        epoch: &'a str,
-        seq: u64,
-        recovered: bool,
-        data: Data<'a>,
-    }
     let audience = data.audience;
-    encode(&Snapshot {
-        r#type: "snapshot",
+    snapshot_frame(
         room,
         epoch,
         seq,
-        recovered: false,
-        data: Data {
+        &Data {
             broadcast: &data.broadcast,
             questions: data.questions.iter().map(|q| QuestionView::new(q, audience)).collect(),
             pinned: data.pinned,
             participants: data.participants,
-            mine: data.mine.iter().map(|q| QuestionView::new(q, Audience::Public)).collect(),
+            mine: data.mine.iter().map(|q| QuestionView::own(q, data.pinned == Some(q.id))).collect(),
             my_votes: &data.my_votes,
             muted: (audience == Audience::Moderation).then_some(data.muted.as_slice()),
         },
-    })
+    )
 }
 
 /// The `result` of a command's ack, as JSON.

@@ -148,6 +148,10 @@ pub struct Question {
     pub author_sub: String,
     pub author_name: String,
     pub anonymous: bool,
+    /// For an anonymous question, the author's handle in this broadcast (`anon:…`, see
+    /// [`crate::auth::Pseudonyms`]): what staff see instead of the author, enough to mute them.
+    #[serde(default)]
+    pub author_pseudonym: Option<String>,
     pub votes: u32,
     pub status: Status,
     /// Visible to citizens right now. Kept by the rules, never guessed from `status` alone: a merged
@@ -178,6 +182,7 @@ impl Question {
             author_sub: "s".into(),
             author_name: "n".into(),
             anonymous: false,
+            author_pseudonym: None,
             votes: 0,
             status: Status::Approved,
             public: true,

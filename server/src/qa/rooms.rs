@@ -51,53 +51,86 @@ impl RoomRef {
     }
 }
 
+/// Who gets an event: one of the broadcast's rooms, or one person's own stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipient {
+    Room(Audience),
+    /// The author (by `sub`) of the question the event is about.
+    Author(String),
+}
+
 /// One event for one room, in domain terms; the protocol module encodes it.
 #[derive(Debug, Clone)]
 pub enum RoomEvent {
     Question(Question),
+    /// One of the recipient's own questions as its author sees it, and whether it is on screen now.
+    Own {
+        question: Question,
+        pinned: bool,
+    },
     QuestionRemoved(QuestionId),
-    Votes { id: QuestionId, votes: u32 },
+    Votes {
+        id: QuestionId,
+        votes: u32,
+    },
     Pinned(Option<QuestionId>),
     Broadcast(Broadcast),
-    Muted { user: String, muted: bool },
+    Muted {
+        user: String,
+        muted: bool,
+    },
 }
 
-/// Turns the changes of one command into the events each room of the broadcast gets, in order.
-pub fn route(state: &QaState, changes: &[Change]) -> Vec<(Audience, RoomEvent)> {
-    let mut out = Vec::with_capacity(changes.len() * 2);
+/// Turns the changes of one command into the events each room of the broadcast, and each author concerned,
+/// gets, in order.
+pub fn route(state: &QaState, changes: &[Change]) -> Vec<(Recipient, RoomEvent)> {
+    use Audience::{Moderation, Public};
+    let mut out = Vec::with_capacity(changes.len() * 3);
+    let room = |audience, event| (Recipient::Room(audience), event);
     for change in changes {
         match change {
             Change::Question { id, was_public } => {
                 let Some(q) = state.questions.get(id) else { continue };
-                out.push((Audience::Moderation, RoomEvent::Question(q.clone())));
+                out.push(room(Moderation, RoomEvent::Question(q.clone())));
                 if q.public {
-                    out.push((Audience::Public, RoomEvent::Question(q.clone())));
+                    out.push(room(Public, RoomEvent::Question(q.clone())));
                 } else if *was_public || q.status.is_settled_unpublished() {
-                    out.push((Audience::Public, RoomEvent::QuestionRemoved(*id)));
+                    out.push(room(Public, RoomEvent::QuestionRemoved(*id)));
                 }
+                out.extend(to_author(state, *id));
             }
             Change::Votes { id } => {
                 let Some(q) = state.questions.get(id) else { continue };
                 let event = RoomEvent::Votes { id: *id, votes: q.votes };
                 if q.public {
-                    out.push((Audience::Public, event.clone()));
+                    out.push(room(Public, event.clone()));
                 }
-                out.push((Audience::Moderation, event));
+                out.push(room(Moderation, event));
             }
-            Change::Pinned => {
-                out.push((Audience::Public, RoomEvent::Pinned(state.pinned)));
-                out.push((Audience::Moderation, RoomEvent::Pinned(state.pinned)));
+            Change::Pinned { previous } => {
+                out.push(room(Public, RoomEvent::Pinned(state.pinned)));
+                out.push(room(Moderation, RoomEvent::Pinned(state.pinned)));
+                for id in [*previous, state.pinned].into_iter().flatten() {
+                    out.extend(to_author(state, id));
+                }
             }
             Change::Broadcast => {
-                out.push((Audience::Public, RoomEvent::Broadcast(state.broadcast.clone())));
-                out.push((Audience::Moderation, RoomEvent::Broadcast(state.broadcast.clone())));
+                out.push(room(Public, RoomEvent::Broadcast(state.broadcast.clone())));
+                out.push(room(Moderation, RoomEvent::Broadcast(state.broadcast.clone())));
             }
             Change::Muted { user, muted } => {
-                out.push((Audience::Moderation, RoomEvent::Muted { user: user.clone(), muted: *muted }));
+                out.push(room(Moderation, RoomEvent::Muted { user: user.clone(), muted: *muted }));
             }
         }
     }
     out
+}
+
+/// The question, as its author sees it, for the author's own stream.
+fn to_author(state: &QaState, id: QuestionId) -> Option<(Recipient, RoomEvent)> {
+    let q = state.questions.get(&id)?;
+    let event = RoomEvent::Own { question: q.clone(), pinned: state.pinned == Some(id) };
+    Some((Recipient::Author(q.author_sub.clone()), event))
 }
 
 /// A room's state as one viewer may see it.

@@ -10,12 +10,14 @@ use super::{
     detect_lang, Answer, Broadcast, BroadcastId, BroadcastPatch, BroadcastState, Held, NewBroadcast, QaCommand,
     QaReply, Question, QuestionId, Status,
 };
-use crate::auth::User;
+use crate::auth::{Pseudonyms, User};
 use crate::error::{Error, Result};
 
 /// Server-wide settings the rules enforce.
 pub struct Policy {
     pub filter: KeywordFilter,
+    /// Handles for anonymous authors, per broadcast.
+    pub pseudonyms: Pseudonyms,
     pub max_tags: usize,
     pub max_questions: usize,
     pub max_question_len_limit: usize,
@@ -32,11 +34,22 @@ const MAX_CLIENT_MSG_ID: usize = 64;
 /// What changed, for routing to rooms. `was_public` tells the public room whether a question left its view.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    Question { id: QuestionId, was_public: bool },
-    Votes { id: QuestionId },
-    Pinned,
+    Question {
+        id: QuestionId,
+        was_public: bool,
+    },
+    Votes {
+        id: QuestionId,
+    },
+    /// The pinned question changed; `previous` was pinned before (its author learns it no longer is).
+    Pinned {
+        previous: Option<QuestionId>,
+    },
     Broadcast,
-    Muted { user: String, muted: bool },
+    Muted {
+        user: String,
+        muted: bool,
+    },
 }
 
 pub struct Applied {
@@ -162,7 +175,8 @@ impl QaState {
         if self.questions.len() >= policy.max_questions {
             return Err(Error::conflict("This broadcast takes no more questions."));
         }
-        let (held, matched) = self.hold_for(&actor.sub, &text, policy);
+        let pseudonym = anonymous.then(|| policy.pseudonyms.handle(&self.pseudonym_scope(), &actor.sub));
+        let (held, matched) = self.hold_for(&actor.sub, pseudonym.as_deref(), &text, policy);
         let id = new_id();
         let question = Question {
             id,
@@ -172,6 +186,7 @@ impl QaState {
             author_sub: actor.sub.clone(),
             author_name: actor.name.clone(),
             anonymous,
+            author_pseudonym: pseudonym,
             votes: 0,
             status: if held.is_some() { Status::Pending } else { Status::Approved },
             public: held.is_none(),
@@ -197,10 +212,19 @@ impl QaState {
         })
     }
 
-    /// Why a question from `sub` with `text` must wait for a moderator, if it must.
-    fn hold_for(&self, sub: &str, text: &str, policy: &Policy) -> (Option<Held>, Vec<String>) {
+    /// Pseudonyms are per broadcast: the same person asking anonymously in two broadcasts can't be linked.
+    fn pseudonym_scope(&self) -> String {
+        format!("broadcast:{}", self.broadcast.id)
+    }
+
+    /// Why a question from `sub` (asking as `pseudonym` if anonymous) with `text` must wait for a moderator, if
+    /// it must. A muted person stays muted when they turn anonymous (staff then see that some muted person
+    /// asked, not who); muting a pseudonym holds only that person's anonymous questions, since holding their
+    /// named ones too would show staff who is behind it.
+    fn hold_for(&self, sub: &str, pseudonym: Option<&str>, text: &str, policy: &Policy) -> (Option<Held>, Vec<String>) {
         let matched = policy.filter.matches(text);
-        let held = if self.muted.contains(sub) {
+        let muted = self.muted.contains(sub) || pseudonym.is_some_and(|handle| self.muted.contains(handle));
+        let held = if muted {
             Some(Held::Muted)
         } else if !matched.is_empty() {
             Some(Held::Keyword)
@@ -244,9 +268,9 @@ impl QaState {
     }
 
     fn edit(&mut self, actor: &User, id: QuestionId, text: String, policy: &Policy) -> Result<Applied> {
-        self.own_unmoderated(actor, id)?;
+        let pseudonym = self.own_unmoderated(actor, id)?.author_pseudonym.clone();
         let text = self.checked_text(text, self.broadcast.max_question_len)?;
-        let (held, matched) = self.hold_for(&actor.sub, &text, policy);
+        let (held, matched) = self.hold_for(&actor.sub, pseudonym.as_deref(), &text, policy);
         let q = self.question_mut(id)?;
         let was_public = q.public;
         q.lang = detect_lang(&text);
@@ -342,7 +366,7 @@ impl QaState {
         let visible = self.questions.get(&id).is_some_and(|q| q.public && q.status != Status::Merged);
         if self.pinned == Some(id) && !visible {
             self.pinned = None;
-            return Some(Change::Pinned);
+            return Some(Change::Pinned { previous: Some(id) });
         }
         None
     }
@@ -359,14 +383,17 @@ impl QaState {
         }
         q.moderated = true;
         if self.pinned != Some(id) {
-            self.pinned = Some(id);
-            changes.push(Change::Pinned);
+            let previous = self.pinned.replace(id);
+            changes.push(Change::Pinned { previous });
         }
         Ok(Applied { reply: QaReply::Done, changes })
     }
 
     fn unpin(&mut self) -> Applied {
-        let changes = if self.pinned.take().is_some() { vec![Change::Pinned] } else { vec![] };
+        let changes = match self.pinned.take() {
+            Some(previous) => vec![Change::Pinned { previous: Some(previous) }],
+            None => vec![],
+        };
         Applied { reply: QaReply::Done, changes }
     }
 
@@ -424,7 +451,7 @@ impl QaState {
         ];
         if self.pinned == Some(id) {
             self.pinned = None;
-            changes.push(Change::Pinned);
+            changes.push(Change::Pinned { previous: Some(id) });
         }
         Ok(Applied { reply: QaReply::Question(question), changes })
     }

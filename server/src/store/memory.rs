@@ -5,40 +5,31 @@
 //! events in seq order on every connection (the hub's fan-out only does `try_send`, so it is short).
 
 use std::collections::{HashSet, VecDeque};
+
+/// How many of one person's questions their personal stream's snapshot lists (the most recent).
+const OWN_QUESTIONS: usize = 100;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
 use rand::Rng;
 
+use super::log::RoomLog;
+use super::personal::MemoryPersonal;
 use super::{Backend, QaStore, Replay, Snapshot};
 use crate::auth::{unix_millis, User};
 use crate::bus::Bus;
 use crate::error::{Error, Result};
 use crate::protocol::{self, Position};
-use crate::qa::rooms::{self, Audience, RoomRef};
+use crate::qa::rooms::{self, Audience, Recipient, RoomEvent, RoomRef};
 use crate::qa::rules::{new_broadcast, Change, Policy, QaState};
 use crate::qa::stats::{self, FaqGroup, Stats};
-use crate::qa::{Broadcast, BroadcastId, BroadcastPatch, NewBroadcast, QaCommand, QaReply, QuestionId};
+use crate::qa::{Broadcast, BroadcastId, BroadcastPatch, NewBroadcast, QaCommand, QaReply, Question, QuestionId};
 
 /// Letters that can't be mistaken for one another when read aloud or typed from a screen (no I, L, O).
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ";
 const CODE_LEN: usize = 6;
-
-/// A room's sequence and bounded history.
-struct RoomLog {
-    key: String,
-    seq: u64,
-    history: VecDeque<(u64, Utf8Bytes)>,
-}
-
-impl RoomLog {
-    fn new(key: String) -> Self {
-        RoomLog { key, seq: 0, history: VecDeque::new() }
-    }
-}
 
 struct Entry {
     state: QaState,
@@ -96,6 +87,10 @@ pub struct MemoryStore {
     history_len: usize,
     policy: Arc<Policy>,
     bus: Arc<dyn Bus>,
+    /// Where authors hear of their questions' fate.
+    personal: Arc<MemoryPersonal>,
+    /// Each author's most recent questions, newest last (at most `OWN_QUESTIONS`).
+    authored: DashMap<String, VecDeque<(BroadcastId, QuestionId)>>,
     /// Publish vote counts at most once per flush interval instead of once per vote.
     coalesce_votes: bool,
     /// Most vote-count events per broadcast per flush (`--vote-events-per-flush`).
@@ -107,8 +102,16 @@ pub struct MemoryStore {
 impl MemoryStore {
     /// With `--vote-flush-ms`, vote-count events wait for [`Store::flush_votes`], so 10,000 votes in a second
     /// cost viewers a few events, not 10,000.
-    pub fn new(policy: Arc<Policy>, bus: Arc<dyn Bus>, history_len: usize, config: &crate::Config) -> Self {
+    pub fn new(
+        policy: Arc<Policy>,
+        bus: Arc<dyn Bus>,
+        personal: Arc<MemoryPersonal>,
+        history_len: usize,
+        config: &crate::Config,
+    ) -> Self {
         MemoryStore {
+            personal,
+            authored: DashMap::new(),
             coalesce_votes: config.vote_flush_ms > 0,
             vote_events_per_flush: config.vote_events_per_flush.max(1),
             dirty: Mutex::new(HashSet::new()),
@@ -116,7 +119,7 @@ impl MemoryStore {
             codes: DashMap::new(),
             next_broadcast: AtomicU64::new(1),
             next_question: AtomicU64::new(1),
-            epoch: format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff),
+            epoch: new_epoch(),
             history_len,
             policy,
             bus,
@@ -139,21 +142,38 @@ impl MemoryStore {
     }
 
     /// Sequences, records and publishes the events of one change. Called with the entry locked.
-    fn publish(&self, entry: &mut Entry, events: Vec<(Audience, rooms::RoomEvent)>) {
-        for (audience, event) in events {
+    fn publish(&self, entry: &mut Entry, events: Vec<(Recipient, RoomEvent)>) {
+        for (recipient, event) in events {
+            let audience = match recipient {
+                Recipient::Room(audience) => audience,
+                Recipient::Author(sub) => {
+                    self.personal.publish(&sub, |room, seq| protocol::qa::event(room, seq, Audience::Public, &event));
+                    continue;
+                }
+            };
             let log = match audience {
                 Audience::Public => &mut entry.public,
                 Audience::Moderation => &mut entry.moderation,
             };
-            log.seq += 1;
-            let frame = protocol::qa::event(&log.key, log.seq, audience, &event);
-            if log.history.len() >= self.history_len {
-                log.history.pop_front();
-            }
-            log.history.push_back((log.seq, frame.clone()));
-            self.bus.publish(&log.key, log.seq, &frame);
+            let (seq, frame) =
+                log.append(self.history_len, |room, seq| protocol::qa::event(room, seq, audience, &event));
+            self.bus.publish(&log.key, seq, &frame);
         }
     }
+
+    /// Remembers a new question under its author, for their personal stream's snapshot.
+    fn record_authored(&self, question: &Question) {
+        let mut mine = self.authored.entry(question.author_sub.clone()).or_default();
+        if mine.len() >= OWN_QUESTIONS {
+            mine.pop_front();
+        }
+        mine.push_back((question.broadcast, question.id));
+    }
+}
+
+/// A fresh random epoch: in memory every history dies with the process.
+pub fn new_epoch() -> String {
+    format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff)
 }
 
 fn lock(entry: &Arc<Mutex<Entry>>) -> std::sync::MutexGuard<'_, Entry> {
@@ -226,6 +246,9 @@ impl QaStore for MemoryStore {
         }
         let events = rooms::route(&entry.state, &changes);
         self.publish(&mut entry, events);
+        if let QaReply::Asked { question, duplicate: false } = &applied.reply {
+            self.record_authored(question);
+        }
         Ok(applied.reply)
     }
 
@@ -242,22 +265,23 @@ impl QaStore for MemoryStore {
     }
 
     async fn replay(&self, room: RoomRef, since: &Position) -> Result<Option<Replay>> {
-        if since.epoch != self.epoch {
-            return Ok(None);
-        }
         let entry = self.entry(room.broadcast)?;
         let entry = lock(&entry);
-        let log = entry.log(room.audience);
-        if since.seq > log.seq {
-            return Ok(None);
+        Ok(entry.log(room.audience).replay(&self.epoch, since))
+    }
+
+    async fn own_questions(&self, sub: &str) -> Result<Vec<(Question, bool)>> {
+        let ids: Vec<(BroadcastId, QuestionId)> =
+            self.authored.get(sub).map(|mine| mine.iter().rev().copied().collect()).unwrap_or_default();
+        let mut own = Vec::with_capacity(ids.len());
+        for (broadcast, id) in ids {
+            let Ok(entry) = self.entry(broadcast) else { continue };
+            let entry = lock(&entry);
+            if let Some(q) = entry.state.questions.get(&id) {
+                own.push((q.clone(), entry.state.pinned == Some(id)));
+            }
         }
-        // The history must hold every event after `since`: its oldest must be at most since.seq + 1.
-        let oldest = log.history.front().map(|(s, _)| *s).unwrap_or(log.seq + 1);
-        if oldest > since.seq + 1 {
-            return Ok(None);
-        }
-        let frames = log.history.iter().filter(|(s, _)| *s > since.seq).map(|(_, f)| f.clone()).collect();
-        Ok(Some(Replay { seq: log.seq, frames }))
+        Ok(own)
     }
 
     async fn record_participant(&self, broadcast: BroadcastId, user: &User, concurrent: u32) -> Result<()> {

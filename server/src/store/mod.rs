@@ -7,19 +7,22 @@
 //! consistent snapshot; replay history), never a read-modify-write in a caller, so a shared store (Redis) can
 //! implement the same trait with scripts or transactions and callers don't change.
 
+mod log;
 mod memory;
+mod personal;
 
 use async_trait::async_trait;
 use axum::extract::ws::Utf8Bytes;
 
 pub use memory::MemoryStore;
+pub use personal::MemoryPersonal;
 
 use crate::auth::User;
 use crate::error::Result;
 use crate::protocol::Position;
 use crate::qa::rooms::RoomRef;
 use crate::qa::stats::{FaqGroup, Stats};
-use crate::qa::{Broadcast, BroadcastId, BroadcastPatch, NewBroadcast, QaCommand, QaReply};
+use crate::qa::{Broadcast, BroadcastId, BroadcastPatch, NewBroadcast, QaCommand, QaReply, Question};
 
 /// A room's state encoded for one viewer, and the position it reflects.
 pub struct Snapshot {
@@ -61,6 +64,10 @@ pub trait QaStore: Send + Sync {
     /// nodes (what presence frames show).
     async fn record_concurrent(&self, broadcast: BroadcastId, concurrent: u32) -> Result<u32>;
 
+    /// `sub`'s own questions in every broadcast (the most recent ones, newest first), each with whether it is
+    /// pinned now: the Q&A part of the personal stream's snapshot.
+    async fn own_questions(&self, sub: &str) -> Result<Vec<(Question, bool)>>;
+
     async fn stats(&self, broadcast: BroadcastId) -> Result<Stats>;
     /// FAQ groups of ended and archived broadcasts, newest first.
     async fn faq(&self) -> Result<Vec<FaqGroup>>;
@@ -75,6 +82,21 @@ pub trait QaStore: Send + Sync {
     async fn flush_votes(&self) -> Result<()> {
         Ok(())
     }
+}
+
+/// The personal streams (`user:<sub>`): each person's own news from every domain, as a sequenced room. The
+/// domains' stores append to it in the same atomic step as the change it reports; this trait is what a joining
+/// client reads.
+#[async_trait]
+pub trait PersonalStore: Send + Sync {
+    /// The stream's position now. A snapshot reads it before the domains' parts, so an event that lands in
+    /// between is both in the parts and replayed after them (events carry whole objects: applying one twice
+    /// is harmless), and none is missed.
+    async fn position(&self, sub: &str) -> Result<Position>;
+    /// The events after `since`, if the stream still holds them all under the same epoch.
+    async fn replay(&self, sub: &str, since: &Position) -> Result<Option<Replay>>;
+    /// Periodic housekeeping: forget the streams of people idle for long.
+    fn evict_idle(&self) {}
 }
 
 /// The storage as a whole, whichever domains it serves.

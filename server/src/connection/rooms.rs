@@ -1,0 +1,154 @@
+//! Joining and leaving rooms: who may join which room, and the baseline a joiner starts from (the missed
+//! events if the room's history still has them, else a snapshot), whichever domain the room belongs to.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::Connection;
+use crate::auth::User;
+use crate::error::{Error, Result};
+use crate::hub::{Outbound, RoomId, Subscriber, WireFrame};
+use crate::protocol::{self, Position, Room};
+use crate::qa::rooms::Audience;
+use crate::store::{Replay, Snapshot};
+
+pub(super) struct JoinedRoom {
+    pub key: String,
+    pub room: Room,
+    pub id: RoomId,
+}
+
+/// Whether `user` may be in `room` (checked at join, and again when a connection changes identity).
+fn may_join(user: &User, room: &Room) -> Result<()> {
+    match room {
+        Room::Broadcast(r) if r.audience == Audience::Moderation && !user.role.is_moderator() => {
+            Err(Error::forbidden("Only moderators may join the moderation room."))
+        }
+        Room::Person(sub) if *sub != user.sub => Err(Error::forbidden("Only its owner may join a personal stream.")),
+        _ => Ok(()),
+    }
+}
+
+impl Connection {
+    pub(super) async fn join(
+        &mut self,
+        user: &User,
+        name: &str,
+        since: Option<Position>,
+        observer: bool,
+    ) -> Result<Value> {
+        let room = Room::parse(name).ok_or_else(|| Error::not_found("No such room."))?;
+        may_join(user, &room)?;
+        if let Room::Broadcast(r) = &room {
+            self.app.qa.broadcast(r.broadcast).await?;
+        }
+        let key = room.key();
+        // Joining again is how a client asks for a fresh start: leave, then join as new.
+        self.leave_room(&key);
+        if self.rooms.len() >= self.app.config.max_rooms_per_connection {
+            return Err(Error::conflict("This connection has joined too many rooms."));
+        }
+        let subscriber = Subscriber {
+            conn_id: self.id,
+            tx: self.tx.clone(),
+            control: Arc::clone(&self.control),
+            participant: !observer,
+        };
+        let id = self.app.hub.subscribe(&key, subscriber).map_err(|_full| {
+            self.control.kill_slow_consumer(&self.app.metrics);
+            Error::unavailable()
+        })?;
+        self.rooms.push(JoinedRoom { key: key.clone(), room: room.clone(), id });
+        if !self.listening(&key).await {
+            self.leave_room(&key);
+            return Err(Error::unavailable());
+        }
+        let result = match self.send_baseline(user, &room, id, since).await {
+            Ok(result) => result,
+            Err(error) => {
+                self.leave_room(&key);
+                return Err(error);
+            }
+        };
+        if let Room::Broadcast(r) = room {
+            if r.audience == Audience::Public && !observer {
+                let concurrent = self.app.hub.participant_count(&key) as u32;
+                self.app.qa.record_participant(r.broadcast, user, concurrent).await?;
+            }
+        }
+        Ok(result)
+    }
+
+    /// Waits (bounded) until the room's live events reach this node, so the baseline read next can't miss any.
+    async fn listening(&self, key: &str) -> bool {
+        let wait = Duration::from_millis(self.app.config.redis_timeout_ms.max(1));
+        tokio::time::timeout(wait, self.app.hub.until_listening(key)).await.unwrap_or(false)
+    }
+
+    /// Sends what the client starts from: the missed events if the history still has them, else a snapshot.
+    async fn send_baseline(&self, user: &User, room: &Room, id: RoomId, since: Option<Position>) -> Result<Value> {
+        if let Some(since) = since {
+            if let Some(replay) = self.replay(room, &since).await? {
+                let frames = replay.frames.iter().map(|f| WireFrame::text(f.as_str())).collect();
+                self.enqueue(Outbound::Baseline { room: id, seq: replay.seq, frames });
+                return Ok(json!({ "room": room.key(), "seq": replay.seq, "recovered": true }));
+            }
+        }
+        let snapshot = self.snapshot(room, user).await?;
+        let frames = vec![WireFrame::text(snapshot.frame.as_str())];
+        self.enqueue(Outbound::Baseline { room: id, seq: snapshot.seq, frames });
+        Ok(json!({ "room": room.key(), "seq": snapshot.seq, "recovered": false }))
+    }
+
+    async fn replay(&self, room: &Room, since: &Position) -> Result<Option<Replay>> {
+        match room {
+            Room::Broadcast(r) => self.app.qa.replay(*r, since).await,
+            Room::Person(sub) => self.app.personal.replay(sub, since).await,
+        }
+    }
+
+    async fn snapshot(&self, room: &Room, user: &User) -> Result<Snapshot> {
+        match room {
+            Room::Broadcast(r) => self.app.qa.snapshot(*r, user).await,
+            Room::Person(sub) => {
+                // The position first, then the parts: see `PersonalStore::position`.
+                let at = self.app.personal.position(sub).await?;
+                let questions = self.app.qa.own_questions(sub).await?;
+                let frame = protocol::personal::snapshot(&room.key(), &at.epoch, at.seq, &questions);
+                Ok(Snapshot { epoch: at.epoch, seq: at.seq, frame })
+            }
+        }
+    }
+
+    pub(super) fn leave(&mut self, name: &str) -> Result<Value> {
+        if !self.leave_room(name) {
+            return Err(Error::not_found("You are not in this room."));
+        }
+        Ok(json!({}))
+    }
+
+    fn leave_room(&mut self, key: &str) -> bool {
+        let Some(pos) = self.rooms.iter().position(|r| r.key == key) else { return false };
+        let joined = self.rooms.swap_remove(pos);
+        self.app.hub.unsubscribe(&joined.key, self.id);
+        self.enqueue(Outbound::Unwatch { room: joined.id });
+        true
+    }
+
+    /// Leaves the rooms `user` may not be in (after a change of identity).
+    pub(super) fn leave_rooms_not_allowed(&mut self, user: &User) {
+        let barred: Vec<String> =
+            self.rooms.iter().filter(|r| may_join(user, &r.room).is_err()).map(|r| r.key.clone()).collect();
+        for key in barred {
+            self.leave_room(key.as_str());
+        }
+    }
+
+    pub(super) fn leave_all(&mut self) {
+        for joined in self.rooms.drain(..) {
+            self.app.hub.unsubscribe(&joined.key, self.id);
+        }
+    }
+}
