@@ -207,6 +207,15 @@ export function formatTime(ms) {
   return new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short' }).format(new Date(ms));
 }
 
+/** A time of today as a clock ("07:22"), an older one with its date. */
+export function formatClock(ms) {
+  if (ms === null || ms === undefined) return '';
+  const d = new Date(ms);
+  if (d.toDateString() !== new Date().toDateString()) return formatTime(ms);
+  const locale = currentLang === 'ar' ? 'ar-BH-u-nu-latn' : 'en-GB';
+  return new Intl.DateTimeFormat(locale, { timeStyle: 'short' }).format(d);
+}
+
 let announceTimer = 0;
 /** Say something through the page's aria-live="polite" region. */
 export function announce(message) {
@@ -218,10 +227,16 @@ export function announce(message) {
   announceTimer = setTimeout(() => { region.textContent = message; }, 50);
 }
 
-/** Author label: anonymous questions have no author; a citizen who gave no name has an empty one. */
+/**
+ * Author label. Public views: an anonymous question has no author; a citizen who gave no name has an empty one.
+ * Staff views: an anonymous author comes as `{ sub, name: null, pseudonym }`, shown "Anonymous · 3F9A2C" (the
+ * same pseudonym for the same person within a broadcast, so a moderator can tell repeat askers apart).
+ */
 export function authorName(q) {
-  if (!q.author) return t('anonymous');
-  return q.author.name || t('unnamed');
+  const a = q.author;
+  if (a?.pseudonym) return t('anonymousAs', { id: a.pseudonym });
+  if (!a) return t('anonymous');
+  return a.name || t('unnamed');
 }
 
 /** Count characters the way the server does: Unicode scalar values, not UTF-16 units. */
@@ -304,7 +319,7 @@ export async function api(method, path, { body, token, raw = false } = {}) {
 }
 
 function httpStatusCode(status) {
-  return ({ 400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 409: 'conflict',
+  return ({ 400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 405: 'not_supported', 409: 'conflict',
     413: 'too_large', 429: 'rate_limited', 503: 'unavailable' })[status] || 'internal';
 }
 
@@ -344,6 +359,26 @@ export async function getCitizenSession({ key = 'majlis.session', name, force = 
   const session = { ...res, requested_name: wanted || '' };
   try { localStorage.setItem(key, JSON.stringify(session)); } catch { /* works for this page only */ }
   return session;
+}
+
+/**
+ * Change the display name of the stored citizen session. A server that can rename keeps the identity (`PATCH
+ * /api/session`, same `sub`, so votes and "my questions" stay); one that cannot (404/405) gets a new session.
+ * Resolves with the session and whether the identity was kept.
+ */
+export async function renameCitizenSession(name, { key = 'majlis.session' } = {}) {
+  const current = loadSession(key);
+  if (current) {
+    try {
+      const res = await api('PATCH', '/api/session', { token: current.token, body: { name } });
+      const session = { ...res, requested_name: name };
+      try { localStorage.setItem(key, JSON.stringify(session)); } catch { /* works for this page only */ }
+      return { session, kept: res.user?.sub === current.user?.sub };
+    } catch (err) {
+      if (err.code !== 'not_found' && err.code !== 'not_supported') throw err;
+    }
+  }
+  return { session: await getCitizenSession({ key, name, force: true }), kept: false };
 }
 
 function loadRequestedName(key) {
