@@ -58,6 +58,7 @@ export function createAnnouncer(kinds, { intervalMs = 5000, gatherMs = 400 } = {
 // ---------------------------------------------------------------------------------------------------------
 
 const TOAST_MS = 4500;
+const TOASTS_SHOWN = 2; // more would cover the page on a phone; the newest matter
 
 /** A short confirmation at the bottom of the screen, also spoken (the container is a polite status region). */
 export function toast(key, args) {
@@ -67,7 +68,9 @@ export function toast(key, args) {
     document.body.append(box);
   }
   const node = el('div', { class: 'toast', testid: 'toast', i18n: key, args });
+  for (const old of [...box.children]) if (old.textContent === t(key, args)) old.remove(); // no repeats
   box.append(node);
+  while (box.children.length > TOASTS_SHOWN) box.firstElementChild.remove();
   setTimeout(() => node.remove(), TOAST_MS);
   return node;
 }
@@ -91,7 +94,7 @@ export function menuButton({ key, args, testid, items, label }) {
   });
   if (label) setText(button, label.key, label.args, 'aria-label');
   const wrap = el('div', { class: 'menu' }, button, list);
-  const entries = () => [...list.querySelectorAll('[role="menuitem"]:not(:disabled)')];
+  const entries = () => [...list.querySelectorAll('.menu-item:not(:disabled)')];
 
   function close(focusButton) {
     if (list.hidden) return;
@@ -121,7 +124,8 @@ export function menuButton({ key, args, testid, items, label }) {
       type: 'button', class: `menu-item${item.danger ? ' danger' : ''}`, role: 'menuitem', testid: item.testid,
       attrs: { tabindex: '-1' }, disabled: !!item.disabled,
     }, el('span', { i18n: item.key, args: item.args }), item.kbd ? el('kbd', { text: item.kbd, attrs: { 'aria-hidden': 'true' } }) : null);
-    if (item.pressed !== undefined) node.setAttribute('aria-pressed', String(item.pressed));
+    // An on/off item (mute) is a checkbox item: menu items may not carry aria-pressed.
+    if (item.pressed !== undefined) { node.setAttribute('role', 'menuitemcheckbox'); node.setAttribute('aria-checked', String(item.pressed)); }
     node.addEventListener('click', () => { close(true); item.run(); });
     list.append(node);
   }
