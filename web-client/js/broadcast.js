@@ -118,6 +118,7 @@ function renderHeader() {
     setText($('bc-ended-text'), 'bc.endedCount', { n: answered });
   }
   $('ask-card').hidden = closed;
+  $('page').classList.toggle('is-closed', closed); // no ask column any more: one column, centred
   renderNotice();
 }
 
