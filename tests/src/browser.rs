@@ -230,6 +230,45 @@ impl Page {
         Ok(())
     }
 
+    /// Presses one key as a keyboard would: `key` is a DOM key name ("Tab", "Enter", "Escape", " ", "ArrowDown")
+    /// or one character ("j"); `modifiers` is CDP's bit set (1 Alt, 2 Ctrl, 4 Meta, 8 Shift).
+    pub async fn press(&self, key: &str, modifiers: u32) -> Result<()> {
+        let (code, vk, text) = key_codes(key);
+        let text = if modifiers & 2 != 0 { String::new() } else { text };
+        let down = json!({"type": "keyDown", "key": key, "code": code, "windowsVirtualKeyCode": vk,
+            "nativeVirtualKeyCode": vk, "text": text, "unmodifiedText": text, "modifiers": modifiers});
+        self.call("Input.dispatchKeyEvent", down).await?;
+        let up = json!({"type": "keyUp", "key": key, "code": code, "windowsVirtualKeyCode": vk,
+            "nativeVirtualKeyCode": vk, "modifiers": modifiers});
+        self.call("Input.dispatchKeyEvent", up).await?;
+        Ok(())
+    }
+
+    /// Types text into whatever has the focus (one input event, as an input method would).
+    pub async fn insert_text(&self, text: &str) -> Result<()> {
+        self.call("Input.insertText", json!({"text": text})).await.map(|_| ())
+    }
+
+    /// Runs axe-core (vendored in `tests/assets/`) in the page and returns the violations whose impact is
+    /// serious or critical, each as "rule: help (selectors)".
+    pub async fn axe_serious(&self) -> Result<Vec<String>> {
+        const AXE: &str = include_str!("../assets/axe.min.js");
+        if self.eval("typeof window.axe === 'object'").await? != json!(true) {
+            self.eval(&format!("{AXE}\n;true")).await.context("loading axe-core")?;
+        }
+        let found = self
+            .eval(
+                "axe.run(document, { resultTypes: ['violations'] }).then(r => r.violations
+                    .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                    .map(v => `${v.id}: ${v.help} (${v.nodes.slice(0, 5).map(n => n.target.join(' ')).join(', ')})`))",
+            )
+            .await?;
+        Ok(found
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default())
+    }
+
     pub async fn text(&self, selector: &str) -> Result<String> {
         let value = self.eval(&format!("document.querySelector({})?.textContent ?? null", js_str(selector))).await?;
         value.as_str().map(str::to_string).with_context(|| format!("no element at {selector}"))
@@ -258,6 +297,24 @@ impl Page {
     pub fn exceptions(&self) -> Vec<String> {
         let events = self.browser.events.lock().expect("events lock");
         events.iter().filter(|e| e["method"] == "Runtime.exceptionThrown").map(|e| e["params"].to_string()).collect()
+    }
+}
+
+/// The DOM `code`, the Windows virtual key code and the typed text of a key, for `Page::press`.
+fn key_codes(key: &str) -> (String, u32, String) {
+    match key {
+        "Tab" => ("Tab".into(), 9, String::new()),
+        "Enter" => ("Enter".into(), 13, "\r".into()),
+        "Escape" => ("Escape".into(), 27, String::new()),
+        " " => ("Space".into(), 32, " ".into()),
+        "ArrowDown" => ("ArrowDown".into(), 40, String::new()),
+        "ArrowUp" => ("ArrowUp".into(), 38, String::new()),
+        "/" => ("Slash".into(), 191, "/".into()),
+        other => {
+            let c = other.chars().next().unwrap_or(' ');
+            let upper = c.to_ascii_uppercase();
+            (format!("Key{upper}"), upper as u32, other.to_string())
+        }
     }
 }
 

@@ -784,3 +784,39 @@ async fn with_many_questions_voted_a_flush_publishes_a_bounded_number_oldest_cha
     }
     assert_eq!(seen, voted);
 }
+
+#[tokio::test]
+async fn a_moderator_pauses_new_questions_while_votes_still_count_and_resumes_them() {
+    let server = TestServer::start().await;
+    let b = server.create_broadcast(json!({})).await;
+    let id = id_of(&b);
+    assert_eq!(b["paused"], false, "a new broadcast takes questions");
+    let mut citizen = server.citizen("Fatima").await;
+    let mut viewer = server.citizen("Viewer").await;
+    viewer.join(&room(&b)).await;
+    let q = ask(&mut citizen, id, "When does registration open?").await;
+
+    let patch = |paused: bool| {
+        server
+            .http
+            .patch(server.url(&format!("/api/broadcasts/{id}")))
+            .bearer_auth(server.token(majlis_server::auth::Role::Moderator, "Mod"))
+            .json(&json!({ "paused": paused }))
+            .send()
+    };
+    let paused: Value = patch(true).await.unwrap().json().await.unwrap();
+    assert_eq!(paused["paused"], true);
+    let event = viewer.next_matching("the paused broadcast", |f| f["kind"] == "broadcast").await;
+    assert_eq!(event["data"]["paused"], true, "viewers learn that questions are paused");
+    let (_, by_code) = server.get_json(&format!("/api/broadcasts/{}", b["code"].as_str().unwrap()), None).await;
+    assert_eq!(by_code["paused"], true);
+
+    let refusal = citizen.refused(json!({"type": "ask", "broadcast": id, "text": "Another question?"})).await;
+    assert_eq!((refusal.code.as_str(), refusal.frame["message"].as_str()), ("conflict", Some("Questions are paused.")));
+    let vote = citizen.ok(json!({"type": "vote", "broadcast": id, "question": id_of(&q), "value": true})).await;
+    assert_eq!(vote["votes"], 1, "votes still count while questions are paused");
+
+    let resumed: Value = patch(false).await.unwrap().json().await.unwrap();
+    assert_eq!(resumed["paused"], false);
+    ask(&mut citizen, id, "Another question?").await;
+}

@@ -65,6 +65,10 @@ pub struct Broadcast {
     pub premoderation: bool,
     pub allow_anonymous: bool,
     pub max_question_len: usize,
+    /// New questions are refused for now (votes still count); a moderator resumes them. Absent in
+    /// broadcasts stored before it existed, hence the default.
+    #[serde(default)]
+    pub paused: bool,
     pub created_at: u64,
     pub live_at: Option<u64>,
     pub ended_at: Option<u64>,
@@ -100,6 +104,7 @@ pub struct BroadcastPatch {
     pub premoderation: Option<bool>,
     pub allow_anonymous: Option<bool>,
     pub max_question_len: Option<usize>,
+    pub paused: Option<bool>,
     pub state: Option<BroadcastState>,
 }
 

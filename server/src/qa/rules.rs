@@ -168,6 +168,9 @@ impl QaState {
                 return Ok(Applied { reply: QaReply::Asked { question, duplicate: true }, changes: vec![] });
             }
         }
+        if self.broadcast.paused {
+            return Err(Error::conflict("Questions are paused."));
+        }
         let text = self.checked_text(text, self.broadcast.max_question_len)?;
         if anonymous && !self.broadcast.allow_anonymous {
             return Err(Error::bad_request("This broadcast does not take anonymous questions."));
@@ -528,6 +531,9 @@ impl QaState {
         if let Some(allow) = patch.allow_anonymous {
             b.allow_anonymous = allow;
         }
+        if let Some(paused) = patch.paused {
+            b.paused = paused;
+        }
         if let Some(next) = patch.state.filter(|n| *n != b.state) {
             b.state = next;
             match next {
@@ -569,6 +575,7 @@ pub fn new_broadcast(id: BroadcastId, code: String, new: NewBroadcast, policy: &
         premoderation: new.premoderation,
         allow_anonymous: new.allow_anonymous,
         max_question_len,
+        paused: false,
         created_at: now,
         live_at: None,
         ended_at: None,

@@ -293,6 +293,7 @@ mod tests {
             premoderation: false,
             allow_anonymous: false,
             max_question_len: 280,
+            paused: false,
             created_at: 0,
             live_at: None,
             ended_at: None,
