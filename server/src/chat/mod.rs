@@ -29,8 +29,8 @@
 //!
 //! [`routing`] (queue order and choice of agent), [`estimate`] (wait estimate from recent real waits),
 //! [`hours`] (business hours), [`rooms`] (who sees what: the rule that an internal note never reaches a citizen
-//! lives there), [`offline`] (offline
-//! messages), [`canned`] (canned responses), [`policy`] (every limit, with its default).
+//! lives there), [`transcript`] (plain text and JSON), [`report`] (figures for the ministry), [`offline`]
+//! (offline messages), [`canned`] (canned responses), [`policy`] (every limit, with its default).
 //!
 //! # Who is who
 //!
@@ -44,9 +44,11 @@ pub mod estimate;
 pub mod hours;
 pub mod offline;
 pub mod policy;
+pub mod report;
 pub mod rooms;
 pub mod routing;
 pub mod rules;
+pub mod transcript;
 
 mod text;
 

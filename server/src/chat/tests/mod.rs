@@ -3,7 +3,9 @@
 
 mod conversation;
 mod desk_commands;
+mod reports;
 mod routing_order;
+mod transcripts;
 mod visibility;
 
 use std::collections::BTreeMap;
