@@ -10,13 +10,23 @@ use serde::Serialize;
 
 use super::rules::ChatState;
 use super::{
-    Body, Category, ChatId, ChatLang, ChatStatus, Consent, EndReason, Notice, Rating, RequeueReason, Seq, Side,
+    Body, Category, Chat, ChatId, ChatLang, ChatStatus, Consent, EndReason, Notice, Party, Rating, RequeueReason, Seq,
+    Side,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Audience {
     Citizen,
     Staff,
+}
+
+/// Which transcript of `chat` `user` may read, if any: its citizen theirs, its (last) agent and supervisors the
+/// staff one. The same people as may join its rooms.
+pub fn audience_for(user: &crate::auth::User, chat: &Chat) -> Option<Audience> {
+    match chat.party(user)? {
+        Party::Citizen => Some(Audience::Citizen),
+        Party::Agent | Party::Supervisor => Some(Audience::Staff),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -20,8 +20,9 @@ mod views;
 use std::collections::BTreeMap;
 
 pub use views::{
-    citizen_snapshot, desk_snapshot, queue, staff_snapshot, user_snapshot, AgentView, ChatSummary, CitizenChat,
-    CitizenSnapshot, DeskSnapshot, OpenView, QueueItem, StaffSnapshot, UserSnapshot,
+    citizen_snapshot, desk_snapshot, queue, staff_snapshot, start_info, user_snapshot, AgentView, ChatSummary,
+    CitizenChat, CitizenSnapshot, DeskSnapshot, LangInfo, OpenView, QueueItem, StaffSnapshot, StartInfo, Unavailable,
+    UserSnapshot,
 };
 
 use super::canned::Canned;

@@ -5,7 +5,8 @@
 
 use crate::auth::User;
 use crate::chat::desk::{Agent, Desk, OpenChat};
-use crate::chat::policy::ChatPolicy;
+use crate::chat::hours::Schedule;
+use crate::chat::policy::{ChatPolicy, ConsentLine};
 use crate::chat::rules::ChatState;
 use crate::chat::{
     is_desk_staff, Availability, Category, Chat, ChatId, ChatLang, ChatStatus, EndReason, Message, Note, PerLang,
@@ -251,5 +252,74 @@ pub fn user_snapshot(user: &User, desk: &Desk, policy: &ChatPolicy) -> UserSnaps
         }
     } else {
         UserSnapshot { chats: desk.open_chats_of(&user.sub).iter().filter_map(summary).collect(), agent: None }
+    }
+}
+
+/// Why a citizen can't start a chat in a language now (they can leave an offline message instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    /// Outside business hours.
+    Closed,
+    /// No available agent serves the language.
+    NoAgents,
+    /// The language's queue is full.
+    QueueFull,
+}
+
+/// One language as the chat widget shows it before the form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LangInfo {
+    /// `None`: a chat may start now.
+    pub unavailable: Option<Unavailable>,
+    pub waiting: u32,
+    /// The wait a chat starting now would be told (at the back of the queue).
+    pub estimate_ms: Option<u64>,
+}
+
+/// What the widget needs before the pre-chat form (`GET /api/chat/start-info`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartInfo {
+    pub open: bool,
+    /// When the desk opens next (now while open); `None` if never.
+    pub next_open: Option<u64>,
+    pub langs: PerLang<LangInfo>,
+    pub consent: ConsentLine,
+    /// The viewer's own open chats, to resume instead of starting another.
+    pub my_chats: Vec<ChatSummary>,
+    /// Whether the viewer may start one more chat at all.
+    pub may_start: bool,
+}
+
+pub fn start_info(
+    desk: &Desk,
+    schedule: &Schedule,
+    consent: &ConsentLine,
+    viewer: Option<&User>,
+    policy: &ChatPolicy,
+    now: u64,
+) -> StartInfo {
+    let open = schedule.is_open(now);
+    let lang = |lang: ChatLang| {
+        let waiting = desk.queues.get(lang).len();
+        let unavailable = if !open {
+            Some(Unavailable::Closed)
+        } else if !desk.has_agents_for(lang) {
+            Some(Unavailable::NoAgents)
+        } else if waiting >= policy.max_queue_per_lang {
+            Some(Unavailable::QueueFull)
+        } else {
+            None
+        };
+        let estimate_ms = desk.estimate_at(lang, waiting as u32 + 1, policy, now);
+        LangInfo { unavailable, waiting: waiting as u32, estimate_ms }
+    };
+    let mine = viewer.map(|v| desk.open_chats_of(&v.sub)).unwrap_or_default();
+    StartInfo {
+        open,
+        next_open: schedule.next_open(now),
+        langs: PerLang { ar: lang(ChatLang::Ar), en: lang(ChatLang::En) },
+        consent: consent.clone(),
+        may_start: mine.len() < policy.max_open_chats_per_citizen,
+        my_chats: mine.iter().filter_map(|id| Some(ChatSummary::of_open(*id, desk.open.get(id)?, desk))).collect(),
     }
 }

@@ -88,3 +88,16 @@ fn an_english_chat_reads_in_english() {
     assert!(text.contains("] Citizen: Hello"), "{text}");
     assert!(text.contains("— The agent ended the chat. —"), "{text}");
 }
+
+#[test]
+fn only_the_chats_people_read_its_transcript() {
+    use crate::chat::transcript::audience_for;
+    let w = finished();
+    let chat = w.header(1);
+    assert_eq!(audience_for(&citizen(1), &chat), Some(Audience::Citizen));
+    assert_eq!(audience_for(&agent("Amina"), &chat), Some(Audience::Staff));
+    assert_eq!(audience_for(&admin("Noor"), &chat), Some(Audience::Staff));
+    for stranger in [citizen(2), agent("Omar"), moderator("Musa")] {
+        assert_eq!(audience_for(&stranger, &chat), None, "{}", stranger.sub);
+    }
+}

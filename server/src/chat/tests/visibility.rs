@@ -211,3 +211,32 @@ fn a_waiting_citizen_sees_their_place_and_estimate() {
     let mine = user_snapshot(&citizen(3), &w.desk, &w.policy);
     assert_eq!(mine.chats.iter().map(|c| (c.id, c.status)).collect::<Vec<_>>(), vec![(3, ChatStatus::Waiting)]);
 }
+
+#[test]
+fn the_widget_learns_before_the_form_whether_and_how_long_it_would_wait() {
+    use crate::chat::hours::Week;
+    use crate::chat::rooms::{start_info, Unavailable};
+    let mut w = World::with(ChatPolicy { default_agent_cap: 1, max_queue_per_lang: 1, ..ChatPolicy::default() });
+    let fatima = citizen(1);
+    let info = |w: &World, viewer: &User| start_info(&w.desk, &w.schedule, &w.consent, Some(viewer), &w.policy, w.now);
+    assert_eq!(info(&w, &fatima).langs.ar.unavailable, Some(Unavailable::NoAgents));
+    w.available(&agent("Amina"), &[ChatLang::Ar]);
+    let before = info(&w, &fatima);
+    assert_eq!(
+        (before.open, before.langs.ar.unavailable, before.langs.en.unavailable),
+        (true, None, Some(Unavailable::NoAgents))
+    );
+    assert_eq!(
+        (before.my_chats.len(), before.may_start, before.consent.version.clone()),
+        (0, true, w.consent.version.clone())
+    );
+    w.start(&fatima, ChatLang::Ar).unwrap();
+    let mine = info(&w, &fatima);
+    assert_eq!((mine.my_chats[0].id, mine.may_start), (1, false), "resume, don't start another");
+    w.start(&citizen(2), ChatLang::Ar).unwrap();
+    assert_eq!(info(&w, &citizen(3)).langs.ar.unavailable, Some(Unavailable::QueueFull));
+    assert_eq!(info(&w, &citizen(3)).langs.ar.estimate_ms, Some(0));
+    w.schedule.week = Week::default();
+    let closed = info(&w, &citizen(3));
+    assert_eq!((closed.open, closed.next_open, closed.langs.ar.unavailable), (false, None, Some(Unavailable::Closed)));
+}
