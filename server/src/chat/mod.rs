@@ -217,7 +217,7 @@ pub enum RequeueReason {
 
 /// What a system message tells both sides. Names, not text: pages and transcripts word it in their language.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "notice", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Notice {
     /// An agent took the chat.
     Joined {

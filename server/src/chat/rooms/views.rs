@@ -282,6 +282,8 @@ pub struct StartInfo {
     pub open: bool,
     /// When the desk opens next (now while open); `None` if never.
     pub next_open: Option<u64>,
+    /// The schedule's zone: pages show `next_open` in it ("we open again Sunday 07:00", Bahrain time).
+    pub time_zone: chrono_tz::Tz,
     pub langs: PerLang<LangInfo>,
     pub consent: ConsentLine,
     /// The viewer's own open chats, to resume instead of starting another.
@@ -317,6 +319,7 @@ pub fn start_info(
     StartInfo {
         open,
         next_open: schedule.next_open(now),
+        time_zone: schedule.time_zone,
         langs: PerLang { ar: lang(ChatLang::Ar), en: lang(ChatLang::En) },
         consent: consent.clone(),
         may_start: mine.len() < policy.max_open_chats_per_citizen,

@@ -31,6 +31,7 @@ fn the_citizens_transcript_has_no_notes_tags_or_contact() {
         assert!(!json.contains(hidden), "{hidden} in {json}");
     }
     assert!(json.contains(r#""kind":"text""#) && json.contains(r#""kind":"system""#));
+    assert!(json.contains(r#""notice":{"type":"joined","agent":"Amina"}"#), "{json}");
     assert_eq!(t.entries.len(), 4, "joined, question, answer, ended");
 }
 
