@@ -5,6 +5,7 @@ mod conversation;
 mod desk_commands;
 mod reports;
 mod routing_order;
+mod storage;
 mod transcripts;
 mod visibility;
 
