@@ -8,6 +8,8 @@
 //! - [`bus`]: how an event reaches every node's hub (in process here; Redis pub/sub with several nodes).
 //! - [`store`]: where state lives, behind a trait whose methods are the atomic operations.
 //! - [`qa`]: the live-broadcast Q&A domain — rules, privacy routing, keyword filter, statistics, FAQ.
+//! - [`chat`]: the live-chat domain — chats, the agents' desk, routing, business hours, privacy routing,
+//!   transcripts and reports (pure rules; not wired to the store or the protocol yet).
 //! - [`redis_mode`]: the Redis store and bus (the only code that knows Redis), used when `--redis-url` is set.
 //! - [`auth`], [`limits`], [`metrics`], [`config`], [`error`].
 //!
@@ -16,6 +18,7 @@
 pub mod app;
 pub mod auth;
 pub mod bus;
+pub mod chat;
 pub mod config;
 pub mod connection;
 pub mod error;

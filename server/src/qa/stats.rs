@@ -157,7 +157,7 @@ pub fn stats_csv(stats: &Stats) -> String {
 }
 
 /// Quotes a CSV field, and defuses spreadsheet formulas (a cell starting with = + - @ is prefixed with ').
-fn csv_field(text: &str) -> String {
+pub(crate) fn csv_field(text: &str) -> String {
     let text = if text.starts_with(['=', '+', '-', '@']) { format!("'{text}") } else { text.to_string() };
     format!("\"{}\"", text.replace('"', "\"\""))
 }
