@@ -134,7 +134,11 @@ async fn with_a_write_interval_every_event_still_arrives_in_order_in_fewer_write
     // Sent without waiting for each ack, so the events reach the viewer's queue faster than the interval.
     for n in 0..20 {
         asker
-            .send_raw(json!({"type": "ask", "broadcast": b["id"], "text": format!("question {n}")}).to_string().into())
+            .send_raw(
+                json!({"type": "ask", "id": n, "broadcast": b["id"], "text": format!("question {n}")})
+                    .to_string()
+                    .into(),
+            )
             .await;
     }
     let events = majlis_tests::events_of(&mut viewer, &room, 20).await;

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{MaybeUser, Moderator};
+use super::extract::{JsonBody, MaybeUser, Moderator};
 use super::AppState;
 use crate::error::{Error, Result};
 use crate::qa::stats::stats_csv;
@@ -61,9 +61,8 @@ fn live_first(b: &Broadcast) -> u8 {
 async fn create(
     State(app): State<AppState>,
     Moderator(_): Moderator,
-    body: Result<Json<NewBroadcast>, axum::extract::rejection::JsonRejection>,
+    JsonBody(new): JsonBody<NewBroadcast>,
 ) -> Result<Response> {
-    let Json(new) = body.map_err(|e| Error::bad_request(e.body_text()))?;
     let broadcast = app.qa.create_broadcast(new).await?;
     Ok((StatusCode::CREATED, Json(broadcast)).into_response())
 }
@@ -84,9 +83,8 @@ async fn update(
     State(app): State<AppState>,
     Moderator(_): Moderator,
     Path(id): Path<BroadcastId>,
-    body: Result<Json<BroadcastPatch>, axum::extract::rejection::JsonRejection>,
+    JsonBody(patch): JsonBody<BroadcastPatch>,
 ) -> Result<Json<Broadcast>> {
-    let Json(patch) = body.map_err(|e| Error::bad_request(e.body_text()))?;
     Ok(Json(app.qa.update_broadcast(id, patch).await?))
 }
 
