@@ -67,6 +67,13 @@ pub struct Config {
     #[arg(long, env = "MAJLIS_MAX_LAG_MS", default_value_t = 3000)]
     pub max_lag_ms: u64,
 
+    /// Kernel send buffer of each client connection, in bytes (0: the system's autotuning, which lets it grow
+    /// to megabytes). What sits there is already written as far as the server can tell, so it is lag that
+    /// --max-lag-ms can't see, and a slow consumer must read through it to reach its close frame: keep it
+    /// small. The system may double it for its own bookkeeping.
+    #[arg(long, env = "MAJLIS_SOCKET_SEND_BUFFER_BYTES", default_value_t = 256 * 1024)]
+    pub socket_send_buffer_bytes: usize,
+
     /// Replies (acks and errors) and other frames of a connection's own (snapshots, pings, pongs) that may
     /// wait to be written before the server stops reading that connection's commands until the client reads.
     /// They never close the connection: a client can only have as many unanswered replies as commands it

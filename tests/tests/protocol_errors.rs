@@ -513,3 +513,42 @@ async fn bad_fields_are_refused_with_a_plain_sentence_naming_the_field() {
     let body: serde_json::Value = not_json.json().await.expect("a JSON error");
     assert_eq!(body["error"]["message"], "The body is not valid JSON.");
 }
+
+#[tokio::test]
+async fn the_statistics_csv_has_the_documented_layout() {
+    let server = TestServer::start().await;
+    let b = server.create_broadcast(json!({})).await;
+    let id = id_of(&b);
+    let mut citizen = server.citizen("Stats").await;
+    let answered = ask(&mut citizen, id, "=1+1 \"quoted\"").await;
+    let approved = ask(&mut citizen, id, "Still open").await;
+    let hidden = ask(&mut citizen, id, "Hide me").await;
+    let mut moderator = server.moderator().await;
+    moderator.ok(json!({"type": "answer", "broadcast": id, "question": answered["id"], "live": true})).await;
+    moderator.ok(json!({"type": "tag", "broadcast": id, "question": approved["id"], "tags": ["b", "a"]})).await;
+    moderator.ok(json!({"type": "hide", "broadcast": id, "question": hidden["id"], "reason": ""})).await;
+    let token = server.token(Role::Moderator, "Mod");
+    let (_, stats) = server.get_json(&format!("/api/broadcasts/{id}/stats"), Some(&token)).await;
+    let q = &stats["questions"];
+    // `approved` counts the answered ones too, so the states add up to `asked`.
+    assert_eq!((q["asked"].as_u64(), q["approved"].as_u64(), q["answered"].as_u64()), (Some(3), Some(2), Some(1)));
+    let sum: u64 = ["approved", "hidden", "merged", "withdrawn", "pending"].iter().filter_map(|k| q[*k].as_u64()).sum();
+    assert_eq!(sum, 3);
+    let response = server
+        .http
+        .get(server.url(&format!("/api/broadcasts/{id}/stats.csv")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("GET stats.csv");
+    assert_eq!(response.headers()["content-disposition"], format!("attachment; filename=\"broadcast-{id}-stats.csv\""));
+    let csv = response.text().await.expect("text");
+    let expected = format!(
+        "metric,value\nunique_participants,0\npeak_participants,0\ncurrent_participants,0\nquestions_asked,3\n\
+         questions_approved,2\nquestions_answered,1\nquestions_hidden,1\nquestions_merged,0\n\
+         questions_withdrawn,0\nquestions_pending,0\nvotes,0\nbroadcast,{id}\n\"tag:a\",1\n\"tag:b\",1\n\n\
+         rank,question_id,votes,status,text\n1,{},0,answered,\"'=1+1 \"\"quoted\"\"\"\n2,{},0,approved,\"Still open\"\n",
+        answered["id"], approved["id"]
+    );
+    assert_eq!(csv, expected);
+}

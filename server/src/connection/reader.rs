@@ -61,8 +61,13 @@ impl Connection {
         tokio::pin!(silence);
         let tx = Arc::clone(&self.tx);
         loop {
+            // Killed while handling the last frame (the abuse close, say): read nothing more.
+            if self.control.is_killed() {
+                return;
+            }
             let waiting_for_writer = tx.own_full();
             let frame = tokio::select! {
+                biased;
                 _ = &mut killed => return,
                 _ = &mut cancelled => {
                     self.control.kill(CloseReason::Shutdown);
