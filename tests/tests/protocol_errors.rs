@@ -512,6 +512,9 @@ async fn bad_fields_are_refused_with_a_plain_sentence_naming_the_field() {
         .expect("POST");
     let body: serde_json::Value = not_json.json().await.expect("a JSON error");
     assert_eq!(body["error"]["message"], "The body is not valid JSON.");
+    // A path that names no broadcast id gets an error body too, not the router's plain text.
+    let (status, body) = server.get_json("/api/broadcasts/abc/stats", Some(&moderator)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
 }
 
 #[tokio::test]
