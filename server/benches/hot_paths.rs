@@ -7,7 +7,8 @@ use std::sync::Arc;
 use axum::extract::ws::Utf8Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
 use majlis_server::auth::{Role, User};
-use majlis_server::hub::{ConnControl, Hub, Outbound, Outbox, Subscriber};
+use majlis_server::hub::{ConnControl, Hub, Outbound, Outbox, OutboxBounds, Subscriber};
+use majlis_server::limits::Unlimited;
 use majlis_server::metrics::Metrics;
 use majlis_server::protocol;
 use majlis_server::qa::filter::KeywordFilter;
@@ -44,7 +45,7 @@ fn state_with_question(policy: &Policy) -> (QaState, u64) {
         anonymous: false,
         client_msg_id: None,
     };
-    let applied = state.apply(&citizen(0), text, policy, || 1, 0).expect("ask");
+    let applied = state.apply(&citizen(0), text, policy, &Unlimited, || 1, 0).expect("ask");
     let QaReply::Asked { question, .. } = applied.reply else { panic!("ask replies Asked") };
     (state, question.id)
 }
@@ -68,7 +69,8 @@ fn fan_out(c: &mut Criterion) {
     let hub = Hub::new(Arc::new(Metrics::default()));
     let mut outboxes = Vec::with_capacity(SUBSCRIBERS);
     for conn_id in 0..SUBSCRIBERS as u64 {
-        let tx = Arc::new(Outbox::new(64));
+        let bounds = OutboxBounds { room_items: 64, own_items: 64, max_lag: std::time::Duration::from_secs(3) };
+        let tx = Arc::new(Outbox::new(bounds));
         hub.subscribe(
             "broadcast:1",
             Subscriber {
@@ -109,7 +111,7 @@ fn vote(c: &mut Criterion) {
         b.iter(|| {
             value = !value;
             let command = QaCommand::Vote { question: id, value };
-            black_box(state.apply(&voter, command, &policy, || 0, 0).expect("vote"))
+            black_box(state.apply(&voter, command, &policy, &Unlimited, || 0, 0).expect("vote"))
         })
     });
 }

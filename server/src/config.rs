@@ -56,9 +56,43 @@ pub struct Config {
     #[arg(long, env = "MAJLIS_WORKER_THREADS", default_value_t = 0)]
     pub worker_threads: usize,
 
-    /// Frames queued per connection before it counts as a slow consumer and is closed (4008).
+    /// Room events (and presence frames) queued per connection before it counts as a slow consumer and is
+    /// closed (4008). The connection's own replies don't count here (see --reply-queue).
     #[arg(long, env = "MAJLIS_OUTBOUND_QUEUE", default_value_t = 1024)]
     pub outbound_queue: usize,
+
+    /// Most milliseconds a viewer may fall behind a room's newest event before it is shed (closed 4008) and
+    /// catches up by reconnecting with `since`: a connection whose oldest unwritten room event is older than
+    /// this is a slow consumer, whatever the event rate.
+    #[arg(long, env = "MAJLIS_MAX_LAG_MS", default_value_t = 3000)]
+    pub max_lag_ms: u64,
+
+    /// Kernel send buffer of each client connection, in bytes (0: the system's autotuning, which lets it grow
+    /// to megabytes). What sits there is already written as far as the server can tell, so it is lag that
+    /// --max-lag-ms can't see, and a slow consumer must read through it to reach its close frame: keep it
+    /// small. The system may double it for its own bookkeeping.
+    #[arg(long, env = "MAJLIS_SOCKET_SEND_BUFFER_BYTES", default_value_t = 256 * 1024)]
+    pub socket_send_buffer_bytes: usize,
+
+    /// Replies (acks and errors) and other frames of a connection's own (snapshots, pings, pongs) that may
+    /// wait to be written before the server stops reading that connection's commands until the client reads.
+    /// They never close the connection: a client can only have as many unanswered replies as commands it
+    /// sent, and room events have their own bounds (--outbound-queue, --max-lag-ms).
+    #[arg(long, env = "MAJLIS_REPLY_QUEUE", default_value_t = 64)]
+    pub reply_queue: usize,
+
+    /// When the server closes a connection, how long, in milliseconds, it gives the frames already in flight,
+    /// the replies still queued and the close frame to reach the client, and the client to close its end;
+    /// then the socket is dropped. A slow consumer that resumes reading within it gets everything in flight
+    /// and then its 4008.
+    #[arg(long, env = "MAJLIS_CLOSE_LINGER_MS", default_value_t = 5000)]
+    pub close_linger_ms: u64,
+
+    /// When the server closes a connection, most bytes of queued replies (acks, errors, snapshots) it still
+    /// writes before the close frame; room events still queued are dropped (a client resumes them with
+    /// `since`). Replies beyond it are not sent.
+    #[arg(long, env = "MAJLIS_CLOSE_FLUSH_BYTES", default_value_t = 1024 * 1024)]
+    pub close_flush_bytes: usize,
 
     /// Least milliseconds between two writes to one connection (0: write as soon as anything is queued).
     /// Frames that arrive sooner wait and go out together in one write, so a viewer of a busy broadcast costs
@@ -133,7 +167,8 @@ pub struct Config {
     #[arg(long, env = "MAJLIS_LIMITER_IDLE_SECS", default_value_t = 300)]
     pub limiter_idle_secs: u64,
 
-    /// Consecutive bad frames after which a connection is closed for protocol abuse (1008).
+    /// Consecutive bad frames after which a connection is closed for protocol abuse (1008): the last one is
+    /// answered like the others, then the connection is closed.
     #[arg(long, env = "MAJLIS_MAX_BAD_FRAMES", default_value_t = 20)]
     pub max_bad_frames: u32,
 

@@ -68,8 +68,13 @@ pub async fn run(
     };
     let router = http::router(Arc::clone(&app));
     // Frames and responses are written whole: Nagle would only hold the next one back behind a delayed ACK.
-    let listener = listener.tap_io(|tcp| {
+    let send_buffer = app.config.socket_send_buffer_bytes;
+    let listener = listener.tap_io(move |tcp| {
         let _ = tcp.set_nodelay(true);
+        if send_buffer > 0 {
+            // Bytes in the kernel are lag the server can't see (`--socket-send-buffer-bytes`).
+            let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(send_buffer);
+        }
     });
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(signal)

@@ -216,6 +216,23 @@ impl Client {
         Client { ws, pending: VecDeque::new(), next_id: 1 }
     }
 
+    /// A client whose socket buffers only a few kilobytes it has not read yet, so that when it stops reading,
+    /// the server's writes to it block soon (instead of filling megabytes of kernel buffers first).
+    pub async fn connect_tight(url: &str) -> Self {
+        let addr = url.trim_start_matches("ws://").split('/').next().expect("BUG: ws:// url").to_string();
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        let tcp = tokio::time::timeout(WAIT, socket.connect(addr.parse().expect("BUG: address")))
+            .await
+            .expect("connect in time")
+            .expect("connect");
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)))
+            .await
+            .expect("handshake in time")
+            .expect("handshake");
+        Client::from_ws(ws)
+    }
+
     /// A client over an already connected socket.
     pub fn from_ws(ws: Ws) -> Self {
         Client { ws, pending: VecDeque::new(), next_id: 1 }
@@ -355,6 +372,14 @@ impl Client {
         }
     }
 
+    /// Every text frame up to the server's close frame, and its code and reason (see [`frames_until_close`]).
+    pub async fn frames_until_close(&mut self) -> (Vec<Value>, (u16, String)) {
+        let (mut frames, close) = frames_until_close(&mut self.ws, Duration::ZERO).await;
+        let mut kept: Vec<Value> = self.pending.drain(..).collect();
+        kept.append(&mut frames);
+        (kept, close)
+    }
+
     /// Reads until the server closes the connection; returns the close code and reason.
     pub async fn closed(&mut self) -> (u16, String) {
         loop {
@@ -365,6 +390,32 @@ impl Client {
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => panic!("connection failed before a close frame: {e}"),
             }
+        }
+    }
+}
+
+/// Every text frame from `stream` up to the server's close frame, and its code and reason, pausing `pause`
+/// after each frame (a client that reads slowly). Panics if the stream ends without a close frame (a reset,
+/// or the end of the stream: what a browser reports as 1006).
+pub async fn frames_until_close<S>(stream: &mut S, pause: Duration) -> (Vec<Value>, (u16, String))
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let mut frames = vec![];
+    loop {
+        let message = tokio::time::timeout(WAIT, stream.next())
+            .await
+            .unwrap_or_else(|_| panic!("no frame within {WAIT:?} after {} frames", frames.len()));
+        match message {
+            Some(Ok(Message::Text(text))) => frames.push(serde_json::from_str(&text).expect("server sent JSON")),
+            Some(Ok(Message::Close(Some(frame)))) => return (frames, (frame.code.into(), frame.reason.to_string())),
+            Some(Ok(Message::Close(None))) => return (frames, (1005, String::new())),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => panic!("the connection failed after {} frames, before a close frame: {e}", frames.len()),
+            None => panic!("the stream ended after {} frames without a close frame", frames.len()),
+        }
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
         }
     }
 }

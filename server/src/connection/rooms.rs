@@ -20,6 +20,12 @@ pub(super) struct JoinedRoom {
     pub id: RoomId,
 }
 
+/// A room's wire name, or `bad_request` if it names no room at all (an unknown broadcast is `not_found` later).
+fn parse_room(name: &str) -> Result<Room> {
+    Room::parse(name)
+        .ok_or_else(|| Error::bad_request("Rooms are named broadcast:<id>, broadcast:<id>:moderation or user:<sub>."))
+}
+
 /// Whether `user` may be in `room` (checked at join, and again when a connection changes identity).
 fn may_join(user: &User, room: &Room) -> Result<()> {
     match room {
@@ -39,7 +45,7 @@ impl Connection {
         since: Option<Position>,
         observer: bool,
     ) -> Result<Value> {
-        let room = Room::parse(name).ok_or_else(|| Error::not_found("No such room."))?;
+        let room = parse_room(name)?;
         may_join(user, &room)?;
         if let Room::Broadcast(r) = &room {
             self.app.qa.broadcast(r.broadcast).await?;
@@ -56,10 +62,8 @@ impl Connection {
             control: Arc::clone(&self.control),
             participant: !observer,
         };
-        let id = self.app.hub.subscribe(&key, subscriber).map_err(|_full| {
-            self.control.kill_slow_consumer(&self.app.metrics);
-            Error::unavailable()
-        })?;
+        // Refused only once the connection is ending.
+        let id = self.app.hub.subscribe(&key, subscriber).map_err(|_closed| Error::unavailable())?;
         self.rooms.push(JoinedRoom { key: key.clone(), room: room.clone(), id });
         if !self.listening(&key).await {
             self.leave_room(&key);
@@ -87,7 +91,8 @@ impl Connection {
         tokio::time::timeout(wait, self.app.hub.until_listening(key)).await.unwrap_or(false)
     }
 
-    /// Sends what the client starts from: the missed events if the history still has them, else a snapshot.
+    /// Sends what the client starts from: the missed events if the history still has them, else a snapshot
+    /// (also when `since` names a position the room never reached: it was not this server's).
     async fn send_baseline(&self, user: &User, room: &Room, id: RoomId, since: Option<Position>) -> Result<Value> {
         if let Some(since) = since {
             if let Some(replay) = self.replay(room, &since).await? {
@@ -123,7 +128,8 @@ impl Connection {
     }
 
     pub(super) fn leave(&mut self, name: &str) -> Result<Value> {
-        if !self.leave_room(name) {
+        let key = parse_room(name)?.key();
+        if !self.leave_room(&key) {
             return Err(Error::not_found("You are not in this room."));
         }
         Ok(json!({}))

@@ -1,6 +1,12 @@
 //! A connection's writer task: owns the socket's sending half, drains the bounded outbound queue, filters room
 //! events by `seq`, writes everything taken in one wake-up with one vectored write, and sends the close frame.
 //!
+//! A close reaches the client: the writer finishes the batch in flight, writes the replies still queued
+//! (bounded by `--close-flush-bytes`), then the close frame, and shuts its side of the socket down (FIN), all
+//! within `--close-linger-ms` of learning that it must close. (The reader meanwhile keeps reading and
+//! discarding what the client sends, so the socket is never dropped with unread bytes, which would reset it
+//! and wipe what the client had not read yet; see `connection::serve`.)
+//!
 //! The frames are already encoded ([`WireFrame`]): a room event's bytes are shared by every subscriber, and a
 //! write borrows them, so a delivery costs no copy and no reference-count traffic in user space.
 
@@ -23,8 +29,6 @@ use crate::protocol;
 /// A batch buffer larger than this is not kept between wake-ups (it goes back to the queue at the next take),
 /// so a connection that once had a burst doesn't hold its memory; below it, busy connections reuse theirs.
 const KEEP_BATCH_CAPACITY: usize = 32;
-/// How long the writer tries to send its close frame.
-const CLOSE_LINGER: Duration = Duration::from_secs(3);
 
 /// Per-room delivery state.
 enum RoomState {
@@ -34,8 +38,14 @@ enum RoomState {
     Live(u64),
 }
 
-/// How the writer ended: the peer went away, or the server closes with a reason.
-type Ended = Option<CloseReason>;
+/// How the writer's pumping ended.
+enum Ended {
+    /// Nothing more can be sent: the peer is gone, or a frame in flight could not be finished in time (a close
+    /// frame after part of a frame would be garbage).
+    Silent,
+    /// Say goodbye with `reason`, done by `by`.
+    Close { reason: CloseReason, by: Instant },
+}
 
 pub struct Writer {
     rx: Arc<Outbox>,
@@ -46,6 +56,10 @@ pub struct Writer {
     rooms: Vec<(RoomId, RoomState)>,
     max_held: usize,
     reconnect_hint_ms: u64,
+    /// How long closing may take (`--close-linger-ms`).
+    close_linger: Duration,
+    /// Most bytes of replies written after the writer learnt it must close (`--close-flush-bytes`).
+    close_flush_bytes: usize,
     /// Least time between two writes (`--write-interval-ms`); `None` writes as soon as anything is queued.
     write_interval: Option<Duration>,
     /// When the last write that carried frames ended, while `write_interval` is set.
@@ -72,6 +86,8 @@ impl Writer {
             rooms: Vec::new(),
             max_held: app.config.outbound_queue.max(1),
             reconnect_hint_ms: app.config.reconnect_hint_ms,
+            close_linger: Duration::from_millis(app.config.close_linger_ms),
+            close_flush_bytes: app.config.close_flush_bytes,
             write_interval: Some(Duration::from_millis(app.config.write_interval_ms)).filter(|d| !d.is_zero()),
             last_write: None,
             span: Span::current(),
@@ -80,28 +96,81 @@ impl Writer {
 
     pub async fn run<W: AsyncWrite + Unpin>(mut self, mut sink: W) {
         let ended = self.pump(&mut sink).await;
-        // Nothing more is taken: the hub drops this connection from its rooms at the next fan-out.
-        self.rx.close();
-        let reason = ended.unwrap_or(CloseReason::Internal);
-        debug!(parent: &self.span, reason = reason.text(), "closing");
-        // A slow consumer's socket may stay full forever: give the last frames a bounded chance.
-        let _ = tokio::time::timeout(CLOSE_LINGER, async {
-            if ended.is_some() {
-                if reason == CloseReason::Shutdown {
-                    let frame = WireFrame::text(protocol::server_shutdown(self.reconnect_hint_ms).as_str());
-                    sink.write_all(frame.as_bytes()).await?;
+        let reason = match ended {
+            Ended::Close { reason, by } => {
+                debug!(parent: &self.span, reason = reason.text(), "closing");
+                // The reader may still be running the command it read last: its reply goes out too. The reader
+                // ends as soon as that command is done (the connection is killed, or already over).
+                let _ = tokio::time::timeout_at(by, self.reader_done()).await;
+                self.rx.close();
+                // A slow consumer's socket may stay full forever: the goodbye gets a bounded chance.
+                let said = tokio::time::timeout_at(by, self.say_goodbye(&mut sink, reason)).await;
+                if !matches!(said, Ok(Ok(()))) {
+                    debug!(parent: &self.span, "the close frame could not be sent in time");
                 }
-                sink.write_all(WireFrame::close(reason.code(), reason.text()).as_bytes()).await?;
+                reason
             }
-            sink.shutdown().await
-        })
-        .await;
+            Ended::Silent => {
+                debug!(parent: &self.span, "ending without a close frame");
+                self.rx.close();
+                CloseReason::Internal
+            }
+        };
         // Ends the reader too, should it still be waiting.
         self.control.kill(reason);
     }
 
-    /// Writes until the connection must close; returns the reason to send, or `None` if no close frame can be
-    /// sent (the peer is gone, or takes no more bytes).
+    /// Resolves once the reader has closed the queue: it queues nothing more.
+    async fn reader_done(&self) {
+        poll_fn(|cx| {
+            self.rx.register_writer(cx.waker());
+            if self.rx.is_closed() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// The replies still queued, the close frame, and the end of this side of the stream (FIN), in that order.
+    async fn say_goodbye<W: AsyncWrite + Unpin>(&mut self, sink: &mut W, reason: CloseReason) -> std::io::Result<()> {
+        self.write_replies_left(sink).await?;
+        if reason == CloseReason::Shutdown {
+            let frame = WireFrame::text(protocol::server_shutdown(self.reconnect_hint_ms).as_str());
+            sink.write_all(frame.as_bytes()).await?;
+        }
+        sink.write_all(WireFrame::close(reason.code(), reason.text()).as_bytes()).await?;
+        sink.shutdown().await
+    }
+
+    /// Writes, in order, the replies left in a batch the writer gave up on and those still queued, up to
+    /// `--close-flush-bytes`: every command the reader answered gets its answer before the close frame. Room
+    /// events are dropped (a client resumes them with `since`).
+    async fn write_replies_left<W: AsyncWrite + Unpin>(&mut self, sink: &mut W) -> std::io::Result<()> {
+        let mut left = std::mem::take(&mut self.batch);
+        let mut queued = Vec::new();
+        if self.rx.try_take(&mut queued) == Some(true) {
+            left.append(&mut queued);
+        }
+        let mut budget = self.close_flush_bytes;
+        let mut slices = Vec::new();
+        'items: for item in &left {
+            let frames = match item {
+                Outbound::Reply(frame) => std::slice::from_ref(frame),
+                Outbound::Baseline { frames, .. } => frames.as_slice(),
+                _ => &[],
+            };
+            for frame in frames {
+                let Some(rest) = budget.checked_sub(frame.as_bytes().len()) else { break 'items };
+                budget = rest;
+                slices.push(IoSlice::new(frame.as_bytes()));
+            }
+        }
+        write_all_vectored(sink, &mut slices).await
+    }
+
+    /// Writes until the connection must close, or can't be written to any more.
     ///
     /// The writer waits on one thing, its queue: a kill wakes it there too (see [`ConnControl`]), and pings
     /// and shutdown come from the reader, so a delivery costs one wake-up and one look at the kill switch.
@@ -111,7 +180,7 @@ impl Writer {
         loop {
             if let Some(due) = self.next_write_at() {
                 if let Err(reason) = pause_until(due, &control).await {
-                    return Some(reason);
+                    return self.closing(reason);
                 }
             }
             let batch = &mut self.batch;
@@ -127,8 +196,8 @@ impl Writer {
             })
             .await;
             match taken {
-                Err(reason) => return Some(reason),
-                Ok(false) => return Some(CloseReason::Normal),
+                Err(reason) => return self.closing(reason),
+                Ok(false) => return self.closing(CloseReason::Normal),
                 Ok(true) => {}
             }
             if let Err(ended) = self.write_watching_kill(sink, &rx, &control).await {
@@ -137,14 +206,19 @@ impl Writer {
         }
     }
 
+    fn closing(&self, reason: CloseReason) -> Ended {
+        Ended::Close { reason, by: Instant::now() + self.close_linger }
+    }
+
     /// Writes the batch; a write blocked on a full socket must not hide a kill (the slow consumer case).
-    /// `Err` ends the connection, with the close frame's reason if one can still be sent.
+    /// `Err` ends the connection.
     async fn write_watching_kill<W: AsyncWrite + Unpin>(
         &mut self,
         sink: &mut W,
         rx: &Outbox,
         control: &ConnControl,
     ) -> Result<(), Ended> {
+        let linger = self.close_linger;
         let write = self.write_batch(sink);
         tokio::pin!(write);
         let written = poll_fn(|cx| {
@@ -158,10 +232,14 @@ impl Writer {
         match written {
             Ok(result) => result,
             Err(reason) => {
-                // Finish the frame in flight first (bounded), or the close frame would land inside it; a
-                // peer that takes no more gets no close frame, only the end of the stream.
-                let finished = tokio::time::timeout(CLOSE_LINGER, &mut write).await;
-                Err(matches!(finished, Ok(Ok(()))).then_some(reason))
+                // Finish the batch in flight first (bounded), or the close frame would land inside a frame: a
+                // slow consumer that resumes reading gets everything it was sent, then the close frame. A peer
+                // that takes no more gets no close frame, only the end of the stream.
+                let by = Instant::now() + linger;
+                match tokio::time::timeout_at(by, &mut write).await {
+                    Ok(Ok(())) => Err(Ended::Close { reason, by }),
+                    _ => Err(Ended::Silent),
+                }
             }
         }
     }
@@ -179,7 +257,7 @@ impl Writer {
         let result = match pieces {
             Ok(pieces) => {
                 let mut slices: Vec<IoSlice<'_>> = pieces.iter().map(|p| IoSlice::new(bytes_of(&batch, p))).collect();
-                let written = write_all_vectored(sink, &mut slices).await.map_err(|_| None);
+                let written = write_all_vectored(sink, &mut slices).await.map_err(|_| Ended::Silent);
                 if written.is_ok() && !pieces.is_empty() {
                     self.metrics.frames_delivered.fetch_add(pieces.len() as u64, Relaxed);
                     self.metrics.socket_writes.fetch_add(1, Relaxed);
@@ -189,7 +267,11 @@ impl Writer {
                 }
                 written
             }
-            Err(reason) => Err(Some(reason)),
+            Err(reason) => {
+                // Nothing of it was written: its replies still go out before the close frame.
+                self.batch = batch;
+                return Err(self.closing(reason));
+            }
         };
         batch.clear();
         if batch.capacity() <= KEEP_BATCH_CAPACITY {
@@ -204,7 +286,7 @@ impl Writer {
         let mut pieces = Vec::with_capacity(batch.len());
         for (i, item) in batch.iter().enumerate() {
             match item {
-                Outbound::Frame(_) => pieces.push(Piece::Item(i)),
+                Outbound::Reply(_) | Outbound::Frame(_) => pieces.push(Piece::Item(i)),
                 Outbound::Watch { room } => {
                     self.rooms.retain(|(r, _)| r != room);
                     self.rooms.push((*room, RoomState::Awaiting(Vec::new())));
@@ -270,7 +352,7 @@ impl Writer {
 fn bytes_of<'a>(batch: &'a [Outbound], piece: &'a Piece) -> &'a [u8] {
     match piece {
         Piece::Item(i) => match &batch[*i] {
-            Outbound::Frame(frame) | Outbound::Event { frame, .. } => frame.as_bytes(),
+            Outbound::Reply(frame) | Outbound::Frame(frame) | Outbound::Event { frame, .. } => frame.as_bytes(),
             _ => unreachable!("BUG: only frames and events are picked whole"),
         },
         Piece::BaselineFrame(i, j) => match &batch[*i] {

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{MaybeUser, Moderator};
+use super::extract::{JsonBody, MaybeUser, Moderator};
 use super::AppState;
 use crate::error::{Error, Result};
 use crate::qa::stats::stats_csv;
@@ -61,11 +61,16 @@ fn live_first(b: &Broadcast) -> u8 {
 async fn create(
     State(app): State<AppState>,
     Moderator(_): Moderator,
-    body: Result<Json<NewBroadcast>, axum::extract::rejection::JsonRejection>,
+    JsonBody(new): JsonBody<NewBroadcast>,
 ) -> Result<Response> {
-    let Json(new) = body.map_err(|e| Error::bad_request(e.body_text()))?;
     let broadcast = app.qa.create_broadcast(new).await?;
     Ok((StatusCode::CREATED, Json(broadcast)).into_response())
+}
+
+/// A broadcast id from a path. Read here rather than by axum's `Path<u64>`, whose refusal is plain text in the
+/// parser's words, not an error body: what isn't an id names no broadcast.
+fn broadcast_id(key: &str) -> Result<BroadcastId> {
+    key.parse().map_err(|_| Error::not_found("No such broadcast."))
 }
 
 /// A numeric key is an id; anything else a join code.
@@ -83,22 +88,23 @@ async fn show(State(app): State<AppState>, Path(key): Path<String>) -> Result<Js
 async fn update(
     State(app): State<AppState>,
     Moderator(_): Moderator,
-    Path(id): Path<BroadcastId>,
-    body: Result<Json<BroadcastPatch>, axum::extract::rejection::JsonRejection>,
+    Path(id): Path<String>,
+    JsonBody(patch): JsonBody<BroadcastPatch>,
 ) -> Result<Json<Broadcast>> {
-    let Json(patch) = body.map_err(|e| Error::bad_request(e.body_text()))?;
+    let id = broadcast_id(&id)?;
     Ok(Json(app.qa.update_broadcast(id, patch).await?))
 }
 
-async fn stats(State(app): State<AppState>, Moderator(_): Moderator, Path(id): Path<BroadcastId>) -> Result<Response> {
-    Ok(Json(app.qa.stats(id).await?).into_response())
+async fn stats(State(app): State<AppState>, Moderator(_): Moderator, Path(id): Path<String>) -> Result<Response> {
+    Ok(Json(app.qa.stats(broadcast_id(&id)?).await?).into_response())
 }
 
 async fn stats_as_csv(
     State(app): State<AppState>,
     Moderator(_): Moderator,
-    Path(id): Path<BroadcastId>,
+    Path(id): Path<String>,
 ) -> Result<Response> {
+    let id = broadcast_id(&id)?;
     let stats = app.qa.stats(id).await?;
     let disposition = format!("attachment; filename=\"broadcast-{id}-stats.csv\"");
     Ok((

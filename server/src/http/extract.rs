@@ -1,12 +1,17 @@
-//! REST extractors: who is calling, from the `Authorization: Bearer` token. They live with the router, which
-//! owns the application state they read the token keys from; `auth` itself knows nothing of HTTP state.
+//! REST extractors: who is calling, from the `Authorization: Bearer` token, and JSON bodies with errors a
+//! person can read. They live with the router, which owns the application state they read the token keys
+//! from; `auth` itself knows nothing of HTTP state.
 
-use axum::extract::FromRequestParts;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
 
 use super::AppState;
 use crate::auth::User;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
+use crate::protocol::fields;
 
 /// REST extractor: a request with a valid `Authorization: Bearer` token.
 pub struct AuthUser(pub User);
@@ -45,5 +50,32 @@ impl FromRequestParts<AppState> for MaybeUser {
     type Rejection = Error;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
         Ok(MaybeUser(bearer(parts).and_then(|t| state.tokens.verify(t).ok())))
+    }
+}
+
+/// REST extractor: a JSON body. Unlike axum's `Json`, whose rejections carry the parser's wording ("Failed to
+/// deserialize the JSON body…"), a bad body is `bad_request` with a plain sentence naming the field at fault.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = Error;
+    async fn from_request(request: Request, state: &S) -> Result<Self> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(Error::bad_request("Send the body as JSON, with Content-Type: application/json."));
+        }
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Error::new(ErrorCode::TooLarge, "The body is too large.")
+            } else {
+                Error::bad_request("The body could not be read.")
+            }
+        })?;
+        fields::from_slice(&bytes).map(JsonBody)
     }
 }

@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::AuthUser;
+use super::extract::{AuthUser, JsonBody};
 use super::AppState;
 use crate::auth::{new_citizen_sub, Role, User};
 use crate::error::{Error, Result};
@@ -46,13 +46,12 @@ async fn rename(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     AuthUser(user): AuthUser,
-    body: Result<Json<SessionRequest>, axum::extract::rejection::JsonRejection>,
+    JsonBody(body): JsonBody<SessionRequest>,
 ) -> Result<Json<Value>> {
     if user.role != Role::Citizen {
         return Err(Error::forbidden("Staff names are set when their token is minted."));
     }
     app.limits.session(&super::client_ip(&app, &headers, peer))?;
-    let Json(body) = body.map_err(|_| Error::bad_request("The body must be a JSON object like {\"name\": \"…\"}."))?;
     let name = checked_name(body.name)?;
     session(&app, User { name, ..user })
 }

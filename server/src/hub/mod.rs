@@ -19,9 +19,10 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
+use tokio::time::Instant;
 
 pub use outbound::{CloseReason, ConnControl, Outbound};
-pub use outbox::{Outbox, PushError};
+pub use outbox::{Outbox, OutboxBounds, PushError};
 pub use wire::WireFrame;
 
 use crate::metrics::Metrics;
@@ -104,9 +105,9 @@ impl Hub {
     }
 
     /// Adds a subscriber. Before it can receive any event of the room, its queue gets `Outbound::Watch`, so its
-    /// writer knows to hold the room's events until the snapshot arrives. Fails (the subscriber is a slow
-    /// consumer) only if its queue is already full.
-    pub fn subscribe(&self, key: &str, subscriber: Subscriber) -> Result<RoomId, CloseReason> {
+    /// writer knows to hold the room's events until the snapshot arrives. Fails only if the subscriber's
+    /// connection is already over.
+    pub fn subscribe(&self, key: &str, subscriber: Subscriber) -> Result<RoomId, PushError> {
         let mut opened = false;
         let id = {
             // The entry lock makes "create or join" and "remove when empty" exclusive with each other.
@@ -116,7 +117,7 @@ impl Hub {
             });
             let room = entry.value();
             let mut subscribers = room.lock();
-            if subscriber.tx.push(Outbound::Watch { room: room.id }).is_err() {
+            if subscriber.tx.push_own(Outbound::Watch { room: room.id }).is_err() {
                 drop(subscribers);
                 drop(entry);
                 if opened && self.rooms.remove_if(key, |_, r| r.is_empty()).is_some() {
@@ -125,7 +126,7 @@ impl Hub {
                         interest.room_closed(key);
                     }
                 }
-                return Err(CloseReason::SlowConsumer);
+                return Err(PushError::Closed);
             }
             subscribers.push(subscriber);
             room.id
@@ -183,13 +184,15 @@ impl Hub {
         // Clone the Arc and release the map's shard lock at once: the fan-out below may be long.
         let Some(room) = self.rooms.get(key).map(|r| Arc::clone(r.value())) else { return };
         let frame = WireFrame::text(frame.as_str());
+        // One clock reading for every queue: it dates the event for the lag bound (`--max-lag-ms`).
+        let now = Instant::now();
         let mut subscribers = room.lock();
         let mut delivered = 0u64;
         let mut gone = false;
         for sub in subscribers.list.iter() {
-            match sub.tx.push(make(room.id, frame.clone())) {
+            match sub.tx.push_room(make(room.id, frame.clone()), now) {
                 Ok(()) => delivered += 1,
-                Err(PushError::Full) => {
+                Err(PushError::Full | PushError::Lagging) => {
                     // Why close instead of skip: a skipped event would silently break the gap-free promise.
                     sub.control.kill_slow_consumer(&self.metrics);
                     gone = true;

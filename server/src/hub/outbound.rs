@@ -9,7 +9,10 @@ use super::{Outbox, RoomId, WireFrame};
 /// One item of a connection's bounded outbound queue.
 #[derive(Debug)]
 pub enum Outbound {
-    /// An unsequenced frame: ack, error, presence.
+    /// A frame of the connection's own: an ack or error (a reply to a command), a ping or a pong. Written
+    /// even when the connection is being closed, before its close frame (bounded: `--close-flush-bytes`).
+    Reply(WireFrame),
+    /// An unsequenced frame of a room (presence).
     Frame(WireFrame),
     /// From now on the connection is in this room: hold its events until the `Baseline` arrives.
     Watch { room: RoomId },
@@ -27,6 +30,8 @@ pub enum Outbound {
 pub enum CloseReason {
     /// The connection ends normally (the peer left, or closed first).
     Normal,
+    /// A text frame that is not UTF-8 (RFC 6455 §8.1).
+    InvalidPayload,
     ProtocolAbuse,
     /// A frame beyond the transport's hard limit.
     MessageTooBig,
@@ -40,6 +45,7 @@ impl CloseReason {
     pub fn code(self) -> u16 {
         match self {
             CloseReason::Normal => 1000,
+            CloseReason::InvalidPayload => 1007,
             CloseReason::ProtocolAbuse => 1008,
             CloseReason::MessageTooBig => 1009,
             CloseReason::Internal => 1011,
@@ -52,6 +58,7 @@ impl CloseReason {
     pub fn text(self) -> &'static str {
         match self {
             CloseReason::Normal => "bye",
+            CloseReason::InvalidPayload => "invalid_utf8",
             CloseReason::ProtocolAbuse => "protocol_abuse",
             CloseReason::MessageTooBig => "message_too_big",
             CloseReason::Internal => "internal",

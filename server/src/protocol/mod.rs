@@ -5,12 +5,13 @@
 //! rooms' positions, the connection's own commands); each domain's commands and views have a file of their own
 //! (`qa.rs`).
 
+pub mod fields;
 pub mod personal;
 pub mod qa;
 
 use axum::extract::ws::Utf8Bytes;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::auth::User;
 use crate::error::{Error, ErrorCode};
@@ -76,14 +77,14 @@ pub enum Command {
     },
 }
 
-/// The connection's own commands, whatever the domain.
+/// The connection's own commands, whatever the domain. Read as `{type: fields}` (see [`command_fields`]).
 #[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 enum ConnectionCommand {
     Auth {
         token: String,
     },
-    Ping,
+    Ping {},
     Join {
         room: String,
         since: Option<Position>,
@@ -101,48 +102,48 @@ impl From<ConnectionCommand> for Command {
     fn from(c: ConnectionCommand) -> Self {
         match c {
             ConnectionCommand::Auth { token } => Command::Auth { token },
-            ConnectionCommand::Ping => Command::Ping,
+            ConnectionCommand::Ping {} => Command::Ping,
             ConnectionCommand::Join { room, since, observer } => Command::Join { room, since, observer },
             ConnectionCommand::Leave { room } => Command::Leave { room },
         }
     }
 }
 
-#[derive(Deserialize)]
-struct Envelope {
-    #[serde(default)]
-    id: Value,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-}
-
 /// Parses one text frame. The command id comes back even when the command is bad, so the error can carry it.
-/// A known `type` with bad fields is `bad_request`; an unknown one is `unknown_type`.
+/// A frame that is not a JSON object, or has no usable `id`, is refused with `id: null`: a command without an
+/// id could not be told apart from such a frame by its reply. A known `type` with bad fields is
+/// `bad_request`; an unknown one is `unknown_type`.
 pub fn parse(text: &str) -> (Value, Result<Command, Error>) {
-    let envelope: Envelope = match serde_json::from_str(text) {
-        Ok(e) => e,
-        Err(_) => return (Value::Null, Err(Error::bad_request("The frame is not a JSON object."))),
+    let Ok(Value::Object(mut fields)) = serde_json::from_str::<Value>(text) else {
+        return (Value::Null, Err(Error::bad_request("The frame is not a JSON object.")));
     };
-    let id = envelope.id;
-    let Some(kind) = envelope.kind else {
-        return (id, Err(Error::bad_request("The frame has no \"type\".")));
+    let id = match fields.remove("id") {
+        Some(id @ (Value::String(_) | Value::Number(_))) => id,
+        _ => {
+            let error = Error::bad_request("Every command needs an \"id\" (a string or a number) to answer it by.");
+            return (Value::Null, Err(error));
+        }
+    };
+    let kind = match fields.remove("type") {
+        Some(Value::String(kind)) => kind,
+        _ => return (id, Err(Error::bad_request("The frame has no \"type\"."))),
     };
     let command = if CONNECTION_TYPES.contains(&kind.as_str()) {
-        fields::<ConnectionCommand>(&kind, text).map(Command::from)
+        command_fields::<ConnectionCommand>(&kind, fields).map(Command::from)
     } else if qa::COMMAND_TYPES.contains(&kind.as_str()) {
-        qa::parse(&kind, text)
+        qa::parse(&kind, fields)
     } else {
         Err(Error::new(ErrorCode::UnknownType, format!("Unknown type \"{}\".", truncate(&kind, 40))))
     };
     (id, command)
 }
 
-/// Reads a command's fields; `kind` is already known to be one of `T`'s types.
-fn fields<T: serde::de::DeserializeOwned>(kind: &str, text: &str) -> Result<T, Error> {
-    serde_json::from_str::<T>(text).map_err(|e| {
-        // serde's message names the field at fault and nothing of the server: safe and useful to show.
-        Error::bad_request(format!("Invalid \"{kind}\" command: {}", truncate(&e.to_string(), 200)))
-    })
+/// Reads a command's fields; `kind` is already known to be one of `T`'s variants. `T` is read as
+/// `{kind: fields}` (serde's external tagging), not from a `type` field inside: with the tag inside, serde
+/// reads the fields through a buffer that loses which one was at fault.
+fn command_fields<T: serde::de::DeserializeOwned>(kind: &str, body: Map<String, Value>) -> Result<T, Error> {
+    let tagged = Value::Object(Map::from_iter([(kind.to_string(), Value::Object(body))]));
+    fields::from_value(tagged)
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -237,10 +238,22 @@ mod tests {
     fn bad_frames_get_the_right_codes_and_keep_the_id() {
         let (id, r) = parse("not json");
         assert_eq!((id, r.unwrap_err().code), (Value::Null, ErrorCode::BadRequest));
+        let (id, r) = parse(r#"{"type":"ping"}"#);
+        assert_eq!((id, r.unwrap_err().code), (Value::Null, ErrorCode::BadRequest), "no id");
+        let (id, r) = parse(r#"{"type":"ping","id":null}"#);
+        assert_eq!((id, r.unwrap_err().code), (Value::Null, ErrorCode::BadRequest), "a null id");
+        let (_, r) = parse(r#"{"type":"ping","id":"p"}"#);
+        assert!(matches!(r, Ok(Command::Ping)));
         let (id, r) = parse(r#"{"type":"fly","id":"x"}"#);
         assert_eq!((id, r.unwrap_err().code), (Value::from("x"), ErrorCode::UnknownType));
         let (id, r) = parse(r#"{"type":"vote","id":3,"broadcast":1}"#);
-        assert_eq!((id, r.unwrap_err().code), (Value::from(3), ErrorCode::BadRequest));
+        let error = r.unwrap_err();
+        assert_eq!((id, error.code), (Value::from(3), ErrorCode::BadRequest));
+        assert_eq!(error.message, "The \"question\" field is missing.");
+        let (_, r) = parse(r#"{"type":"vote","id":3,"broadcast":1,"question":"x","value":true}"#);
+        assert_eq!(r.unwrap_err().message, "The \"question\" field must be a whole number (0 or more).");
+        let (_, r) = parse(r#"{"type":"join","id":3,"room":"broadcast:1","since":{"epoch":"e","seq":"4"}}"#);
+        assert_eq!(r.unwrap_err().message, "The \"since.seq\" field must be a whole number (0 or more).");
         let (_, r) = parse(r#"{"type":"vote","id":3,"broadcast":1,"question":2,"value":true}"#);
         assert!(matches!(r, Ok(Command::Qa { broadcast: 1, command: QaCommand::Vote { question: 2, value: true } })));
         assert_eq!(Room::parse("user:c-1f"), Some(Room::Person("c-1f".into())));

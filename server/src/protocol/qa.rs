@@ -1,9 +1,9 @@
 //! The Q&A part of the wire: its commands, and questions, events and snapshots as each audience sees them.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::{encode, fields, snapshot_frame, Command};
+use super::{command_fields, encode, snapshot_frame, Command};
 use crate::auth::PSEUDONYM_PREFIX;
 use crate::error::Error;
 use crate::qa::rooms::{Audience, RoomEvent, SnapshotData};
@@ -15,9 +15,9 @@ pub const COMMAND_TYPES: &[&str] = &[
     "ask", "edit", "withdraw", "vote", "approve", "hide", "pin", "unpin", "answer", "merge", "mod_edit", "tag", "mute",
 ];
 
-/// A Q&A command as it arrives: every one names its broadcast.
+/// A Q&A command as it arrives: every one names its broadcast. Read as `{type: fields}` (see `command_fields`).
 #[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 enum Wire {
     Ask {
         broadcast: BroadcastId,
@@ -86,10 +86,10 @@ enum Wire {
     },
 }
 
-/// Parses a Q&A command; `kind` is one of [`COMMAND_TYPES`].
-pub(super) fn parse(kind: &str, text: &str) -> Result<Command, Error> {
+/// Parses a Q&A command's fields (`id` and `type` taken out); `kind` is one of [`COMMAND_TYPES`].
+pub(super) fn parse(kind: &str, fields: Map<String, Value>) -> Result<Command, Error> {
     use QaCommand as Q;
-    let (broadcast, command) = match fields::<Wire>(kind, text)? {
+    let (broadcast, command) = match command_fields::<Wire>(kind, fields)? {
         Wire::Ask { broadcast, text, anonymous, client_msg_id } => {
             (broadcast, Q::Ask { text, anonymous, client_msg_id })
         }

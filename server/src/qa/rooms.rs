@@ -32,15 +32,16 @@ impl RoomRef {
         RoomRef { broadcast, audience: Audience::Moderation }
     }
 
-    /// `broadcast:<id>` or `broadcast:<id>:moderation`.
+    /// `broadcast:<id>` or `broadcast:<id>:moderation`, exactly as [`RoomRef::key`] writes them (so one room has
+    /// one name: no leading zeros or signs).
     pub fn parse(name: &str) -> Option<Self> {
         let rest = name.strip_prefix("broadcast:")?;
         let (id, audience) = match rest.strip_suffix(":moderation") {
             Some(id) => (id, Audience::Moderation),
             None => (rest, Audience::Public),
         };
-        let broadcast = id.parse().ok()?;
-        Some(RoomRef { broadcast, audience })
+        let broadcast: BroadcastId = id.parse().ok()?;
+        (broadcast.to_string() == id).then_some(RoomRef { broadcast, audience })
     }
 
     pub fn key(&self) -> String {
@@ -174,6 +175,8 @@ mod tests {
             assert_eq!(RoomRef::parse(&room.key()), Some(room));
         }
         assert_eq!(RoomRef::parse("broadcast:x"), None);
+        assert_eq!(RoomRef::parse("broadcast:07"), None);
+        assert_eq!(RoomRef::parse("broadcast:+7"), None);
         assert_eq!(RoomRef::parse("chat:1"), None);
     }
 }

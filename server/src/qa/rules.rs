@@ -12,6 +12,7 @@ use super::{
 };
 use crate::auth::{Pseudonyms, User};
 use crate::error::{Error, Result};
+use crate::limits::{Admission, Charge};
 
 /// Server-wide settings the rules enforce.
 pub struct Policy {
@@ -109,12 +110,15 @@ impl QaState {
         self.voters.iter().filter(|(_, v)| v.contains(sub)).map(|(id, _)| *id).collect()
     }
 
-    /// Applies one command by `actor`. On error nothing has changed.
+    /// Applies one command by `actor`. On error nothing has changed. `gate` holds the actor's question and vote
+    /// limits: it is asked only when the command is about to create a question or change a vote, so retries and
+    /// refused commands cost the actor nothing.
     pub fn apply(
         &mut self,
         actor: &User,
         command: QaCommand,
         policy: &Policy,
+        gate: &dyn Admission,
         new_id: impl FnOnce() -> QuestionId,
         now: u64,
     ) -> Result<Applied> {
@@ -130,11 +134,11 @@ impl QaState {
         }
         match command {
             QaCommand::Ask { text, anonymous, client_msg_id } => {
-                self.ask(actor, text, anonymous, client_msg_id, policy, new_id, now)
+                self.ask(actor, text, anonymous, client_msg_id, policy, gate, new_id, now)
             }
             QaCommand::Edit { question, text } => self.edit(actor, question, text, policy),
             QaCommand::Withdraw { question } => self.withdraw(actor, question),
-            QaCommand::Vote { question, value } => self.vote(actor, question, value),
+            QaCommand::Vote { question, value } => self.vote(actor, question, value, gate),
             QaCommand::Approve { question } => self.approve(question),
             QaCommand::Hide { question, reason } => self.hide(question, reason),
             QaCommand::Pin { question } => self.pin(question),
@@ -155,6 +159,7 @@ impl QaState {
         anonymous: bool,
         client_msg_id: Option<String>,
         policy: &Policy,
+        gate: &dyn Admission,
         new_id: impl FnOnce() -> QuestionId,
         now: u64,
     ) -> Result<Applied> {
@@ -178,6 +183,8 @@ impl QaState {
         if self.questions.len() >= policy.max_questions {
             return Err(Error::conflict("This broadcast takes no more questions."));
         }
+        // Everything that could refuse it has passed: only now does it count against the asker's limit.
+        gate.admit(Charge::Question)?;
         let pseudonym = anonymous.then(|| policy.pseudonyms.handle(&self.pseudonym_scope(), &actor.sub));
         let (held, matched) = self.hold_for(&actor.sub, pseudonym.as_deref(), &text, policy);
         let id = new_id();
@@ -309,7 +316,7 @@ impl QaState {
         id
     }
 
-    fn vote(&mut self, actor: &User, id: QuestionId, value: bool) -> Result<Applied> {
+    fn vote(&mut self, actor: &User, id: QuestionId, value: bool, gate: &dyn Admission) -> Result<Applied> {
         let id = self.resolve_merged(id);
         let q = self.question(id)?;
         // A citizen may not learn that a pending question exists.
@@ -318,6 +325,10 @@ impl QaState {
         }
         if !matches!(q.status, Status::Approved | Status::Answered | Status::Pending) {
             return Err(Error::conflict("This question takes no votes."));
+        }
+        // A vote that changes nothing (a retry) is answered, not counted.
+        if value != self.has_voted(id, &actor.sub) {
+            gate.admit(Charge::Vote)?;
         }
         let voters = self.voters.entry(id).or_default();
         let changed = if value { voters.insert(actor.sub.clone()) } else { voters.remove(&actor.sub) };

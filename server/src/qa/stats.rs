@@ -60,7 +60,8 @@ pub fn stats(state: &QaState) -> Stats {
             *by_tag.entry(tag.clone()).or_insert(0) += 1;
         }
     }
-    // An answered question was approved too (or went straight to answered): count it as approved.
+    // An answered question was approved too (or went straight to answered): count it as approved, so that
+    // `asked` = `approved` + `hidden` + `merged` + `withdrawn` + `pending` (docs/protocol.md §8).
     counts.approved += counts.answered;
     let mut top: Vec<_> = state.questions.values().filter(|q| q.public && q.status != Status::Merged).collect();
     top.sort_by(|a, b| b.votes.cmp(&a.votes).then(a.id.cmp(&b.id)));
@@ -123,7 +124,8 @@ pub fn faq_group(state: &QaState) -> Option<FaqGroup> {
     Some(FaqGroup { broadcast: state.broadcast.clone(), items })
 }
 
-/// Statistics as CSV: `metric,value` rows, a blank line, then the top questions.
+/// Statistics as CSV (docs/protocol.md §8 has the exact layout): `metric,value` rows, one per tag, a blank
+/// line, then the top questions.
 pub fn stats_csv(stats: &Stats) -> String {
     let q = &stats.questions;
     let rows: [(&str, u64); 12] = [
@@ -145,7 +147,8 @@ pub fn stats_csv(stats: &Stats) -> String {
         out.push_str(&format!("{name},{value}\n"));
     }
     for (tag, count) in &stats.by_tag {
-        out.push_str(&format!("tag:{},{count}\n", csv_field(tag)));
+        // The whole cell quoted (`"tag:x"`), so every CSV reader takes it as one field.
+        out.push_str(&format!("{},{count}\n", csv_field(&format!("tag:{tag}"))));
     }
     out.push_str("\nrank,question_id,votes,status,text\n");
     for (rank, t) in stats.top_questions.iter().enumerate() {

@@ -99,10 +99,12 @@ return {published, redis.call('ZCARD', q)}
 /// One vote, the hot path, in one step: the same checks as `rules::vote` (broadcast open, merges followed,
 /// a citizen can't see a hidden question, status takes votes), the voter set, the count, and if it changed the
 /// `votes` event to each room that may see it. The frame is built exactly as `protocol::event` builds it.
-/// With coalesced votes (ARGV[10] is 1) the question is only marked for the next flush instead.
+/// With coalesced votes (ARGV[10] is 1) the question is only marked for the next flush instead. When the
+/// voter's limit is used up (ARGV[11] is 0), a vote that would change something is refused and one that
+/// would not (a retry) is answered as usual.
 /// ARGV: prefix, question, sub, value (1/0), moderator (1/0), maxlen, publish, public room, moderation room,
-/// coalesce (1/0).
-/// Returns `{'ok', question, votes, events published}` or `{code, message}`.
+/// coalesce (1/0), allowed (1/0).
+/// Returns `{'ok', question, votes, events published, changed (1/0)}`, `{'rate_limited'}` or `{code, message}`.
 const VOTE: &str = r#"
 local P = ARGV[1]
 local meta = P .. ':meta'
@@ -121,6 +123,9 @@ local public = string.sub(gate, 1, 1) == 'p'
 if not public and ARGV[5] ~= '1' then return {'not_found', 'No such question.'} end
 if string.sub(gate, 2, 2) ~= '1' then return {'conflict', 'This question takes no votes.'} end
 local voters = P .. ':voters:' .. qid
+if ARGV[11] ~= '1' and (redis.call('SISMEMBER', voters, ARGV[3]) == 1) ~= (ARGV[4] == '1') then
+  return {'rate_limited'}
+end
 local changed
 if ARGV[4] == '1' then changed = redis.call('SADD', voters, ARGV[3]) else changed = redis.call('SREM', voters, ARGV[3]) end
 local n = redis.call('SCARD', voters)
@@ -131,7 +136,7 @@ if changed == 1 then
     if not redis.call('ZSCORE', P .. ':dirtyq', qid) then
       redis.call('ZADD', P .. ':dirtyq', redis.call('INCR', P .. ':dirtyn'), qid)
     end
-    return {'ok', qid, tostring(n), '0'}
+    return {'ok', qid, tostring(n), '0', '1'}
   end
   local tail = ',"kind":"votes","data":{"id":' .. qid .. ',"votes":' .. n .. '}}'
   local published = 1
@@ -140,9 +145,9 @@ if changed == 1 then
     published = 2
   end
   emit(P, 'mod', '{"type":"event","room":"' .. ARGV[9] .. '","seq":', tail, ARGV[6], ARGV[7])
-  return {'ok', qid, tostring(n), tostring(published)}
+  return {'ok', qid, tostring(n), tostring(published), '1'}
 end
-return {'ok', qid, tostring(n), '0'}
+return {'ok', qid, tostring(n), '0', '0'}
 "#;
 
 /// Everything needed to apply one command: the broadcast, its version, pinned, muted, the question count, the

@@ -7,7 +7,7 @@
 //! connection per command.
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -26,6 +26,7 @@ use crate::auth::{unix_millis, User};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::hub::Hub;
+use crate::limits::{Admission, Charge};
 use crate::metrics::Metrics;
 use crate::protocol::{self, Position};
 use crate::qa::rooms::{self, Audience, Recipient, RoomEvent, RoomRef};
@@ -235,31 +236,74 @@ impl RedisStore {
         }
     }
 
-    /// One attempt at a Q&A command: `None` if the state changed under it (retry).
+    /// One attempt at a Q&A command: `None` if the state changed under it (retry). The actor's limits are
+    /// charged after the rules ran and before the commit, once per command: `charged` says it happened in an
+    /// earlier attempt.
     async fn attempt(
         &self,
         broadcast: BroadcastId,
         actor: &User,
         command: &QaCommand,
-        new_id: &mut Option<QuestionId>,
+        gate: &dyn Admission,
+        attempt: &mut Attempt,
     ) -> Result<Option<QaReply>> {
         let mut loaded = self.load(broadcast, actor, command).await?;
         let before = Before::of(&loaded.state);
-        if matches!(command, QaCommand::Ask { .. }) && loaded.asked.is_none() && new_id.is_none() {
-            *new_id = Some(self.next_id(keys::NEXT_QUESTION).await?);
+        if matches!(command, QaCommand::Ask { .. }) && loaded.asked.is_none() && attempt.new_id.is_none() {
+            attempt.new_id = Some(self.next_id(keys::NEXT_QUESTION).await?);
         }
-        let id = new_id.unwrap_or_default();
-        let applied = loaded.state.apply(actor, command.clone(), &self.policy, || id, unix_millis())?;
+        let id = attempt.new_id.unwrap_or_default();
+        let deferred = Deferred { gate, charged: attempt.charged, wanted: Mutex::new(None) };
+        let applied = loaded.state.apply(actor, command.clone(), &self.policy, &deferred, || id, unix_millis())?;
         let created = matches!(applied.reply, QaReply::Asked { duplicate: false, .. });
         // The one rule the partial state can't check itself: the rules see only the questions loaded.
         if created && loaded.question_count >= self.policy.max_questions {
             return Err(Error::conflict("This broadcast takes no more questions."));
         }
+        if let Some(what) = deferred.wanted() {
+            if !attempt.charged {
+                self.admit(actor, gate, what).await?;
+                attempt.charged = true;
+            }
+        }
         let done = self.commit(&loaded, &before, &applied.changes, &actor.sub).await?;
         Ok(done.then_some(applied.reply))
     }
 
-    async fn vote(&self, broadcast: BroadcastId, actor: &User, question: QuestionId, value: bool) -> Result<QaReply> {
+    /// Charges `what` to the actor: the node's limit, then for a question the cluster-wide one, which only
+    /// takes when it allows (so a refusal there leaves the node's limit untouched too).
+    async fn admit(&self, actor: &User, gate: &dyn Admission, what: Charge) -> Result<()> {
+        gate.check(what)?;
+        if what == Charge::Question {
+            self.limit_question(&actor.sub).await?;
+        }
+        gate.charge(what);
+        Ok(())
+    }
+
+    /// The cluster-wide question limit of `sub`, on top of the node's own.
+    async fn limit_question(&self, sub: &str) -> Result<()> {
+        let mut call = GCRA_SCRIPT.prepare_invoke();
+        call.key(keys::question_rate(sub)).arg(self.question_interval_ms).arg(self.question_burst);
+        let mut conn = self.redis.conn();
+        let wait: u64 = self.redis.run("rate limit", call.invoke_async(&mut conn)).await?;
+        if wait > 0 {
+            return Err(Error::rate_limited(wait, "Too many questions; wait a moment."));
+        }
+        Ok(())
+    }
+
+    /// A vote, in one script. The script learns whether the voter's limit allows one more; if not, it refuses
+    /// only a vote that would change something, so a retry is still answered; a change is charged after it.
+    async fn vote(
+        &self,
+        broadcast: BroadcastId,
+        actor: &User,
+        question: QuestionId,
+        value: bool,
+        gate: &dyn Admission,
+    ) -> Result<QaReply> {
+        let allowed = gate.check(Charge::Vote);
         let public = RoomRef::public(broadcast).key();
         let moderation = RoomRef::moderation(broadcast).key();
         let mut call = VOTE_SCRIPT.prepare_invoke();
@@ -272,20 +316,27 @@ impl RedisStore {
             .arg(self.redis.publish)
             .arg(public)
             .arg(moderation)
-            .arg(u8::from(self.coalesce_votes));
+            .arg(u8::from(self.coalesce_votes))
+            .arg(u8::from(allowed.is_ok()));
         let mut conn = self.redis.conn();
         let reply: Vec<String> = self.redis.run("vote", call.invoke_async(&mut conn)).await?;
         if self.coalesce_votes {
             self.dirty.insert(broadcast);
         }
         match reply.as_slice() {
-            [ok, id, votes, published] if ok == "ok" => {
+            [ok, id, votes, published, changed] if ok == "ok" => {
+                if changed == "1" {
+                    gate.charge(Charge::Vote);
+                }
                 self.published(published.parse().map_err(Error::internal)?);
                 Ok(QaReply::Voted {
                     question: id.parse().map_err(Error::internal)?,
                     votes: votes.parse().map_err(Error::internal)?,
                     voted: value,
                 })
+            }
+            [code] if code == "rate_limited" => {
+                Err(allowed.err().unwrap_or_else(|| Error::internal("the vote script refused an allowed vote")))
             }
             [code, message] if code == "not_found" => Err(Error::not_found(message.clone())),
             [code, message] if code == "conflict" => Err(Error::conflict(message.clone())),
@@ -318,6 +369,42 @@ impl RedisStore {
         }
         warn!(broadcast = id, "broadcast change kept conflicting");
         Err(Error::unavailable())
+    }
+}
+
+/// What one command carries from one optimistic attempt to the next.
+#[derive(Default)]
+struct Attempt {
+    /// The id an ask took: ids need not be dense, but one ask is one question.
+    new_id: Option<QuestionId>,
+    /// The actor's limits were charged for this command.
+    charged: bool,
+}
+
+/// The gate as the rules see it in one attempt: it checks without taking and remembers what the command would
+/// cost, so that the charge is taken once, after the rules decided and before the commit, not once per retry.
+struct Deferred<'a> {
+    gate: &'a dyn Admission,
+    charged: bool,
+    wanted: Mutex<Option<Charge>>,
+}
+
+impl Deferred<'_> {
+    fn wanted(&self) -> Option<Charge> {
+        *self.wanted.lock().expect("BUG: deferred charge lock poisoned")
+    }
+}
+
+impl Admission for Deferred<'_> {
+    fn check(&self, what: Charge) -> Result<()> {
+        if self.charged {
+            return Ok(());
+        }
+        self.gate.check(what)
+    }
+
+    fn charge(&self, what: Charge) {
+        *self.wanted.lock().expect("BUG: deferred charge lock poisoned") = Some(what);
     }
 }
 
@@ -406,14 +493,19 @@ impl QaStore for RedisStore {
         found.into_iter().flatten().map(|json| serde_json::from_str(&json).map_err(Error::internal)).collect()
     }
 
-    async fn execute(&self, broadcast: BroadcastId, actor: &User, command: QaCommand) -> Result<QaReply> {
+    async fn execute(
+        &self,
+        broadcast: BroadcastId,
+        actor: &User,
+        command: QaCommand,
+        gate: &dyn Admission,
+    ) -> Result<QaReply> {
         if let QaCommand::Vote { question, value } = command {
-            return self.vote(broadcast, actor, question, value).await;
+            return self.vote(broadcast, actor, question, value, gate).await;
         }
-        // An ask keeps the id it took across attempts: ids need not be dense, but one ask is one question.
-        let mut new_id = None;
+        let mut attempt = Attempt::default();
         for _ in 0..MAX_ATTEMPTS {
-            if let Some(reply) = self.attempt(broadcast, actor, &command, &mut new_id).await? {
+            if let Some(reply) = self.attempt(broadcast, actor, &command, gate, &mut attempt).await? {
                 return Ok(reply);
             }
             backoff().await;
@@ -488,17 +580,6 @@ impl QaStore for RedisStore {
         groups
             .sort_by(|a, b| b.broadcast.ended_at.cmp(&a.broadcast.ended_at).then(b.broadcast.id.cmp(&a.broadcast.id)));
         Ok(groups)
-    }
-
-    async fn limit_question(&self, sub: &str) -> Result<()> {
-        let mut call = GCRA_SCRIPT.prepare_invoke();
-        call.key(keys::question_rate(sub)).arg(self.question_interval_ms).arg(self.question_burst);
-        let mut conn = self.redis.conn();
-        let wait: u64 = self.redis.run("rate limit", call.invoke_async(&mut conn)).await?;
-        if wait > 0 {
-            return Err(Error::rate_limited(wait, "Too many questions; wait a moment."));
-        }
-        Ok(())
     }
 
     async fn flush_votes(&self) -> Result<()> {

@@ -21,6 +21,7 @@ use super::{Backend, QaStore, Replay, Snapshot};
 use crate::auth::{unix_millis, User};
 use crate::bus::Bus;
 use crate::error::{Error, Result};
+use crate::limits::Admission;
 use crate::protocol::{self, Position};
 use crate::qa::rooms::{self, Audience, Recipient, RoomEvent, RoomRef};
 use crate::qa::rules::{new_broadcast, Change, Policy, QaState};
@@ -220,13 +221,21 @@ impl QaStore for MemoryStore {
         Ok(entries.iter().map(|e| lock(e).state.broadcast.clone()).collect())
     }
 
-    async fn execute(&self, broadcast: BroadcastId, actor: &User, command: QaCommand) -> Result<QaReply> {
+    async fn execute(
+        &self,
+        broadcast: BroadcastId,
+        actor: &User,
+        command: QaCommand,
+        gate: &dyn Admission,
+    ) -> Result<QaReply> {
         let entry = self.entry(broadcast)?;
         let mut entry = lock(&entry);
+        // The rules charge `gate` under this lock, at the point where the command is certain to change something.
         let applied = entry.state.apply(
             actor,
             command,
             &self.policy,
+            gate,
             || self.next_question.fetch_add(1, Relaxed),
             unix_millis(),
         )?;

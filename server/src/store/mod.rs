@@ -19,6 +19,7 @@ pub use personal::MemoryPersonal;
 
 use crate::auth::User;
 use crate::error::Result;
+use crate::limits::Admission;
 use crate::protocol::Position;
 use crate::qa::rooms::RoomRef;
 use crate::qa::stats::{FaqGroup, Stats};
@@ -51,7 +52,15 @@ pub trait QaStore: Send + Sync {
 
     /// Applies one Q&A command atomically: the rules, then for each resulting event the next `seq` of its room,
     /// the append to the room's history and the publish, all before any other command of the broadcast.
-    async fn execute(&self, broadcast: BroadcastId, actor: &User, command: QaCommand) -> Result<QaReply>;
+    /// `gate` (the actor's question and vote limits) is charged once, and only if the command creates a
+    /// question or changes a vote: a shared store also enforces its cluster-wide question limit there.
+    async fn execute(
+        &self,
+        broadcast: BroadcastId,
+        actor: &User,
+        command: QaCommand,
+        gate: &dyn Admission,
+    ) -> Result<QaReply>;
 
     /// The room's state as `viewer` may see it, consistent with the `seq` it carries.
     async fn snapshot(&self, room: RoomRef, viewer: &User) -> Result<Snapshot>;
@@ -71,12 +80,6 @@ pub trait QaStore: Send + Sync {
     async fn stats(&self, broadcast: BroadcastId) -> Result<Stats>;
     /// FAQ groups of ended and archived broadcasts, newest first.
     async fn faq(&self) -> Result<Vec<FaqGroup>>;
-
-    /// A cluster-wide question limit for `sub`, on top of the node's own (a shared store enforces it; in memory
-    /// the node's limiter is already the whole truth).
-    async fn limit_question(&self, _sub: &str) -> Result<()> {
-        Ok(())
-    }
 
     /// Periodic housekeeping, called every `--vote-flush-ms`: publishes the coalesced vote counts.
     async fn flush_votes(&self) -> Result<()> {

@@ -1,13 +1,20 @@
 //! Rate limits and connection limits.
 //!
-//! Per-user limits are governor GCRA limiters keyed by the token's subject; their memory stays bounded because
-//! `evict_idle` (run periodically) forgets keys whose limit has fully recovered.
+//! Per-user limits are GCRA limiters keyed by the token's subject: governor's for commands and sessions, which
+//! are checked and taken in one step as they arrive, and our own ([`gcra`]) for questions and votes, which
+//! are charged only once the rules decided that the command creates or changes something ([`admission`]).
+//! Their memory stays bounded because `evict_idle` (run periodically) forgets keys whose limit has fully
+//! recovered.
+
+mod admission;
+mod gcra;
 
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
+use std::time::Duration;
 
 use dashmap::DashMap;
 use governor::clock::{Clock, DefaultClock};
@@ -16,12 +23,14 @@ use governor::{Quota, RateLimiter};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+pub use admission::{Admission, Charge, Unlimited};
+use gcra::Gcra;
 
 type Keyed<K> = RateLimiter<K, DashMapStateStore<K>, DefaultClock>;
 
 pub struct Limits {
-    questions: Keyed<String>,
-    votes: Keyed<String>,
+    questions: Gcra,
+    votes: Gcra,
     commands: Keyed<String>,
     sessions: Keyed<IpAddr>,
     connections: Arc<Connections>,
@@ -35,12 +44,8 @@ fn nz(n: u32) -> NonZeroU32 {
 impl Limits {
     pub fn new(config: &Config) -> Self {
         Limits {
-            questions: RateLimiter::dashmap(
-                Quota::per_minute(nz(config.questions_per_minute)).allow_burst(nz(config.questions_burst)),
-            ),
-            votes: RateLimiter::dashmap(
-                Quota::per_second(nz(config.votes_per_second)).allow_burst(nz(config.votes_burst)),
-            ),
+            questions: Gcra::new(Duration::from_secs(60) / config.questions_per_minute.max(1), config.questions_burst),
+            votes: Gcra::new(Duration::from_secs(1) / config.votes_per_second.max(1), config.votes_burst),
             commands: RateLimiter::dashmap(
                 Quota::per_second(nz(config.commands_per_second)).allow_burst(nz(config.commands_burst)),
             ),
@@ -65,22 +70,20 @@ impl Limits {
     pub fn command(&self, sub: &String) -> Result<()> {
         self.check(&self.commands, sub, "commands")
     }
-    pub fn question(&self, sub: &String) -> Result<()> {
-        self.check(&self.questions, sub, "questions")
-    }
-    pub fn vote(&self, sub: &String) -> Result<()> {
-        self.check(&self.votes, sub, "votes")
-    }
     pub fn session(&self, ip: &IpAddr) -> Result<()> {
         self.check(&self.sessions, ip, "new sessions from your address")
     }
 
+    /// `sub`'s question and vote limits, for a store to charge once the rules decided (see [`Admission`]).
+    pub fn gate<'a>(&'a self, sub: &'a str) -> UserGate<'a> {
+        UserGate { limits: self, sub }
+    }
     /// Forgets limiter keys that are back to a full allowance.
     pub fn evict_idle(&self) {
-        for limiter in [&self.questions, &self.votes, &self.commands] {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
-        }
+        self.questions.evict_idle();
+        self.votes.evict_idle();
+        self.commands.retain_recent();
+        self.commands.shrink_to_fit();
         self.sessions.retain_recent();
         self.sessions.shrink_to_fit();
     }
@@ -93,6 +96,41 @@ impl Limits {
     /// Takes a connection slot for `ip`, or says why not.
     pub fn connect(&self, ip: IpAddr) -> Result<ConnectionSlot, ConnectionRefused> {
         self.connections.take(ip)
+    }
+}
+
+/// One user's question and vote limits on this node.
+pub struct UserGate<'a> {
+    limits: &'a Limits,
+    sub: &'a str,
+}
+
+impl UserGate<'_> {
+    fn limiter(&self, what: Charge) -> (&Gcra, &'static str) {
+        match what {
+            Charge::Question => (&self.limits.questions, "Too many questions; wait a moment."),
+            Charge::Vote => (&self.limits.votes, "Too many votes; wait a moment."),
+        }
+    }
+}
+
+fn refused(wait: Duration, message: &str) -> Error {
+    Error::rate_limited((wait.as_millis() as u64).max(1), message)
+}
+
+impl Admission for UserGate<'_> {
+    fn check(&self, what: Charge) -> Result<()> {
+        let (limiter, message) = self.limiter(what);
+        limiter.check(self.sub).map_err(|wait| refused(wait, message))
+    }
+
+    fn charge(&self, what: Charge) {
+        self.limiter(what).0.charge(self.sub);
+    }
+
+    fn admit(&self, what: Charge) -> Result<()> {
+        let (limiter, message) = self.limiter(what);
+        limiter.admit(self.sub).map_err(|wait| refused(wait, message))
     }
 }
 
