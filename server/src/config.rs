@@ -60,6 +60,14 @@ pub struct Config {
     #[arg(long, env = "MAJLIS_OUTBOUND_QUEUE", default_value_t = 1024)]
     pub outbound_queue: usize,
 
+    /// Most milliseconds a viewer may fall behind a room's newest event before it is shed (closed 4008), so
+    /// that the viewers a node keeps stay within this lag when it has more audience than it can serve. In Redis
+    /// mode a node measures the age of every event it dispatches (by Redis' clock) and, while that is over
+    /// this limit and not shrinking, closes a growing share of its largest rooms' local viewers; clients that
+    /// only send commands are never shed.
+    #[arg(long, env = "MAJLIS_MAX_LAG_MS", default_value_t = 3000)]
+    pub max_lag_ms: u64,
+
     /// Least milliseconds between two writes to one connection (0: write as soon as anything is queued).
     /// Frames that arrive sooner wait and go out together in one write, so a viewer of a busy broadcast costs
     /// one system call per interval instead of one per event; it adds at most this much latency, and only to
@@ -169,6 +177,13 @@ pub struct Config {
     /// milliseconds. Also bounds the reconnect attempts' connect time.
     #[arg(long, env = "MAJLIS_REDIS_TIMEOUT_MS", default_value_t = 2000)]
     pub redis_timeout_ms: u64,
+
+    /// In Redis mode, milliseconds between the node's checks of Redis (readiness, the generation fence, the
+    /// clock offset used to measure lag). A check not answered within this long counts as Redis unreachable,
+    /// and lost connections are retried at least this often, so `/readyz` follows Redis within about twice
+    /// this, both ways.
+    #[arg(long, env = "MAJLIS_REDIS_HEALTH_MS", default_value_t = 250)]
+    pub redis_health_ms: u64,
 
     /// In Redis mode, use sharded pub/sub (SSUBSCRIBE/SPUBLISH, Redis 7+) so that on a Redis Cluster each
     /// room's events stay on the shard that owns its keys instead of being broadcast to every shard. Keys and

@@ -168,9 +168,75 @@ impl Hub {
         }
     }
 
+    /// Closes every local subscriber of every room with `reason` (see [`Hub::kick`]).
+    pub fn kick_all(&self, reason: CloseReason) {
+        for key in self.room_keys() {
+            self.kick(&key, reason);
+        }
+    }
+
+    /// Closes up to `count` of a room's local subscribers as slow consumers (4008), the latest to join first;
+    /// returns how many. For a node that falls behind a room's events before its queues fill (a shared bus):
+    /// fewer subscribers make each fan-out cheaper, so it catches up with the ones it keeps.
+    pub fn shed(&self, key: &str, count: usize) -> usize {
+        let Some(room) = self.rooms.get(key).map(|r| Arc::clone(r.value())) else { return 0 };
+        let mut members = room.lock();
+        let mut shed = 0;
+        for sub in members.list.iter().rev() {
+            if shed == count {
+                break;
+            }
+            if !sub.control.is_killed() {
+                sub.control.kill_slow_consumer(&self.metrics);
+                shed += 1;
+            }
+        }
+        members.retain(|s| !s.control.is_killed());
+        shed
+    }
+
+    /// Every room with local subscribers and how many it has, the largest first.
+    pub fn room_sizes(&self) -> Vec<(Arc<str>, usize)> {
+        let rooms: Vec<(Arc<str>, Arc<Room>)> =
+            self.rooms.iter().map(|r| (Arc::clone(r.key()), Arc::clone(r.value()))).collect();
+        let mut sizes: Vec<(Arc<str>, usize)> = rooms.into_iter().map(|(k, r)| (k, r.lock().list.len())).collect();
+        sizes.sort_unstable_by_key(|(_, n)| std::cmp::Reverse(*n));
+        sizes
+    }
+
     /// Fans a sequenced room event out to every local subscriber.
     pub fn dispatch_event(&self, key: &str, seq: u64, frame: &Utf8Bytes) {
         self.fan_out(key, frame, |room, frame| Outbound::Event { room, seq, frame });
+    }
+
+    /// Fans several sequenced events of one room out at once, already encoded and in seq order: each subscriber's
+    /// queue takes them in one push (one lock, at most one wake-up of its writer), which is what lets a node
+    /// that fell behind catch up faster than it fell behind.
+    pub fn dispatch_events(&self, key: &str, events: &[(u64, WireFrame)]) {
+        if events.is_empty() {
+            return;
+        }
+        let Some(room) = self.rooms.get(key).map(|r| Arc::clone(r.value())) else { return };
+        let mut subscribers = room.lock();
+        let mut delivered = 0u64;
+        let mut gone = false;
+        for sub in subscribers.list.iter() {
+            let items =
+                events.iter().map(|(seq, frame)| Outbound::Event { room: room.id, seq: *seq, frame: frame.clone() });
+            match sub.tx.push_many(items) {
+                Ok(()) => delivered += events.len() as u64,
+                Err(PushError::Full) => {
+                    sub.control.kill_slow_consumer(&self.metrics);
+                    gone = true;
+                }
+                Err(PushError::Closed) => gone = true,
+            }
+        }
+        if gone {
+            subscribers.retain(|s| !s.tx.is_closed() && !s.control.is_killed());
+        }
+        drop(subscribers);
+        self.metrics.frames_queued(delivered);
     }
 
     /// Fans an unsequenced frame (e.g. presence) out to every local subscriber.

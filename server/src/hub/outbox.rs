@@ -65,6 +65,26 @@ impl Outbox {
         Ok(())
     }
 
+    /// Pushes several items at once (one lock, at most one wake-up): all of them, or none if they don't all fit.
+    pub fn push_many(&self, items: impl ExactSizeIterator<Item = Outbound>) -> Result<(), PushError> {
+        let was_empty = {
+            let mut state = self.lock();
+            if state.closed {
+                return Err(PushError::Closed);
+            }
+            if state.items.len() + items.len() > self.capacity {
+                return Err(PushError::Full);
+            }
+            let was_empty = state.items.is_empty();
+            state.items.extend(items);
+            was_empty
+        };
+        if was_empty {
+            self.writer.wake();
+        }
+        Ok(())
+    }
+
     /// No more pushes; the writer still gets what is queued, then `false` from `take`.
     pub fn close(&self) {
         self.lock().closed = true;

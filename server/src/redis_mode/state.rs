@@ -132,7 +132,8 @@ impl Loaded {
 /// What the READ_ALL script returned.
 pub struct Full {
     pub state: QaState,
-    pub epoch: String,
+    /// The generation it was read under: the room's epoch.
+    pub generation: String,
     pub seq: u64,
     pub unique_participants: u64,
 }
@@ -144,8 +145,8 @@ impl Full {
             return Ok(None);
         }
         let mut items = Items::new(reply)?;
+        let generation = items.text()?;
         let broadcast: Broadcast = items.json()?;
-        let epoch = items.text()?;
         let seq = items.number()?;
         let pinned = pinned(items.text()?);
         let mut questions = BTreeMap::new();
@@ -174,7 +175,7 @@ impl Full {
         let mut state = QaState::from_parts(broadcast, questions, voters, pinned, muted, HashMap::new());
         state.current_participants = current;
         state.peak_participants = peak.max(current);
-        Ok(Some(Full { state, epoch, seq, unique_participants }))
+        Ok(Some(Full { state, generation, seq, unique_participants }))
     }
 }
 
