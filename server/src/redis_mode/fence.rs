@@ -71,7 +71,9 @@ impl Fence {
         self.seen[counter].fetch_max(id, Relaxed);
     }
 
-    fn record(&self, generation: &Arc<str>, minted: bool) {
+    /// Follows `generation`; `started` as the ADOPT script says (0 found, 1 started after a possible loss, 2
+    /// started in an empty Redis).
+    fn record(&self, generation: &Arc<str>, started: u8) {
         let changed = self.current.send_if_modified(|current| {
             if current.as_deref() == Some(&**generation) {
                 return false;
@@ -79,10 +81,11 @@ impl Fence {
             *current = Some(Arc::clone(generation));
             true
         });
-        if minted {
-            warn!(%generation, "redis may have lost state (restart, rollback, failover, flush): new generation");
-        } else if changed {
-            info!(%generation, "redis generation adopted");
+        match started {
+            1 => warn!(%generation, "redis may have lost state (restart, rollback, failover, flush): new generation"),
+            2 => info!(%generation, "redis was empty: first generation"),
+            _ if changed => info!(%generation, "redis generation adopted"),
+            _ => {}
         }
     }
 }
@@ -119,7 +122,7 @@ impl Redis {
         let reply: Value = self.run("adopt", call.invoke_async(&mut conn)).await?;
         let mut items = Items::new(reply)?;
         let generation: Arc<str> = Arc::from(items.text()?);
-        let minted = items.number::<u8>()? == 1;
+        let started = items.number::<u8>()?;
         let (secs, micros): (u64, u64) = (items.number()?, items.number()?);
         for seen in &self.fence.seen {
             seen.fetch_max(items.number()?, Relaxed);
@@ -127,7 +130,7 @@ impl Redis {
         if generation.is_empty() {
             return Err(Error::internal("adopt: an empty generation"));
         }
-        self.fence.record(&generation, minted);
+        self.fence.record(&generation, started);
         Ok(Adopted { generation, redis_time_us: secs * 1_000_000 + micros })
     }
 }

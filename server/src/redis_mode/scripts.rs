@@ -32,7 +32,9 @@ end
 /// larger of what it holds and what the caller saw, so no id handed out before can come again. Atomic, so one
 /// loss gives one new generation however many nodes notice it.
 /// ARGV: a new generation token, then for each id counter its key and the highest id the caller saw.
-/// Returns `{generation, 1 if this call started it else 0, TIME seconds, TIME microseconds, counters...}`.
+/// Returns `{generation, started, TIME seconds, TIME microseconds, counters...}`, `started` being 0 if the
+/// generation was there, 1 if this call started one after a possible loss, 2 if it started the first one of
+/// an empty Redis that no caller knew ids of (a new installation: nothing to jump past).
 const ADOPT: &str = r#"
 local BLOCK = 4294967296
 local LIMIT = 9007199254740992
@@ -44,15 +46,18 @@ if stored then
   if r == run then gen = g end
 end
 if not gen then
+  minted = 2
+  if stored then minted = 1 end
   for i = 2, #ARGV, 2 do
     local top = math.max(tonumber(redis.call('GET', ARGV[i]) or '0'), tonumber(ARGV[i + 1]))
     if top > 0 then
       local base = (math.floor(top / BLOCK) + 1) * BLOCK
       if base + BLOCK > LIMIT then return redis.error_reply('ERR ids exhausted below 2^53') end
       redis.call('SET', ARGV[i], string.format('%.0f', base))
+      minted = 1
     end
   end
-  gen, minted = ARGV[1], 1
+  gen = ARGV[1]
   redis.call('SET', 'mj:instance', run .. ' ' .. gen)
 end
 local t = redis.call('TIME')
