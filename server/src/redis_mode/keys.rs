@@ -2,7 +2,9 @@
 //! and on a Redis Cluster it all lives on one shard (rooms' channels too, for sharded pub/sub).
 //!
 //! Under the prefix `mj:{b:<id>}`:
-//! - `:bc` the broadcast (JSON); `:ver` the version every committed change increments;
+//! - `:bc` the broadcast (JSON); `:ver` the version every committed change but a new question increments;
+//!   `:sver` the settings version, incremented by changes to the broadcast or its muted users (what an ask
+//!   depends on);
 //! - `:q` hash question id → question (JSON; its `votes` may be stale, `:votes` is the truth);
 //! - `:votes` hash id → count; `:vv` hash id → vote version (bumped whenever the voters change);
 //! - `:voters:<id>` set of subs; `:meta` hash id → vote gate (see `vote_gate`), and `open` → 1/0;

@@ -110,13 +110,22 @@ end
 
 /// Commits a change computed in Rust, if the state it was computed from is unchanged: the broadcast's version
 /// and the vote versions of the questions it read. ARGV[2] is JSON:
-/// `{prefix, ver, vv: [id, v, ...], ops: [[op, ...]], events: [[room, head, tail, question]], maxlen, publish}`.
+/// `{prefix, ver, vv: [id, v, ...], ops: [[op, ...]], events: [[room, head, tail, question]], maxlen, publish}`,
+/// and `settings: true` if the change touches the broadcast or its muted users.
+/// A new question depends on nothing but those (and its own client id), so an ask carries `ask: {sver, asked,
+/// cap}` instead of `ver`: it checks only the settings version, that its `asked` entry is still free and that
+/// the broadcast holds fewer than `cap` questions, and it leaves `ver` alone, so asks don't conflict with each
+/// other (they used to, all of them, and retried into a collapse at a few hundred a second).
 /// An event naming a question gets that question's current vote count in place of the placeholder.
 /// Returns 1, or 0 when the state moved on (the caller reloads and retries).
 const COMMIT: &str = r#"
 local p = cjson.decode(ARGV[2])
 local P = p.prefix
-if (redis.call('GET', P .. ':ver') or '0') ~= p.ver then return 0 end
+if p.ask then
+  if (redis.call('GET', P .. ':sver') or '0') ~= p.ask.sver then return 0 end
+  if p.ask.asked ~= '' and redis.call('HEXISTS', P .. ':asked', p.ask.asked) == 1 then return 0 end
+  if redis.call('HLEN', P .. ':q') >= p.ask.cap then return 0 end
+elseif (redis.call('GET', P .. ':ver') or '0') ~= p.ver then return 0 end
 for i = 1, #p.vv, 2 do
   if (redis.call('HGET', P .. ':vv', p.vv[i]) or '0') ~= p.vv[i + 1] then return 0 end
 end
@@ -148,7 +157,8 @@ for _, e in ipairs(p.events) do
   end
   emit(P, e[1], e[2], tail, p.maxlen, p.publish)
 end
-redis.call('INCR', P .. ':ver')
+if not p.ask then redis.call('INCR', P .. ':ver') end
+if p.settings then redis.call('INCR', P .. ':sver') end
 return 1
 "#;
 
@@ -232,9 +242,9 @@ return {'ok', qid, tostring(n), '0'}
 "#;
 
 /// Everything needed to apply one command: the broadcast (prefix ARGV[2]), its version, pinned, muted, the
-/// question count, the `asked` entry (ARGV[3], may be empty) and the questions named in ARGV[5..] plus the
-/// asked one, each with its count, vote version and (if ARGV[4] is 1) voters. Returns nil if there is no such
-/// broadcast.
+/// question count, the `asked` entry (ARGV[3], may be empty), the questions named in ARGV[5..] plus the asked
+/// one, each with its count, vote version and (if ARGV[4] is 1) voters, and the settings version. Returns nil
+/// if there is no such broadcast.
 const LOAD: &str = r#"
 local P = ARGV[2]
 local bc = redis.call('GET', P .. ':bc')
@@ -254,7 +264,8 @@ for _, id in ipairs(ids) do
   end
 end
 return {bc, redis.call('GET', P .. ':ver') or '0', redis.call('GET', P .. ':pinned') or '',
-  redis.call('SMEMBERS', P .. ':muted'), tostring(redis.call('HLEN', P .. ':q')), asked, qs}
+  redis.call('SMEMBERS', P .. ':muted'), tostring(redis.call('HLEN', P .. ':q')), asked, qs,
+  redis.call('GET', P .. ':sver') or '0'}
 "#;
 
 /// A whole broadcast, consistently: for a snapshot of room ARGV[3] (its seq; its epoch is the generation) as

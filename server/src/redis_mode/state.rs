@@ -87,6 +87,8 @@ pub struct Loaded {
     pub vote_versions: Vec<(QuestionId, String)>,
     pub question_count: usize,
     pub asked: Option<QuestionId>,
+    /// The settings version (`:sver`): what a new question is checked against (see the COMMIT script).
+    pub settings_version: String,
 }
 
 impl Loaded {
@@ -117,6 +119,7 @@ impl Loaded {
             voters.insert(question.id, q.texts()?.into_iter().collect::<HashSet<String>>());
             questions.insert(question.id, question);
         }
+        let settings_version = items.text()?;
         let mut index = HashMap::new();
         if let (Some(id), Some((sub, cmid))) = (asked, asker) {
             // Only with its question: the rules take an index entry as proof the question is there.
@@ -125,7 +128,7 @@ impl Loaded {
             }
         }
         let state = QaState::from_parts(broadcast, questions, voters, pinned, muted, index);
-        Ok(Some(Loaded { state, version, vote_versions, question_count, asked }))
+        Ok(Some(Loaded { state, version, vote_versions, question_count, asked, settings_version }))
     }
 }
 
@@ -282,7 +285,8 @@ mod tests {
         Question::sample(id, &format!("question {id}"))
     }
 
-    /// A LOAD reply as the script builds it: broadcast, version, pinned, muted, count, asked, questions.
+    /// A LOAD reply as the script builds it: broadcast, version, pinned, muted, count, asked, questions, settings
+    /// version.
     fn load_reply(ids: &[QuestionId]) -> Value {
         let broadcast = Broadcast {
             id: 1,
@@ -310,6 +314,7 @@ mod tests {
             text(&ids.len().to_string()),
             text(""),
             Value::Array(questions),
+            text("2"),
         ])
     }
 

@@ -155,7 +155,9 @@ impl RedisStore {
         Loaded::parse(reply, asker, voters)?.ok_or_else(no_broadcast).map(Some)
     }
 
-    /// Commits the change from `before` to `after` with its events, if nothing moved under it.
+    /// Commits the change from `before` to `after` with its events, if nothing moved under it. `asked` is set for
+    /// a new question (its `asked` field, empty without a client id): then only what an ask depends on is
+    /// checked (see the COMMIT script).
     async fn commit(
         &self,
         generation: &str,
@@ -163,6 +165,7 @@ impl RedisStore {
         before: &Before,
         changes: &[Change],
         asker: &str,
+        asked: Option<String>,
     ) -> Result<Commit> {
         let state = &loaded.state;
         let broadcast = state.broadcast.id;
@@ -175,10 +178,17 @@ impl RedisStore {
             return Ok(Commit::Done);
         }
         let vv: Vec<String> = loaded.vote_versions.iter().flat_map(|(id, v)| [id.to_string(), v.clone()]).collect();
-        let payload = json!({
+        let mut payload = json!({
             "prefix": keys::prefix(broadcast), "ver": loaded.version, "vv": vv, "ops": ops, "events": events,
             "maxlen": self.history_len.to_string(), "publish": self.redis.publish,
         });
+        // Fields are left out rather than null: the script's cjson reads null as a true value.
+        if before.broadcast != state.broadcast || before.muted != state.muted {
+            payload["settings"] = json!(true);
+        }
+        if let Some(asked) = asked {
+            payload["ask"] = json!({"sver": loaded.settings_version, "asked": asked, "cap": self.policy.max_questions});
+        }
         let mut call = COMMIT_SCRIPT.prepare_invoke();
         call.arg(generation).arg(payload.to_string());
         let mut conn = self.redis.conn();
@@ -222,11 +232,18 @@ impl RedisStore {
         let id = new_id.unwrap_or_default();
         let applied = loaded.state.apply(actor, command.clone(), &self.policy, || id, unix_millis())?;
         let created = matches!(applied.reply, QaReply::Asked { duplicate: false, .. });
-        // The one rule the partial state can't check itself: the rules see only the questions loaded.
+        // The one rule the partial state can't check itself: the rules see only the questions loaded (the commit
+        // checks it again, against the questions there are then).
         if created && loaded.question_count >= self.policy.max_questions {
             return Err(Error::conflict("This broadcast takes no more questions."));
         }
-        match self.commit(&generation, &loaded, &before, &applied.changes, &actor.sub).await? {
+        let asked = match &applied.reply {
+            QaReply::Asked { question, duplicate: false } => {
+                Some(question.client_msg_id.as_deref().map(|cmid| keys::asked(&actor.sub, cmid)).unwrap_or_default())
+            }
+            _ => None,
+        };
+        match self.commit(&generation, &loaded, &before, &applied.changes, &actor.sub, asked).await? {
             Commit::Done => Ok(Some(applied.reply)),
             Commit::Moved => Ok(None),
             Commit::Fenced => self.fenced(&generation, new_id).await,
@@ -297,7 +314,7 @@ impl RedisStore {
             };
             let before = Before::of(&loaded.state);
             let changes = loaded.state.update_broadcast(patch.clone(), &self.policy, unix_millis())?;
-            match self.commit(&generation, &loaded, &before, &changes, "").await? {
+            match self.commit(&generation, &loaded, &before, &changes, "", None).await? {
                 Commit::Done => return Ok(loaded.state.broadcast),
                 Commit::Moved => backoff().await,
                 Commit::Fenced => {
