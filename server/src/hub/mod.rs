@@ -270,6 +270,11 @@ impl Hub {
         self.metrics.frames_queued(delivered);
     }
 
+    /// The metrics the hub counts into (a shared bus reports its own figures there too).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// Whether the room is open here: from just before its `room_opened` until just before its `room_closed`.
     pub fn has_room(&self, key: &str) -> bool {
         self.rooms.contains_key(key)

@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use redis::aio::ConnectionManager;
@@ -65,19 +65,20 @@ impl Redis {
         what: &'static str,
         call: impl Future<Output = RedisResult<T>>,
     ) -> Result<Option<T>> {
+        let sent = Instant::now();
         match tokio::time::timeout(self.timeout, call).await {
             Err(_) => {
                 warn!(what, "redis did not answer in time");
-                self.health.set_reachable(false);
+                self.health.timed_out(sent);
                 Err(Error::unavailable())
             }
             Ok(Err(error)) if error.code() == Some(FENCED) => {
-                self.health.set_reachable(true);
+                self.health.replied();
                 Ok(None)
             }
-            Ok(Err(error)) => Err(self.map_error(what, error)),
+            Ok(Err(error)) => Err(self.map_error(what, error, sent)),
             Ok(Ok(value)) => {
-                self.health.set_reachable(true);
+                self.health.replied();
                 Ok(Some(value))
             }
         }
@@ -106,7 +107,7 @@ impl Redis {
     }
 
     /// Unreachable, restarting or overloaded Redis is `unavailable` (retry later); anything else is a bug here.
-    fn map_error(&self, what: &'static str, error: RedisError) -> Error {
+    fn map_error(&self, what: &'static str, error: RedisError, sent: Instant) -> Error {
         let transient = error.is_io_error()
             || error.is_connection_dropped()
             || error.is_connection_refusal()
@@ -116,7 +117,10 @@ impl Redis {
                 Some("LOADING" | "BUSY" | "TRYAGAIN" | "MASTERDOWN" | "CLUSTERDOWN" | "READONLY")
             );
         if transient {
-            if error.is_io_error() || error.is_connection_dropped() || error.is_connection_refusal() {
+            if error.is_timeout() {
+                self.health.timed_out(sent);
+            } else {
+                // Refused, dropped, loading, read-only: Redis can't serve this node now.
                 self.health.set_reachable(false);
             }
             warn!(what, %error, "redis unavailable");

@@ -2,11 +2,12 @@
 //! Redis' clock is from this node's (event ages, and so lag, are measured on Redis' clock).
 //!
 //! A dedicated check runs every `--redis-health-ms`, with that as its timeout, and every command's answer (or
-//! failure) updates readiness at once, so `/readyz` follows Redis within about two checks both ways. The check
+//! failure) updates readiness at once, so `/readyz` follows Redis within about two checks both ways. A call
+//! that times out while other calls are answered means a busy node, not an unreachable Redis. The check
 //! is the generation's ADOPT script, so it is also how a quiet node notices a new Redis.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::Relaxed};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio_util::sync::CancellationToken;
@@ -22,6 +23,8 @@ const OFFSET_AGING_US_PER_SEC: u64 = 1_000;
 pub struct Health {
     reachable: AtomicBool,
     listening: AtomicBool,
+    /// When Redis last answered anything, in microseconds since `BASE`.
+    last_reply_us: AtomicU64,
     /// Redis' clock minus this node's, in milliseconds.
     offset_ms: AtomicI64,
     estimate: Mutex<Option<Estimate>>,
@@ -37,6 +40,21 @@ impl Health {
     /// Ready to serve: Redis answers and the pub/sub connection is up.
     pub fn is_healthy(&self) -> bool {
         self.reachable.load(Relaxed) && self.listening.load(Relaxed)
+    }
+
+    /// Redis answered a call.
+    pub fn replied(&self) {
+        self.last_reply_us.fetch_max(since_base(Instant::now()), Relaxed);
+        self.set_reachable(true);
+    }
+
+    /// A call sent at `sent` got no answer in time. Redis is unreachable only if nothing else it was asked
+    /// since was answered either: a node busy enough to delay its own check (a large audience) still has a
+    /// Redis that answers, and must not flap out of the load balancer for it.
+    pub fn timed_out(&self, sent: Instant) {
+        if self.last_reply_us.load(Relaxed) < since_base(sent) {
+            self.set_reachable(false);
+        }
     }
 
     pub fn set_reachable(&self, up: bool) {
@@ -85,15 +103,21 @@ pub async fn check(redis: Redis, every: Duration, stop: CancellationToken) {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let sent = unix_micros();
+        let (sent, sent_at) = (unix_micros(), Instant::now());
         match tokio::time::timeout(every, redis.adopt()).await {
-            Ok(Ok(adopted)) => {
-                redis.health.set_reachable(true);
-                redis.health.clock_sample(sent, unix_micros(), adopted.redis_time_us);
-            }
-            Ok(Err(_)) | Err(_) => redis.health.set_reachable(false),
+            Ok(Ok(adopted)) => redis.health.clock_sample(sent, unix_micros(), adopted.redis_time_us),
+            // A failed call already told the health what it means (see `Redis::attempt`).
+            Ok(Err(_)) => {}
+            Err(_) => redis.health.timed_out(sent_at),
         }
     }
+}
+
+/// The instant `last_reply_us` counts from.
+static BASE: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+fn since_base(at: Instant) -> u64 {
+    at.saturating_duration_since(*BASE).as_micros() as u64
 }
 
 fn unix_micros() -> u64 {
@@ -110,6 +134,17 @@ mod tests {
         // Redis said 10,005.000 s when this node was at 10,000.001 s, mid-way through the round trip.
         health.clock_sample(10_000_000_000, 10_000_002_000, 10_005_000_000);
         assert_eq!(health.offset_ms.load(Relaxed), 4_999);
+    }
+
+    #[test]
+    fn a_timeout_while_redis_answers_other_calls_is_a_busy_node_not_an_unreachable_redis() {
+        let health = Health::default();
+        let sent = Instant::now();
+        health.replied();
+        health.timed_out(sent);
+        assert!(health.reachable.load(Relaxed));
+        health.timed_out(Instant::now());
+        assert!(!health.reachable.load(Relaxed));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! From pushes to the hub: seq order, gaps filled from history, generations followed, lag kept bounded.
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -226,6 +227,7 @@ impl Listener {
     /// The batch's oldest event was published at `at_ms` (Redis' clock): past `--max-lag-ms`, shed viewers.
     fn keep_up(&mut self, at_ms: u64) {
         let lag_ms = self.redis.health.redis_now_ms().saturating_sub(at_ms);
+        self.hub.metrics().dispatch_lag_ms.store(lag_ms as i64, Relaxed);
         let Some(share) = self.shedder.observe(lag_ms, Instant::now()) else { return };
         let mut shed = 0;
         for (key, count) in lag::plan(&self.hub.room_sizes(), share) {
