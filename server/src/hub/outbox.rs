@@ -66,8 +66,9 @@ impl Outbox {
     }
 
     /// Pushes several items at once (one lock, at most one wake-up): all of them, or none if they don't all fit.
-    pub fn push_many(&self, items: impl ExactSizeIterator<Item = Outbound>) -> Result<(), PushError> {
-        let was_empty = {
+    /// Returns whether the queue is at least half full now (its writer is behind).
+    pub fn push_many(&self, items: impl ExactSizeIterator<Item = Outbound>) -> Result<bool, PushError> {
+        let (was_empty, behind) = {
             let mut state = self.lock();
             if state.closed {
                 return Err(PushError::Closed);
@@ -77,12 +78,22 @@ impl Outbox {
             }
             let was_empty = state.items.is_empty();
             state.items.extend(items);
-            was_empty
+            (was_empty, state.items.len() * 2 >= self.capacity)
         };
         if was_empty {
             self.writer.wake();
         }
-        Ok(())
+        Ok(behind)
+    }
+
+    /// How many items wait for the writer.
+    pub fn queued(&self) -> usize {
+        self.lock().items.len()
+    }
+
+    /// Whether the queue is at least half full (its writer is behind).
+    pub fn is_behind(&self) -> bool {
+        self.queued() * 2 >= self.capacity
     }
 
     /// No more pushes; the writer still gets what is queued, then `false` from `take`.

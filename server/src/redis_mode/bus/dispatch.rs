@@ -2,7 +2,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use redis::Value;
@@ -13,36 +13,44 @@ use crate::hub::{CloseReason, WireFrame};
 use crate::qa::rooms::RoomRef;
 use crate::redis_mode::conn::History;
 use crate::redis_mode::keys;
-use crate::redis_mode::lag;
+use crate::redis_mode::lag::{self, Pressure};
 use crate::redis_mode::resp::Push;
 use crate::redis_mode::scripts::REPLAY_SCRIPT;
 
 impl Listener {
-    /// One batch of pushes: messages are gathered per room and dispatched together at the end, after the batch's
-    /// lag was checked (and viewers shed, if the node is too far behind).
+    /// One batch of pushes: messages are gathered per room and dispatched together at the end (see
+    /// `flush_pending`).
     pub(super) async fn on_batch(&mut self, batch: Vec<Push>) -> Step {
-        let mut oldest: Option<u64> = None;
         for push in batch {
             match push {
                 Push::Subscribed(channel) => {
-                    self.flush_pending();
+                    self.flush_pending().await;
                     self.on_subscribed(&channel).await?;
                 }
-                Push::Message { channel, payload } => {
-                    if let Some(at) = self.on_message(&channel, &payload).await? {
-                        oldest = Some(oldest.map_or(at, |o| o.min(at)));
-                    }
-                }
+                Push::Message { channel, payload } => self.on_message(&channel, &payload).await?,
                 // The room stays unconfirmed, so joins to it answer `unavailable` rather than miss events.
                 Push::Refused(error) => warn!(%error, "redis refused a subscription"),
                 Push::Other => {}
             }
         }
-        if let Some(at) = oldest {
-            self.keep_up(at);
-        }
-        self.flush_pending();
+        self.flush_pending().await;
         Ok(())
+    }
+
+    /// A room's writers are behind: give them the time to write before dispatching more (see `lag`). Returns
+    /// the share of its queues still half full if they did not catch up in time, else 0.
+    async fn wait_for_writers(&self, key: &str) -> f64 {
+        let started = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            let behind = self.hub.behind_share(key, lag::BEHIND_SAMPLE);
+            if behind < lag::BEHIND_SHARE {
+                return 0.0;
+            }
+            if started.elapsed() >= lag::WRITER_WAIT {
+                return behind;
+            }
+        }
     }
 
     /// The channel is live: from here on pub/sub brings every event, so catch up on what came before.
@@ -69,30 +77,30 @@ impl Listener {
         Ok(())
     }
 
-    /// Takes one message into its room's pending events; returns its publication time, if it was taken.
-    async fn on_message(&mut self, channel: &str, payload: &[u8]) -> Result<Option<u64>, End> {
+    /// Takes one message into its room's pending events.
+    async fn on_message(&mut self, channel: &str, payload: &[u8]) -> Step {
         let Some(message) = Stamped::parse(payload) else {
             warn!(channel, "pub/sub message without a time and generation; ignored");
-            return Ok(None);
+            return Ok(());
         };
         if self.generation.as_deref().map(str::as_bytes) != Some(message.generation) {
             // Published under a generation these positions don't belong to: whatever came before goes out first,
             // then the generation is checked, and on a new one every client starts over.
-            self.flush_pending();
+            self.flush_pending().await;
             self.on_foreign_generation().await?;
-            return Ok(None);
+            return Ok(());
         }
-        let Some(last) = self.rooms.get(channel).and_then(|t| t.last) else { return Ok(None) };
+        let Some(last) = self.rooms.get(channel).and_then(|t| t.last) else { return Ok(()) };
         let Some(seq) = event_seq(message.frame) else {
             warn!(channel, "pub/sub message without a seq; ignored");
-            return Ok(None);
+            return Ok(());
         };
         if seq <= last {
-            return Ok(None);
+            return Ok(());
         }
         let Ok(text) = std::str::from_utf8(message.frame) else {
             warn!(channel, "pub/sub message that is not UTF-8; ignored");
-            return Ok(None);
+            return Ok(());
         };
         let frame = WireFrame::text(text);
         if seq > last + 1 {
@@ -100,13 +108,14 @@ impl Listener {
             self.flush_channel(channel);
             self.fill(channel, seq).await?;
         }
-        let Some(track) = self.rooms.get_mut(channel) else { return Ok(None) };
+        let Some(track) = self.rooms.get_mut(channel) else { return Ok(()) };
         if track.pending.is_empty() {
             self.pending.push(channel.to_string());
         }
         track.pending.push((seq, frame));
+        track.published_at.push(message.at_ms);
         track.last = Some(seq);
-        Ok(Some(message.at_ms))
+        Ok(())
     }
 
     /// Dispatches the room's events after its last one and before `upto`, from the history stream.
@@ -218,32 +227,55 @@ impl Listener {
             track.last = None;
             track.confirmed = false;
             track.pending.clear();
+            track.published_at.clear();
         }
         self.pending.clear();
         self.shedder.reset();
         self.generation = Some(generation);
     }
 
-    /// The batch's oldest event was published at `at_ms` (Redis' clock): past `--max-lag-ms`, shed viewers.
-    fn keep_up(&mut self, at_ms: u64) {
-        let lag_ms = self.redis.health.redis_now_ms().saturating_sub(at_ms);
-        self.hub.metrics().dispatch_lag_ms.store(lag_ms as i64, Relaxed);
-        let Some(share) = self.shedder.observe(lag_ms, Instant::now()) else { return };
+    /// After a chunk: past `--max-lag-ms`, or with writers that stay behind, shed viewers (see `lag`).
+    fn keep_up(&mut self, pressure: Pressure) {
+        self.hub.metrics().dispatch_lag_ms.store(pressure.lag_ms as i64, Relaxed);
+        let Some(share) = self.shedder.observe(pressure, Instant::now()) else { return };
         let mut shed = 0;
         for (key, count) in lag::plan(&self.hub.room_sizes(), share) {
             shed += self.hub.shed(&key, count);
         }
         if shed > 0 {
-            warn!(lag_ms, shed, "dispatching behind the rooms' events: viewers shed (4008)");
+            warn!(
+                lag_ms = pressure.lag_ms,
+                writers_behind = pressure.behind,
+                shed,
+                "behind the rooms' events: viewers shed (4008)"
+            );
         }
     }
 
-    /// Dispatches every room's pending events.
-    fn flush_pending(&mut self) {
+    /// Dispatches every room's pending events, a chunk at a time. After each chunk the policy judges how far
+    /// behind the node is (the age of the chunk's oldest event as it is dispatched, and whether a large room's
+    /// writers stay behind after the bus waited for them) and sheds viewers if it must (see `lag`).
+    async fn flush_pending(&mut self) {
         for channel in std::mem::take(&mut self.pending) {
+            let Some(track) = self.rooms.get_mut(&channel) else { continue };
+            let mut events = std::mem::take(&mut track.pending);
+            let mut published = std::mem::take(&mut track.published_at);
+            let key = track.key.clone();
+            for (chunk, at) in events.chunks(lag::CHUNK).zip(published.chunks(lag::CHUNK)) {
+                let lag_ms = self.redis.health.redis_now_ms().saturating_sub(at[0]);
+                let (subscribers, queues_behind) = self.hub.dispatch_events(&key, chunk);
+                let mut behind = 0.0;
+                if lag::writers_behind(subscribers, queues_behind) {
+                    behind = self.wait_for_writers(&key).await;
+                }
+                self.keep_up(Pressure { lag_ms, behind });
+            }
             if let Some(track) = self.rooms.get_mut(&channel) {
-                self.hub.dispatch_events(&track.key, &track.pending);
-                track.pending.clear();
+                // The buffers' memory serves the next batch.
+                events.clear();
+                published.clear();
+                track.pending = events;
+                track.published_at = published;
             }
         }
     }
@@ -256,6 +288,7 @@ impl Listener {
         }
         self.hub.dispatch_events(&track.key, &track.pending);
         track.pending.clear();
+        track.published_at.clear();
         self.pending.retain(|c| c != channel);
     }
 

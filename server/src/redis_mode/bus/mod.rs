@@ -145,6 +145,8 @@ struct Track {
     confirmed: bool,
     /// Events of this room read in the current batch, not yet dispatched: they go to the hub together.
     pending: Vec<(u64, WireFrame)>,
+    /// When each pending event was published (Redis' clock, ms).
+    published_at: Vec<u64>,
 }
 
 /// Why the listener stops serving a connection.
@@ -192,6 +194,7 @@ impl Listener {
                     for track in self.rooms.values_mut() {
                         track.confirmed = false;
                         track.pending.clear();
+                        track.published_at.clear();
                     }
                     self.pending.clear();
                 }
@@ -302,7 +305,14 @@ impl Listener {
                         }
                     }
                     None => {
-                        let track = Track { room, key, last: None, confirmed: false, pending: Vec::new() };
+                        let track = Track {
+                            room,
+                            key,
+                            last: None,
+                            confirmed: false,
+                            pending: Vec::new(),
+                            published_at: Vec::new(),
+                        };
                         self.rooms.insert(channel.clone(), track);
                         commands.push((channel, true));
                     }
