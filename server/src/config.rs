@@ -63,7 +63,9 @@ pub struct Config {
 
     /// Most milliseconds a viewer may fall behind a room's newest event before it is shed (closed 4008) and
     /// catches up by reconnecting with `since`: a connection whose oldest unwritten room event is older than
-    /// this is a slow consumer, whatever the event rate.
+    /// this is a slow consumer, whatever the event rate. In Redis mode a node also measures the age of every
+    /// event it dispatches (by Redis' clock) and, while that is over this limit and not shrinking, closes a
+    /// growing share of its largest rooms' local viewers; clients that only send commands are never shed.
     #[arg(long, env = "MAJLIS_MAX_LAG_MS", default_value_t = 3000)]
     pub max_lag_ms: u64,
 
@@ -213,6 +215,13 @@ pub struct Config {
     /// milliseconds. Also bounds the reconnect attempts' connect time.
     #[arg(long, env = "MAJLIS_REDIS_TIMEOUT_MS", default_value_t = 2000)]
     pub redis_timeout_ms: u64,
+
+    /// In Redis mode, milliseconds between the node's checks of Redis (readiness, the generation fence, the
+    /// clock offset used to measure lag). A check not answered within this long counts as Redis unreachable,
+    /// and lost connections are retried at least this often, so `/readyz` follows Redis within about twice
+    /// this, both ways.
+    #[arg(long, env = "MAJLIS_REDIS_HEALTH_MS", default_value_t = 250)]
+    pub redis_health_ms: u64,
 
     /// In Redis mode, use sharded pub/sub (SSUBSCRIBE/SPUBLISH, Redis 7+) so that on a Redis Cluster each
     /// room's events stay on the shard that owns its keys instead of being broadcast to every shard. Keys and

@@ -15,6 +15,8 @@ pub struct Metrics {
     pub connections_total: AtomicU64,
     pub connections_rejected: AtomicU64,
     pub rooms: AtomicI64,
+    /// In Redis mode, how far behind its rooms' events the node dispatched its last batch (ms, Redis' clock).
+    pub dispatch_lag_ms: AtomicI64,
     /// Room events this node published: through the local bus, or in Redis mode by its store's scripts (events
     /// that reach this node from other nodes are not counted).
     pub events_published: AtomicU64,
@@ -52,9 +54,14 @@ impl Metrics {
     /// The Prometheus text exposition of every series.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(2048);
-        let gauges: [(&str, &str, i64); 2] = [
+        let gauges: [(&str, &str, i64); 3] = [
             ("majlis_connections_open", "WebSocket connections currently open.", self.connections_open.load(Relaxed)),
             ("majlis_rooms", "Rooms with at least one local subscriber.", self.rooms.load(Relaxed)),
+            (
+                "majlis_dispatch_lag_ms",
+                "Redis mode: how far behind its rooms' events the node dispatched its last batch, in ms.",
+                self.dispatch_lag_ms.load(Relaxed),
+            ),
         ];
         for (name, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");

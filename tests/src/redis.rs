@@ -1,5 +1,7 @@
 //! A private `redis-server` for one test: its own free port and temporary directory (never a shared instance),
-//! AOF with fsync on every write (so a restart loses nothing), killed when dropped.
+//! AOF with fsync on every write (so a restart loses nothing), killed when dropped. For failure drills it can be
+//! paused (SIGSTOP), killed (SIGKILL), and restarted from an older copy of its AOF, as after a machine crash
+//! that lost the last writes.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -44,7 +46,7 @@ impl RedisServer {
         self.kill();
         self.child = Some(spawn(self.port, self.dir.path()));
         let deadline = Instant::now() + Duration::from_secs(20);
-        while command(self.port, &["PING"]).as_deref() != Some("+PONG") {
+        while self.command(&["PING"]).as_deref() != Some("+PONG") {
             assert!(Instant::now() < deadline, "redis-server on port {} did not answer PING", self.port);
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -52,7 +54,66 @@ impl RedisServer {
 
     /// Sends one command and returns the first line of the reply (e.g. `+OK`, `:2`), `None` if unreachable.
     pub fn command(&self, args: &[&str]) -> Option<String> {
-        command(self.port, args)
+        command(self.port, args).map(|(line, _)| line)
+    }
+
+    /// Sends one command whose reply is a bulk string (e.g. `GET`), and returns it (`None` for nil).
+    pub fn bulk(&self, args: &[&str]) -> Option<String> {
+        command(self.port, args).and_then(|(_, bulk)| bulk)
+    }
+
+    /// The generation the nodes follow (what `mj:instance` names after the run_id), if any.
+    pub fn generation(&self) -> Option<String> {
+        self.bulk(&["GET", "mj:instance"])?.split(' ').nth(1).map(str::to_string)
+    }
+
+    /// A copy of the append-only file as it is now (Redis 7: the `appendonlydir/` of a manifest and its parts).
+    /// Redis keeps writing meanwhile: a command cut off at the copy's end is dropped when it loads, as after a
+    /// crash.
+    pub fn copy_aof(&self) -> AofCopy {
+        let copy = tempfile::tempdir().expect("temporary directory for the AOF copy");
+        copy_dir(&self.dir.path().join(AOF_DIR), &copy.path().join(AOF_DIR));
+        AofCopy(copy)
+    }
+
+    /// Kills the server (SIGKILL), puts `copy` in place of its append-only file, and starts it again: Redis
+    /// comes back without every write after the copy, as after a machine crash with `appendfsync everysec`.
+    pub fn restart_from(&mut self, copy: &AofCopy) {
+        self.kill();
+        let live = self.dir.path().join(AOF_DIR);
+        std::fs::remove_dir_all(&live).expect("remove the append-only directory");
+        copy_dir(&copy.0.path().join(AOF_DIR), &live);
+        self.restart();
+    }
+
+    /// Stops the process (SIGSTOP): connections stay open, nothing answers.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused process go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("redis-server is running").id();
+        let status = Command::new("kill").args([signal, &pid.to_string()]).status().expect("run kill");
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+}
+
+/// Where Redis 7 keeps its multi-part append-only file, under `--dir`.
+const AOF_DIR: &str = "appendonlydir";
+
+/// An older copy of a server's append-only file (see [`RedisServer::copy_aof`]).
+pub struct AofCopy(TempDir);
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create the copy's directory");
+    for entry in std::fs::read_dir(from).expect("read the append-only directory") {
+        let entry = entry.expect("directory entry");
+        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy an append-only file");
     }
 }
 
@@ -67,6 +128,8 @@ fn spawn(port: u16, dir: &Path) -> Child {
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir"])
         .arg(dir)
         .args(["--save", "", "--appendonly", "yes", "--appendfsync", "always", "--protected-mode", "no"])
+        // No rewrite mid-test: a copy of the append-only file must be one consistent set of parts.
+        .args(["--auto-aof-rewrite-percentage", "0"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn();
@@ -82,7 +145,8 @@ fn free_port() -> u16 {
     listener.local_addr().expect("local addr").port()
 }
 
-fn command(port: u16, args: &[&str]) -> Option<String> {
+/// The reply's first line, and for a bulk string its value.
+fn command(port: u16, args: &[&str]) -> Option<(String, Option<String>)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let mut request = format!("*{}\r\n", args.len());
@@ -90,9 +154,20 @@ fn command(port: u16, args: &[&str]) -> Option<String> {
         request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
     }
     stream.write_all(request.as_bytes()).ok()?;
+    let mut reader = BufReader::new(stream);
     let mut line = String::new();
-    BufReader::new(stream).read_line(&mut line).ok()?;
-    Some(line.trim_end().to_string())
+    reader.read_line(&mut line).ok()?;
+    let line = line.trim_end().to_string();
+    let bulk = match line.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) {
+        Some(len) => {
+            let mut value = vec![0; len + 2];
+            std::io::Read::read_exact(&mut reader, &mut value).ok()?;
+            value.truncate(len);
+            String::from_utf8(value).ok()
+        }
+        None => None,
+    };
+    Some((line, bulk))
 }
 
 /// Several in-process nodes on one private Redis, as behind a load balancer.

@@ -377,3 +377,53 @@ async fn a_room_closed_and_reopened_over_and_over_still_gives_joiners_every_even
     done.store(true, Relaxed);
     asking.await.expect("asker");
 }
+
+/// Asks don't conflict with one another (only with changes to the broadcast or its muted users, which is all a
+/// new question depends on), and what they skip still holds at commit: one question per client id however many
+/// nodes it is sent through at once, and the broadcast's question cap, exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_asks_through_three_nodes_take_one_question_per_client_id_and_stop_at_the_cap() {
+    let cap = 40;
+    let cluster = Cluster::start(3, |c| {
+        generous(c);
+        c.max_questions_per_broadcast = cap;
+    })
+    .await;
+    let b = cluster.broadcast().await;
+    // Three citizens each send the same 20 asks (same client ids) through all three nodes at once: 60 questions
+    // asked, each three times.
+    let mut tasks = vec![];
+    for who in 0..3 {
+        let token = cluster.nodes[0].token(Role::Citizen, &format!("Asker {who}"));
+        for node in &cluster.nodes {
+            let (url, token) = (node.ws_url(), token.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut c = Client::connect(&url).await;
+                c.ok(json!({"type": "auth", "token": token})).await;
+                let mut replies = vec![];
+                for i in 0..20 {
+                    let ask = json!({"type": "ask", "broadcast": b, "text": format!("Question {i} of {who}"),
+                        "client_msg_id": format!("{who}-{i}")});
+                    let reply = c.request(ask).await.map(|r| id_of(&r["question"])).map_err(|r| r.code);
+                    replies.push((format!("{who}-{i}"), reply));
+                }
+                replies
+            }));
+        }
+    }
+    let mut ids: std::collections::BTreeMap<String, std::collections::BTreeSet<u64>> = Default::default();
+    for task in tasks {
+        for (cmid, reply) in task.await.expect("asker") {
+            match reply {
+                Ok(id) => {
+                    ids.entry(cmid).or_default().insert(id);
+                }
+                Err(code) => assert_eq!(code, "conflict", "{cmid} refused"),
+            }
+        }
+    }
+    assert!(ids.values().all(|set| set.len() == 1), "a client id made two questions: {ids:?}");
+    assert_eq!(ids.len(), cap, "questions taken");
+    let snapshot = cluster.nodes[1].citizen("Checker").await.join(&format!("broadcast:{b}")).await;
+    assert_eq!(snapshot["data"]["questions"].as_array().map(Vec::len), Some(cap));
+}

@@ -16,7 +16,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+use tracing::Level;
 
 use crate::app::App;
 use crate::error::{Error, ErrorCode};
@@ -34,7 +35,10 @@ pub fn router(app: AppState) -> Router {
         .merge(broadcasts::router())
         .merge(assets::router())
         .layer(middleware::from_fn_with_state(Arc::clone(&app), count_requests))
-        .layer(TraceLayer::new_for_http())
+        // tower-http logs every 5xx at ERROR by default, and most are expected: `/readyz` answering 503 while
+        // Redis is away, `unavailable` while it restarts, `server_full`. Real internal errors are logged where
+        // they happen, with their cause (`Error::internal`); here failures are only traced.
+        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))
         .with_state(app)
 }
 

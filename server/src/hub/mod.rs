@@ -169,9 +169,103 @@ impl Hub {
         }
     }
 
+    /// Closes every local subscriber of every room with `reason` (see [`Hub::kick`]).
+    pub fn kick_all(&self, reason: CloseReason) {
+        for key in self.room_keys() {
+            self.kick(&key, reason);
+        }
+    }
+
+    /// Closes up to `count` of a room's local subscribers as slow consumers (4008), those with the most queued
+    /// first (the slowest readers, as a full queue would), then the latest to join; returns how many. For a node
+    /// that falls behind a room's events before its queues fill (a shared bus): fewer subscribers make each
+    /// fan-out and the writes after it cheaper, so it catches up with the ones it keeps.
+    pub fn shed(&self, key: &str, count: usize) -> usize {
+        let Some(room) = self.rooms.get(key).map(|r| Arc::clone(r.value())) else { return 0 };
+        let mut members = room.lock();
+        let mut queued: Vec<(usize, usize)> = members
+            .list
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.control.is_killed())
+            .map(|(i, s)| (s.tx.queued(), i))
+            .collect();
+        let count = count.min(queued.len());
+        if count == 0 {
+            return 0;
+        }
+        queued.select_nth_unstable_by(count - 1, |a, b| b.cmp(a));
+        for (_, i) in &queued[..count] {
+            members.list[*i].control.kill_slow_consumer(&self.metrics);
+        }
+        members.retain(|s| !s.control.is_killed());
+        count
+    }
+
+    /// The share of a room's local subscribers whose queues are at least half full, from a sample of at most
+    /// `sample` of them (evenly spread), so a caller may ask often.
+    pub fn behind_share(&self, key: &str, sample: usize) -> f64 {
+        let Some(room) = self.rooms.get(key).map(|r| Arc::clone(r.value())) else { return 0.0 };
+        let members = room.lock();
+        let n = members.list.len();
+        if n == 0 {
+            return 0.0;
+        }
+        let step = n.div_ceil(sample.max(1));
+        let looked: Vec<bool> = members.list.iter().step_by(step).map(|s| s.tx.is_behind()).collect();
+        looked.iter().filter(|b| **b).count() as f64 / looked.len() as f64
+    }
+
+    /// Every room with local subscribers and how many it has, the largest first.
+    pub fn room_sizes(&self) -> Vec<(Arc<str>, usize)> {
+        let rooms: Vec<(Arc<str>, Arc<Room>)> =
+            self.rooms.iter().map(|r| (Arc::clone(r.key()), Arc::clone(r.value()))).collect();
+        let mut sizes: Vec<(Arc<str>, usize)> = rooms.into_iter().map(|(k, r)| (k, r.lock().list.len())).collect();
+        sizes.sort_unstable_by_key(|(_, n)| std::cmp::Reverse(*n));
+        sizes
+    }
+
     /// Fans a sequenced room event out to every local subscriber.
     pub fn dispatch_event(&self, key: &str, seq: u64, frame: &Utf8Bytes) {
         self.fan_out(key, frame, |room, frame| Outbound::Event { room, seq, frame });
+    }
+
+    /// Fans several sequenced events of one room out at once, already encoded and in seq order: each subscriber's
+    /// queue takes them in one push (one lock, at most one wake-up of its writer), which is what lets a node
+    /// that fell behind catch up faster than it fell behind. Returns how many subscribers the room has and how
+    /// many of their queues are at least half full now.
+    pub fn dispatch_events(&self, key: &str, events: &[(u64, WireFrame)]) -> (usize, usize) {
+        if events.is_empty() {
+            return (0, 0);
+        }
+        let Some(room) = self.rooms.get(key).map(|r| Arc::clone(r.value())) else { return (0, 0) };
+        let now = Instant::now();
+        let mut subscribers = room.lock();
+        let mut delivered = 0u64;
+        let mut behind = 0;
+        let mut gone = false;
+        for sub in subscribers.list.iter() {
+            let items =
+                events.iter().map(|(seq, frame)| Outbound::Event { room: room.id, seq: *seq, frame: frame.clone() });
+            match sub.tx.push_many(items, now) {
+                Ok(queue_behind) => {
+                    delivered += events.len() as u64;
+                    behind += usize::from(queue_behind);
+                }
+                Err(PushError::Full | PushError::Lagging) => {
+                    sub.control.kill_slow_consumer(&self.metrics);
+                    gone = true;
+                }
+                Err(PushError::Closed) => gone = true,
+            }
+        }
+        if gone {
+            subscribers.retain(|s| !s.tx.is_closed() && !s.control.is_killed());
+        }
+        let count = subscribers.list.len();
+        drop(subscribers);
+        self.metrics.frames_queued(delivered);
+        (count, behind)
     }
 
     /// Fans an unsequenced frame (e.g. presence) out to every local subscriber.
@@ -205,6 +299,11 @@ impl Hub {
         }
         drop(subscribers);
         self.metrics.frames_queued(delivered);
+    }
+
+    /// The metrics the hub counts into (a shared bus reports its own figures there too).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Whether the room is open here: from just before its `room_opened` until just before its `room_closed`.

@@ -39,6 +39,9 @@ pub enum CloseReason {
     Shutdown,
     SlowConsumer,
     HeartbeatTimeout,
+    /// The server lost the room's history (in Redis mode: Redis restarted, rolled back or was flushed): every
+    /// position the client holds names nothing any more, so it must rejoin and take a fresh snapshot.
+    Resync,
 }
 
 impl CloseReason {
@@ -52,6 +55,7 @@ impl CloseReason {
             CloseReason::Shutdown => 1012,
             CloseReason::SlowConsumer => 4008,
             CloseReason::HeartbeatTimeout => 4009,
+            CloseReason::Resync => 4010,
         }
     }
 
@@ -65,6 +69,7 @@ impl CloseReason {
             CloseReason::Shutdown => "server_shutdown",
             CloseReason::SlowConsumer => "slow_consumer",
             CloseReason::HeartbeatTimeout => "heartbeat_timeout",
+            CloseReason::Resync => "resync",
         }
     }
 }

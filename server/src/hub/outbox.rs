@@ -118,6 +118,43 @@ impl Outbox {
         Ok(())
     }
 
+    /// Queues several room items at once at `now` (one lock, at most one wake-up): all of them, or none if they
+    /// don't all fit or the connection is behind by age. Returns whether the queue's room traffic is at least
+    /// half its bound now (its writer is behind).
+    pub fn push_many(&self, items: impl ExactSizeIterator<Item = Outbound>, now: Instant) -> Result<bool, PushError> {
+        let (was_empty, behind) = {
+            let mut state = self.lock();
+            if state.closed {
+                return Err(PushError::Closed);
+            }
+            if state.room_items + items.len() > self.bounds.room_items {
+                return Err(PushError::Full);
+            }
+            if state.in_flight_since.or(state.room_since).is_some_and(|t| now.duration_since(t) > self.bounds.max_lag) {
+                return Err(PushError::Lagging);
+            }
+            let was_empty = state.items.is_empty();
+            state.room_items += items.len();
+            state.room_since.get_or_insert(now);
+            state.items.extend(items);
+            (was_empty, state.room_items * 2 >= self.bounds.room_items)
+        };
+        if was_empty {
+            self.writer.wake();
+        }
+        Ok(behind)
+    }
+
+    /// How many room items wait for the writer.
+    pub fn queued(&self) -> usize {
+        self.lock().room_items
+    }
+
+    /// Whether the room traffic waiting is at least half its bound (the writer is behind).
+    pub fn is_behind(&self) -> bool {
+        self.queued() * 2 >= self.bounds.room_items
+    }
+
     /// Queues one of the connection's own items (a reply, a snapshot, a ping). Never refused for a bound: the
     /// reader waits for [`Outbox::own_room`] before it reads the next command instead.
     pub fn push_own(&self, item: Outbound) -> Result<(), PushError> {

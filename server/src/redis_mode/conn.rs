@@ -1,17 +1,25 @@
 //! The command connection: a reconnecting multiplexed connection, every call bounded by `--redis-timeout-ms`,
-//! Redis failures mapped to the protocol's errors, and the history-stream reads both the store and the bus use.
+//! Redis failures mapped to the protocol's errors (and to the node's health at once), fenced script calls, and
+//! the history-stream replies both the store and the bus read.
 
 use std::future::Future;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use redis::aio::ConnectionManager;
-use redis::{RedisError, RedisResult, Value};
+use redis::{FromRedisValue, RedisError, RedisResult, ScriptInvocation, Value};
 use tracing::warn;
 
-use super::keys;
+use super::fence::Fence;
+use super::health::Health;
+use super::scripts::FENCED;
+use super::state::Items;
 use crate::error::{Error, Result};
-use crate::qa::rooms::RoomRef;
+
+/// How often one fenced call adopts a newer generation and tries again before it gives up (`unavailable`):
+/// more than once only if Redis restarts again meanwhile.
+const FENCE_ATTEMPTS: usize = 3;
 
 #[derive(Clone)]
 pub struct Redis {
@@ -21,11 +29,20 @@ pub struct Redis {
     pub publish: &'static str,
     /// Sharded pub/sub (SSUBSCRIBE/SPUBLISH) rather than plain.
     pub sharded: bool,
+    pub fence: Arc<Fence>,
+    pub health: Arc<Health>,
 }
 
 impl Redis {
     pub fn new(manager: ConnectionManager, timeout: Duration, sharded: bool) -> Self {
-        Redis { manager, timeout, publish: if sharded { "SPUBLISH" } else { "PUBLISH" }, sharded }
+        Redis {
+            manager,
+            timeout,
+            publish: if sharded { "SPUBLISH" } else { "PUBLISH" },
+            sharded,
+            fence: Arc::new(Fence::default()),
+            health: Arc::new(Health::default()),
+        }
     }
 
     /// A handle for one call (cheap: the manager is shared).
@@ -33,55 +50,99 @@ impl Redis {
         self.manager.clone()
     }
 
-    /// Runs one Redis call: `unavailable` after the timeout or when Redis can't be reached.
+    /// Runs one Redis call: `unavailable` after the timeout or when Redis can't be reached. Every answer, or
+    /// the lack of one, tells the node's health at once.
     pub async fn run<T>(&self, what: &'static str, call: impl Future<Output = RedisResult<T>>) -> Result<T> {
-        match tokio::time::timeout(self.timeout, call).await {
-            Err(_) => {
-                warn!(what, "redis did not answer in time");
-                Err(Error::unavailable())
-            }
-            Ok(Err(error)) => Err(map_error(what, error)),
-            Ok(Ok(value)) => Ok(value),
+        match self.attempt(what, call).await? {
+            Some(value) => Ok(value),
+            None => Err(Error::internal(format_args!("redis {what}: fenced, but not a fenced call"))),
         }
     }
 
-    /// The current seq of a room (0 before its first event).
-    pub async fn room_seq(&self, room: RoomRef) -> Result<u64> {
-        let mut conn = self.conn();
-        let seq: Option<u64> =
-            self.run("room seq", redis::cmd("GET").arg(keys::seq(room)).query_async(&mut conn)).await?;
-        Ok(seq.unwrap_or(0))
+    /// Runs one fenced script call: `None` if Redis refused it because the generation moved on.
+    pub async fn attempt<T>(
+        &self,
+        what: &'static str,
+        call: impl Future<Output = RedisResult<T>>,
+    ) -> Result<Option<T>> {
+        let sent = Instant::now();
+        match tokio::time::timeout(self.timeout, call).await {
+            Err(_) => {
+                warn!(what, "redis did not answer in time");
+                self.health.timed_out(sent);
+                Err(Error::unavailable())
+            }
+            Ok(Err(error)) if error.code() == Some(FENCED) => {
+                self.health.replied();
+                Ok(None)
+            }
+            Ok(Err(error)) => Err(self.map_error(what, error, sent)),
+            Ok(Ok(value)) => {
+                self.health.replied();
+                Ok(Some(value))
+            }
+        }
     }
 
-    /// Declares the room's history lost: positions under the old epoch name nothing any more.
-    pub async fn new_epoch(&self, room: RoomRef) -> Result<()> {
-        let mut conn = self.conn();
-        let epoch = format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
-        let cmd = redis::cmd("SET").arg(format!("{}:epoch", keys::room_base(room))).arg(epoch).clone();
-        self.run("new epoch", cmd.query_async::<()>(&mut conn)).await
+    /// Runs a fenced script built by `build` for the generation this node believes in; if Redis holds another
+    /// one (it restarted, rolled back, failed over or was flushed), adopts it and runs the call again. Only for
+    /// calls that don't depend on what was read in the old generation (reads, votes, id allocation): a commit
+    /// computed from loaded state reloads instead (see `store`).
+    pub async fn fenced<T: FromRedisValue>(
+        &self,
+        what: &'static str,
+        build: impl Fn(&str) -> ScriptInvocation<'static>,
+    ) -> Result<T> {
+        let mut generation = self.generation().await?;
+        for _ in 0..FENCE_ATTEMPTS {
+            let call = build(&generation);
+            let mut conn = self.conn();
+            if let Some(value) = self.attempt(what, call.invoke_async(&mut conn)).await? {
+                return Ok(value);
+            }
+            generation = self.adopt_after(&generation).await?;
+        }
+        warn!(what, "redis generation kept changing");
+        Err(Error::unavailable())
     }
 
-    /// The events of a room's history from `from` on, in seq order (whatever the stream still holds).
-    pub async fn log_from(&self, room: RoomRef, from: u64) -> Result<Vec<(u64, Utf8Bytes)>> {
-        let mut conn = self.conn();
-        let cmd = redis::cmd("XRANGE").arg(keys::log(room)).arg(format!("{from}-0")).arg("+").clone();
-        let entries: Value = self.run("history", cmd.query_async(&mut conn)).await?;
-        parse_log(entries)
+    /// Unreachable, restarting or overloaded Redis is `unavailable` (retry later); anything else is a bug here.
+    fn map_error(&self, what: &'static str, error: RedisError, sent: Instant) -> Error {
+        let transient = error.is_io_error()
+            || error.is_connection_dropped()
+            || error.is_connection_refusal()
+            || error.is_timeout()
+            || matches!(
+                error.code(),
+                Some("LOADING" | "BUSY" | "TRYAGAIN" | "MASTERDOWN" | "CLUSTERDOWN" | "READONLY")
+            );
+        if transient {
+            if error.is_timeout() {
+                self.health.timed_out(sent);
+            } else {
+                // Refused, dropped, loading, read-only: Redis can't serve this node now.
+                self.health.set_reachable(false);
+            }
+            warn!(what, %error, "redis unavailable");
+            Error::unavailable()
+        } else {
+            Error::internal(format_args!("redis {what}: {error}"))
+        }
     }
 }
 
-/// Unreachable, restarting or overloaded Redis is `unavailable` (retry later); anything else is a bug here.
-fn map_error(what: &'static str, error: RedisError) -> Error {
-    let transient = error.is_io_error()
-        || error.is_connection_dropped()
-        || error.is_connection_refusal()
-        || error.is_timeout()
-        || matches!(error.code(), Some("LOADING" | "BUSY" | "TRYAGAIN" | "MASTERDOWN" | "CLUSTERDOWN" | "READONLY"));
-    if transient {
-        warn!(what, %error, "redis unavailable");
-        Error::unavailable()
-    } else {
-        Error::internal(format_args!("redis {what}: {error}"))
+/// The REPLAY script's reply: the generation it read under, a room's seq and the history entries it read.
+pub struct History {
+    pub generation: String,
+    pub seq: u64,
+    pub entries: Vec<(u64, Utf8Bytes)>,
+}
+
+impl History {
+    pub fn parse(reply: Value) -> Result<Self> {
+        let mut items = Items::new(reply)?;
+        let (generation, seq) = (items.text()?, items.number()?);
+        Ok(History { generation, seq, entries: parse_log(items.value()?)? })
     }
 }
 

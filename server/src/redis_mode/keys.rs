@@ -2,7 +2,9 @@
 //! and on a Redis Cluster it all lives on one shard (rooms' channels too, for sharded pub/sub).
 //!
 //! Under the prefix `mj:{b:<id>}`:
-//! - `:bc` the broadcast (JSON); `:ver` the version every committed change increments;
+//! - `:bc` the broadcast (JSON); `:ver` the version every committed change but a new question increments;
+//!   `:sver` the settings version, incremented by changes to the broadcast or its muted users (what an ask
+//!   depends on);
 //! - `:q` hash question id → question (JSON; its `votes` may be stale, `:votes` is the truth);
 //! - `:votes` hash id → count; `:vv` hash id → vote version (bumped whenever the voters change);
 //! - `:voters:<id>` set of subs; `:meta` hash id → vote gate (see `vote_gate`), and `open` → 1/0;
@@ -10,10 +12,11 @@
 //! - `:dirtyq` sorted set of questions whose coalesced vote count awaits a flush, scored by `:dirtyn` (INCR)
 //!   so the first changed goes first (`:dirty`, the set it replaces, is drained into it by the flush);
 //! - `:parts` set of participants, `:conc` hash node → `count:at_ms`, `:peak`;
-//! - per room (`pub`, `mod`): `:r:<room>:seq`, `:r:<room>:epoch`, `:r:<room>:log` (stream, entry id = seq),
-//!   and the channel `:r:<room>:ch`.
+//! - per room (`pub`, `mod`): `:r:<room>:seq`, `:r:<room>:log` (stream, entry id = seq), and the channel
+//!   `:r:<room>:ch`. A room's epoch is the generation (below), not a key of its own.
 //!
-//! Global: `mj:next:broadcast`, `mj:next:question` (INCR), `mj:codes` (hash code → id), `mj:broadcasts` (set).
+//! Global: `mj:next:broadcast`, `mj:next:question` (INCR), `mj:codes` (hash code → id), `mj:broadcasts` (set),
+//! and `mj:instance`, `<run_id> <generation>`: the fence every script checks (see `fence`).
 
 use crate::qa::rooms::{Audience, RoomRef};
 use crate::qa::{BroadcastId, Question, Status};
@@ -22,6 +25,10 @@ pub const NEXT_BROADCAST: &str = "mj:next:broadcast";
 pub const NEXT_QUESTION: &str = "mj:next:question";
 pub const CODES: &str = "mj:codes";
 pub const BROADCASTS: &str = "mj:broadcasts";
+
+/// Every id counter. A new generation makes each jump past anything it may have handed out before; a domain
+/// that takes ids of its own adds its counter here.
+pub const COUNTERS: [&str; 2] = [NEXT_QUESTION, NEXT_BROADCAST];
 
 pub fn prefix(broadcast: BroadcastId) -> String {
     format!("mj:{{b:{broadcast}}}")
@@ -45,14 +52,6 @@ fn room(r: RoomRef, what: &str) -> String {
 
 pub fn channel(r: RoomRef) -> String {
     room(r, "ch")
-}
-
-pub fn log(r: RoomRef) -> String {
-    room(r, "log")
-}
-
-pub fn seq(r: RoomRef) -> String {
-    room(r, "seq")
 }
 
 /// The cluster-wide question limiter of one user.

@@ -5,13 +5,21 @@
 //!   which also gives each event its room `seq`, appends it to the room's history stream and publishes it.
 //! - [`bus::RedisBus`] implements [`RoomInterest`](crate::hub::RoomInterest): one pub/sub connection per node,
 //!   subscribed to a room's channel only while the hub has local subscribers in it; it dispatches events to
-//!   the hub in seq order and fills any gap (dropped messages, a reconnect) from the history stream.
+//!   the hub in seq order, fills any gap (dropped messages, a reconnect) from the history stream, and sheds
+//!   viewers when it falls too far behind (`lag`).
+//! - `fence` is the generation: a marker a restarted, rolled-back, failed-over or flushed Redis can't carry
+//!   over, checked by every script; one lost Redis state gives one new generation (every room's epoch), and
+//!   ids are never handed out twice. `health` is readiness and the clock offset, checked every
+//!   `--redis-health-ms`.
 //! - `keys` is the key layout, `scripts` the Lua, `conn` the command connection with its timeout and error
-//!   mapping, `resp` the small RESP client the pub/sub connection speaks.
+//!   mapping, `resp` the small RESP client the pub/sub connection speaks, `state` between replies and domain.
 
 mod bus;
 mod conn;
+mod fence;
+mod health;
 mod keys;
+mod lag;
 mod resp;
 mod scripts;
 mod state;
@@ -53,17 +61,22 @@ pub fn start(
     let client = redis::Client::open(url)?;
     let endpoint = resp::Endpoint::from_info(client.get_connection_info())?;
     let timeout = Duration::from_millis(config.redis_timeout_ms.max(1));
+    let health_every = Duration::from_millis(config.redis_health_ms.max(10));
     let manager = ConnectionManager::new_lazy_with_config(
         client,
         ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
-            .set_max_delay(Duration::from_secs(2)),
+            // Reconnect attempts at least every health interval, so the node is back soon after Redis is.
+            .set_min_delay(health_every / 5)
+            .set_max_delay(health_every),
     )?;
     let redis = conn::Redis::new(manager, timeout, config.redis_sharded_pubsub);
     let store = Arc::new(RedisStore::new(redis.clone(), policy, config, Arc::clone(&hub), metrics));
-    let bus = bus::RedisBus::start(endpoint, redis, Arc::clone(&hub), stop.clone());
+    let bus =
+        bus::RedisBus::start(endpoint, redis.clone(), Arc::clone(&hub), health_every, config.max_lag_ms, stop.clone());
     hub.set_interest(bus);
+    tokio::spawn(health::check(redis, health_every, stop.clone()));
     tokio::spawn(Arc::clone(&store).maintain(stop));
     Ok(store)
 }

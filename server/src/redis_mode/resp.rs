@@ -53,7 +53,9 @@ pub enum Frame {
     Array(Option<Vec<Frame>>),
 }
 
-pub type Reader = BufReader<OwnedReadHalf>;
+/// Bytes read from the socket at once: a node that fell behind reads its backlog in few system calls, and the
+/// bus then takes every push already read in one batch.
+const READ_BUFFER: usize = 64 * 1024;
 
 /// Connects (and authenticates) within `timeout`.
 pub async fn connect(endpoint: &Endpoint, timeout: Duration) -> io::Result<(OwnedWriteHalf, Reader)> {
@@ -61,7 +63,7 @@ pub async fn connect(endpoint: &Endpoint, timeout: Duration) -> io::Result<(Owne
         let stream = TcpStream::connect((endpoint.host.as_str(), endpoint.port)).await?;
         stream.set_nodelay(true)?;
         let (read, mut write) = stream.into_split();
-        let mut reader = BufReader::new(read);
+        let mut reader = Reader { inner: BufReader::with_capacity(READ_BUFFER, read), line: Vec::new() };
         if let Some(password) = &endpoint.password {
             let mut args: Vec<&[u8]> = vec![b"AUTH"];
             if let Some(user) = &endpoint.username {
@@ -69,7 +71,7 @@ pub async fn connect(endpoint: &Endpoint, timeout: Duration) -> io::Result<(Owne
             }
             args.push(password.as_bytes());
             write.write_all(&encode(&args)).await?;
-            if let Frame::Error(e) = read_frame(&mut reader).await? {
+            if let Frame::Error(e) = reader.frame().await? {
                 return Err(io::Error::new(io::ErrorKind::PermissionDenied, e));
             }
         }
@@ -89,48 +91,97 @@ pub fn encode(args: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-/// Reads one frame. Not cancel-safe: read from one task that owns the reader.
-pub fn read_frame(reader: &mut Reader) -> Pin<Box<dyn Future<Output = io::Result<Frame>> + Send + '_>> {
-    Box::pin(async move {
-        let mut line = String::new();
-        if reader.read_line(&mut line).await? == 0 {
-            return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
-        }
-        let line = line.trim_end_matches(['\r', '\n']);
-        let (kind, rest) = line.split_at_checked(1).ok_or_else(|| invalid("empty line"))?;
-        match kind {
-            "+" => Ok(Frame::Simple(rest.to_string())),
-            "-" => Ok(Frame::Error(rest.to_string())),
-            ":" => Ok(Frame::Int(rest.parse().map_err(|_| invalid("integer"))?)),
-            "$" => read_bulk(reader, rest.parse().map_err(|_| invalid("bulk length"))?).await,
-            "*" => {
-                let n: i64 = rest.parse().map_err(|_| invalid("array length"))?;
-                if n < 0 {
-                    return Ok(Frame::Array(None));
-                }
-                let mut items = Vec::with_capacity(n.min(1024) as usize);
-                for _ in 0..n {
-                    items.push(read_frame(reader).await?);
-                }
-                Ok(Frame::Array(Some(items)))
-            }
-            _ => Err(invalid("unknown frame type")),
-        }
-    })
+/// The reading half of the connection. Not cancel-safe: read from one task that owns it.
+pub struct Reader {
+    inner: BufReader<OwnedReadHalf>,
+    /// The header line being read, reused.
+    line: Vec<u8>,
 }
 
-async fn read_bulk(reader: &mut Reader, len: i64) -> io::Result<Frame> {
-    if len < 0 {
-        return Ok(Frame::Bulk(None));
+/// A frame's first line.
+enum Head {
+    Simple(String),
+    Error(String),
+    Int(i64),
+    Bulk(i64),
+    Array(i64),
+}
+
+impl Reader {
+    /// Whether bytes of a next frame are already read (taking it costs no system call, unless it is partial).
+    pub fn has_buffered(&self) -> bool {
+        !self.inner.buffer().is_empty()
     }
-    let len = usize::try_from(len).map_err(|_| invalid("bulk length"))?;
-    if len > MAX_BULK {
-        return Err(invalid("bulk too long"));
+
+    /// Reads one frame. Arrays of scalars (every pub/sub push) are read without recursion or boxing.
+    pub async fn frame(&mut self) -> io::Result<Frame> {
+        match self.head().await? {
+            Head::Array(n) => self.array(n).await,
+            head => self.scalar(head).await,
+        }
     }
-    let mut data = vec![0; len + 2];
-    reader.read_exact(&mut data).await?;
-    data.truncate(len);
-    Ok(Frame::Bulk(Some(data)))
+
+    async fn array(&mut self, n: i64) -> io::Result<Frame> {
+        if n < 0 {
+            return Ok(Frame::Array(None));
+        }
+        let mut items = Vec::with_capacity(n.min(1024) as usize);
+        for _ in 0..n {
+            let item = match self.head().await? {
+                Head::Array(m) => self.nested(m).await?,
+                head => self.scalar(head).await?,
+            };
+            items.push(item);
+        }
+        Ok(Frame::Array(Some(items)))
+    }
+
+    /// An array inside an array (no pub/sub push has one): boxed, as async recursion must be.
+    fn nested(&mut self, n: i64) -> Pin<Box<dyn Future<Output = io::Result<Frame>> + Send + '_>> {
+        Box::pin(self.array(n))
+    }
+
+    async fn head(&mut self) -> io::Result<Head> {
+        self.line.clear();
+        if self.inner.read_until(b'\n', &mut self.line).await? == 0 {
+            return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+        }
+        let line = std::str::from_utf8(&self.line).map_err(|_| invalid("line"))?.trim_end_matches(['\r', '\n']);
+        let (kind, rest) = line.split_at_checked(1).ok_or_else(|| invalid("empty line"))?;
+        let number = |what| rest.parse::<i64>().map_err(|_| invalid(what));
+        Ok(match kind {
+            "+" => Head::Simple(rest.to_string()),
+            "-" => Head::Error(rest.to_string()),
+            ":" => Head::Int(number("integer")?),
+            "$" => Head::Bulk(number("bulk length")?),
+            "*" => Head::Array(number("array length")?),
+            _ => return Err(invalid("unknown frame type")),
+        })
+    }
+
+    async fn scalar(&mut self, head: Head) -> io::Result<Frame> {
+        Ok(match head {
+            Head::Simple(s) => Frame::Simple(s),
+            Head::Error(e) => Frame::Error(e),
+            Head::Int(n) => Frame::Int(n),
+            Head::Bulk(len) => self.bulk(len).await?,
+            Head::Array(_) => return Err(invalid("array where a scalar was expected")),
+        })
+    }
+
+    async fn bulk(&mut self, len: i64) -> io::Result<Frame> {
+        if len < 0 {
+            return Ok(Frame::Bulk(None));
+        }
+        let len = usize::try_from(len).map_err(|_| invalid("bulk length"))?;
+        if len > MAX_BULK {
+            return Err(invalid("bulk too long"));
+        }
+        let mut data = vec![0; len + 2];
+        self.inner.read_exact(&mut data).await?;
+        data.truncate(len);
+        Ok(Frame::Bulk(Some(data)))
+    }
 }
 
 fn invalid(what: &str) -> io::Error {

@@ -87,6 +87,8 @@ pub struct Loaded {
     pub vote_versions: Vec<(QuestionId, String)>,
     pub question_count: usize,
     pub asked: Option<QuestionId>,
+    /// The settings version (`:sver`): what a new question is checked against (see the COMMIT script).
+    pub settings_version: String,
 }
 
 impl Loaded {
@@ -117,6 +119,7 @@ impl Loaded {
             voters.insert(question.id, q.texts()?.into_iter().collect::<HashSet<String>>());
             questions.insert(question.id, question);
         }
+        let settings_version = items.text()?;
         let mut index = HashMap::new();
         if let (Some(id), Some((sub, cmid))) = (asked, asker) {
             // Only with its question: the rules take an index entry as proof the question is there.
@@ -125,14 +128,15 @@ impl Loaded {
             }
         }
         let state = QaState::from_parts(broadcast, questions, voters, pinned, muted, index);
-        Ok(Some(Loaded { state, version, vote_versions, question_count, asked }))
+        Ok(Some(Loaded { state, version, vote_versions, question_count, asked, settings_version }))
     }
 }
 
 /// What the READ_ALL script returned.
 pub struct Full {
     pub state: QaState,
-    pub epoch: String,
+    /// The generation it was read under: the room's epoch.
+    pub generation: String,
     pub seq: u64,
     pub unique_participants: u64,
 }
@@ -144,8 +148,8 @@ impl Full {
             return Ok(None);
         }
         let mut items = Items::new(reply)?;
+        let generation = items.text()?;
         let broadcast: Broadcast = items.json()?;
-        let epoch = items.text()?;
         let seq = items.number()?;
         let pinned = pinned(items.text()?);
         let mut questions = BTreeMap::new();
@@ -174,7 +178,7 @@ impl Full {
         let mut state = QaState::from_parts(broadcast, questions, voters, pinned, muted, HashMap::new());
         state.current_participants = current;
         state.peak_participants = peak.max(current);
-        Ok(Some(Full { state, epoch, seq, unique_participants }))
+        Ok(Some(Full { state, generation, seq, unique_participants }))
     }
 }
 
@@ -281,7 +285,8 @@ mod tests {
         Question::sample(id, &format!("question {id}"))
     }
 
-    /// A LOAD reply as the script builds it: broadcast, version, pinned, muted, count, asked, questions.
+    /// A LOAD reply as the script builds it: broadcast, version, pinned, muted, count, asked, questions, settings
+    /// version.
     fn load_reply(ids: &[QuestionId]) -> Value {
         let broadcast = Broadcast {
             id: 1,
@@ -310,6 +315,7 @@ mod tests {
             text(&ids.len().to_string()),
             text(""),
             Value::Array(questions),
+            text("2"),
         ])
     }
 

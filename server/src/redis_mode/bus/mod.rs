@@ -7,11 +7,18 @@
 //! from history, so local clients see nothing missing. Events the history no longer holds can't be replayed:
 //! then the room's local clients are closed (4008) and rejoin with a fresh snapshot.
 //!
+//! Positions belong to a generation (see `fence`): the listener checks it on every new connection, every
+//! message carries the generation it was published in, and every history read is fenced, so the first sign
+//! of a new generation (whoever noticed it) makes the listener close every local client with 4010 (they rejoin
+//! and take a fresh snapshot) and start its rooms' positions over, before it dispatches anything of it.
+//!
 //! The hub's "room opened / closed" notices reach the task through shared state, not a queue: a notice marks the
 //! room's key as changed and wakes the task, which then asks the hub whether the room is open now and
 //! (un)subscribes accordingly. Notices of one room coalesce into one mark, so the state is bounded by the number
 //! of rooms and nothing is ever dropped; and since the task reads the hub itself, notices that race each other (a
 //! room closed by one connection and reopened by another) can't leave it listening to the wrong set.
+
+mod dispatch;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -19,7 +26,6 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::ws::Utf8Bytes;
 use rand::Rng;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -29,15 +35,17 @@ use tracing::{info, warn};
 
 use super::conn::Redis;
 use super::keys;
+use super::lag::Shedder;
 use super::resp::{self, Endpoint, Push, Reader};
-use crate::error::Result;
-use crate::hub::{CloseReason, Hub, RoomInterest};
+use crate::hub::{Hub, RoomInterest, WireFrame};
 use crate::qa::rooms::RoomRef;
 
-const MIN_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// Pushes read ahead of the dispatcher; beyond it the socket is not read, and Redis buffers (or drops us).
-const READ_AHEAD: usize = 4096;
+const MIN_BACKOFF: Duration = Duration::from_millis(50);
+/// Batches of pushes read ahead of the dispatcher; beyond them the socket is not read, and Redis buffers (or
+/// drops us).
+const READ_AHEAD_BATCHES: usize = 16;
+/// Most pushes in one batch (the reader takes what is already read from the socket, up to this).
+const MAX_BATCH: usize = 512;
 
 /// What the hub tells the listener task, kept until the task acts on it.
 #[derive(Default)]
@@ -85,9 +93,28 @@ pub struct RedisBus {
 }
 
 impl RedisBus {
-    pub fn start(endpoint: Endpoint, redis: Redis, hub: Arc<Hub>, stop: CancellationToken) -> Arc<Self> {
+    /// Starts the listener. `max_backoff` bounds the wait between reconnect attempts; `max_lag_ms` is how far
+    /// behind its rooms' events the node may dispatch before it sheds viewers (see `lag`).
+    pub fn start(
+        endpoint: Endpoint,
+        redis: Redis,
+        hub: Arc<Hub>,
+        max_backoff: Duration,
+        max_lag_ms: u64,
+        stop: CancellationToken,
+    ) -> Arc<Self> {
         let shared = Arc::new(Shared::default());
-        let listener = Listener { endpoint, redis, hub, shared: Arc::clone(&shared), rooms: HashMap::new() };
+        let listener = Listener {
+            endpoint,
+            redis,
+            hub,
+            shared: Arc::clone(&shared),
+            rooms: HashMap::new(),
+            generation: None,
+            shedder: Shedder::new(max_lag_ms),
+            pending: Vec::new(),
+            max_backoff: max_backoff.max(MIN_BACKOFF),
+        };
         tokio::spawn(listener.run(stop));
         Arc::new(RedisBus { shared })
     }
@@ -112,16 +139,26 @@ impl RoomInterest for RedisBus {
 struct Track {
     room: RoomRef,
     key: String,
-    /// The last seq dispatched to the hub; `None` until the first subscription is confirmed.
+    /// The last seq dispatched to the hub; `None` until the subscription is confirmed (again, after a new
+    /// generation).
     last: Option<u64>,
     confirmed: bool,
+    /// Events of this room read in the current batch, not yet dispatched: they go to the hub together.
+    pending: Vec<(u64, WireFrame)>,
+    /// When each pending event was published (Redis' clock, ms).
+    published_at: Vec<u64>,
 }
 
-/// Why a connection's session ended.
+/// Why the listener stops serving a connection.
 enum End {
     Stop,
     Lost,
+    /// The rooms' positions started over (a new generation): connect and subscribe again at once.
+    Resync,
 }
+
+/// What a step of the listener did: carry on, or end the connection.
+type Step = std::result::Result<(), End>;
 
 struct Listener {
     endpoint: Endpoint,
@@ -129,6 +166,12 @@ struct Listener {
     hub: Arc<Hub>,
     shared: Arc<Shared>,
     rooms: HashMap<String, Track>,
+    /// The generation the tracks' positions belong to; `None` before the first check.
+    generation: Option<Arc<str>>,
+    shedder: Shedder,
+    /// Channels whose tracks hold pending events.
+    pending: Vec<String>,
+    max_backoff: Duration,
 }
 
 impl Listener {
@@ -139,33 +182,45 @@ impl Listener {
                 _ = stop.cancelled() => return,
                 c = resp::connect(&self.endpoint, self.redis.timeout) => c,
             };
+            let mut at_once = false;
             match connected {
                 Ok((writer, reader)) => {
                     backoff = MIN_BACKOFF;
-                    if let End::Stop = self.session(writer, reader, &stop).await {
-                        return;
+                    match self.session(writer, reader, &stop).await {
+                        End::Stop => return,
+                        End::Lost => warn!("redis pub/sub connection lost; reconnecting"),
+                        End::Resync => at_once = true,
                     }
-                    warn!("redis pub/sub connection lost; reconnecting");
                     for track in self.rooms.values_mut() {
                         track.confirmed = false;
+                        track.pending.clear();
+                        track.published_at.clear();
                     }
+                    self.pending.clear();
                 }
                 Err(error) => warn!(%error, "redis pub/sub connection failed; retrying"),
+            }
+            if at_once {
+                continue;
             }
             let jitter = rand::rng().random_range(0..=backoff.as_millis() as u64 / 2);
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tokio::time::sleep(backoff + Duration::from_millis(jitter)) => {}
             }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+            backoff = (backoff * 2).min(self.max_backoff);
         }
     }
 
     /// Serves one connection until it drops or the node stops.
     async fn session(&mut self, mut writer: OwnedWriteHalf, reader: Reader, stop: &CancellationToken) -> End {
-        let (frames_tx, mut frames) = mpsc::channel(READ_AHEAD);
-        let reading = tokio::spawn(read_pushes(reader, frames_tx));
-        let end = self.serve(&mut writer, &mut frames, stop).await;
+        let (batches_tx, mut batches) = mpsc::channel(READ_AHEAD_BATCHES);
+        let reading = tokio::spawn(read_pushes(reader, batches_tx));
+        let end = match self.serve(&mut writer, &mut batches, stop).await {
+            Ok(()) => End::Stop,
+            Err(end) => end,
+        };
+        self.redis.health.set_listening(false);
         reading.abort();
         end
     }
@@ -173,9 +228,9 @@ impl Listener {
     async fn serve(
         &mut self,
         writer: &mut OwnedWriteHalf,
-        frames: &mut mpsc::Receiver<Push>,
+        batches: &mut mpsc::Receiver<Vec<Push>>,
         stop: &CancellationToken,
-    ) -> End {
+    ) -> Step {
         // What changed while disconnected only needs noting: the subscriptions below cover every room kept.
         let _ = self.reconcile();
         let channels: Vec<String> = self.rooms.keys().cloned().collect();
@@ -183,21 +238,25 @@ impl Listener {
             info!(rooms = channels.len(), "resubscribing rooms");
         }
         for channel in channels {
-            if self.subscribe(writer, &channel, true).await.is_err() {
-                return End::Lost;
-            }
+            self.subscribe(writer, &channel, true).await.map_err(|_| End::Lost)?;
         }
+        // Whatever this connection brings was published by the Redis process it reached, under the generation
+        // adopted there (writes are fenced): learn it before reading any of it.
+        let adopted = self.redis.adopt().await.map_err(|_| End::Lost)?;
+        self.follow(adopted.generation);
+        self.redis.health.set_listening(true);
+        let mut generations = self.redis.fence.subscribe();
+        generations.mark_unchanged();
         loop {
-            let ok = tokio::select! {
-                _ = stop.cancelled() => return End::Stop,
-                _ = self.shared.wake.notified() => self.on_changes(writer).await.is_ok(),
-                push = frames.recv() => match push {
-                    Some(push) => self.on_push(push).await.is_ok(),
-                    None => false,
-                },
-            };
-            if !ok {
-                return End::Lost;
+            tokio::select! {
+                _ = stop.cancelled() => return Ok(()),
+                changed = generations.changed() => {
+                    if changed.is_ok() {
+                        self.on_new_generation()?;
+                    }
+                }
+                _ = self.shared.wake.notified() => self.on_changes(writer).await.map_err(|_| End::Lost)?,
+                batch = batches.recv() => self.on_batch(batch.ok_or(End::Lost)?).await?,
             }
         }
     }
@@ -246,7 +305,15 @@ impl Listener {
                         }
                     }
                     None => {
-                        self.rooms.insert(channel.clone(), Track { room, key, last: None, confirmed: false });
+                        let track = Track {
+                            room,
+                            key,
+                            last: None,
+                            confirmed: false,
+                            pending: Vec::new(),
+                            published_at: Vec::new(),
+                        };
+                        self.rooms.insert(channel.clone(), track);
                         commands.push((channel, true));
                     }
                 }
@@ -261,121 +328,27 @@ impl Listener {
         }
         commands
     }
+}
 
-    /// An error means Redis can't be read right now: the session ends and the next one catches up.
-    async fn on_push(&mut self, push: Push) -> Result<()> {
-        match push {
-            Push::Subscribed(channel) => self.on_subscribed(&channel).await,
-            Push::Message { channel, payload } => self.on_message(&channel, payload).await,
-            Push::Refused(error) => {
-                // The room stays unconfirmed, so joins to it answer `unavailable` rather than miss events.
-                warn!(%error, "redis refused a subscription");
-                Ok(())
+/// Reads pushes until the connection ends (the channel closing tells the listener), in batches: every push
+/// already read from the socket goes in one, so a listener that fell behind takes its backlog in few steps.
+async fn read_pushes(mut reader: Reader, tx: mpsc::Sender<Vec<Push>>) {
+    loop {
+        let mut batch = Vec::new();
+        loop {
+            match reader.frame().await {
+                Ok(frame) => batch.push(Push::from_frame(frame)),
+                Err(_) => {
+                    let _ = tx.send(batch).await;
+                    return;
+                }
             }
-            Push::Other => Ok(()),
-        }
-    }
-
-    /// The channel is live: from here on pub/sub brings every event, so catch up on what came before.
-    async fn on_subscribed(&mut self, channel: &str) -> Result<()> {
-        let Some(track) = self.rooms.get(channel) else { return Ok(()) };
-        let (room, key, last) = (track.room, track.key.clone(), track.last);
-        let now = self.redis.room_seq(room).await?;
-        match last {
-            None => self.set_last(channel, now),
-            Some(last) if now < last => {
-                // The history went back (Redis lost data): positions our clients hold name nothing any more.
-                // A new epoch, so that no client anywhere resumes from a position Redis reused for other events.
-                warn!(room = %key, last, now, "room history went back; new epoch, clients must rejoin");
-                self.redis.new_epoch(room).await?;
-                self.hub.kick(&key, CloseReason::SlowConsumer);
-                self.set_last(channel, now);
-            }
-            Some(last) if now > last => self.fill(channel, None).await?,
-            Some(_) => {}
-        }
-        if let Some(track) = self.rooms.get_mut(channel) {
-            track.confirmed = true;
-        }
-        self.shared.set_ready(&key);
-        Ok(())
-    }
-
-    async fn on_message(&mut self, channel: &str, payload: Vec<u8>) -> Result<()> {
-        let Some(track) = self.rooms.get(channel) else { return Ok(()) };
-        let Some(last) = track.last else { return Ok(()) };
-        let key = track.key.clone();
-        let Some(seq) = event_seq(&payload) else {
-            warn!(channel, "pub/sub message without a seq; ignored");
-            return Ok(());
-        };
-        if seq <= last {
-            return Ok(());
-        }
-        if seq > last + 1 {
-            self.fill(channel, Some(seq)).await?;
-        }
-        let Ok(frame) = String::from_utf8(payload) else { return Ok(()) };
-        self.hub.dispatch_event(&key, seq, &Utf8Bytes::from(frame));
-        self.set_last(channel, seq);
-        Ok(())
-    }
-
-    /// Dispatches the room's events after its last one (before `upto`, if given) from the history stream.
-    async fn fill(&mut self, channel: &str, upto: Option<u64>) -> Result<()> {
-        let Some(track) = self.rooms.get(channel) else { return Ok(()) };
-        let (room, key, last) = (track.room, track.key.clone(), track.last.unwrap_or(0));
-        let entries = self.redis.log_from(room, last + 1).await?;
-        let mut expected = last + 1;
-        let mut lost = false;
-        for (seq, frame) in entries {
-            if upto.is_some_and(|u| seq >= u) {
+            if batch.len() >= MAX_BATCH || !reader.has_buffered() {
                 break;
             }
-            lost |= seq != expected;
-            self.hub.dispatch_event(&key, seq, &frame);
-            expected = seq + 1;
         }
-        lost |= upto.is_some_and(|u| expected < u);
-        if lost {
-            warn!(room = %key, "events missed and no longer in history; clients must rejoin");
-            self.hub.kick(&key, CloseReason::SlowConsumer);
-        }
-        self.set_last(channel, upto.map_or(expected - 1, |u| u - 1).max(expected - 1));
-        Ok(())
-    }
-
-    fn set_last(&mut self, channel: &str, seq: u64) {
-        if let Some(track) = self.rooms.get_mut(channel) {
-            track.last = Some(seq);
-        }
-    }
-}
-
-/// Reads pushes until the connection ends (the channel closing tells the listener).
-async fn read_pushes(mut reader: Reader, tx: mpsc::Sender<Push>) {
-    while let Ok(frame) = resp::read_frame(&mut reader).await {
-        if tx.send(Push::from_frame(frame)).await.is_err() {
+        if tx.send(batch).await.is_err() {
             return;
         }
-    }
-}
-
-/// The `seq` of an event frame: `{"type":"event","room":"…","seq":N,…`; room names hold no quotes, so the first
-/// `"seq":` is the field.
-fn event_seq(frame: &[u8]) -> Option<u64> {
-    let at = frame.windows(6).take(200).position(|w| w == b"\"seq\":")? + 6;
-    let digits = frame[at..].iter().take_while(|b| b.is_ascii_digit()).count();
-    std::str::from_utf8(&frame[at..at + digits]).ok()?.parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_seq_is_read_from_the_frame() {
-        assert_eq!(event_seq(br#"{"type":"event","room":"broadcast:3","seq":42,"kind":"votes"}"#), Some(42));
-        assert_eq!(event_seq(br#"{"type":"event"}"#), None);
     }
 }
