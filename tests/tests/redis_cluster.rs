@@ -147,6 +147,33 @@ async fn a_retried_ask_through_another_node_returns_the_original() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_authors_own_stream_follows_their_question_whichever_nodes_ask_moderate_and_watch() {
+    let cluster = Cluster::start(3, generous).await;
+    let b = cluster.broadcast().await;
+    let token = cluster.nodes[0].token(Role::Citizen, "Author");
+    let (_, me) = cluster.nodes[0].get_json("/api/me", Some(&token)).await;
+    let own = format!("user:{}", me["sub"].as_str().unwrap_or_default());
+    let mut watcher = Client::connect(&cluster.nodes[2].ws_url()).await;
+    watcher.ok(json!({"type": "auth", "token": &token})).await;
+    watcher.join(&own).await;
+    let mut asker = Client::connect(&cluster.nodes[0].ws_url()).await;
+    asker.ok(json!({"type": "auth", "token": &token})).await;
+    let q = asker.ok(json!({"type": "ask", "broadcast": b, "text": "Seen on node three?"})).await["question"].clone();
+    let mut moderator = cluster.nodes[1].moderator().await;
+    moderator.ok(json!({"type": "answer", "broadcast": b, "question": q["id"], "text": "Yes."})).await;
+    let events = events_of(&mut watcher, &own, 2).await;
+    assert_gap_free(&events, 0);
+    let fates: Vec<_> = events.iter().map(|e| (e["data"]["id"].clone(), e["data"]["status"].clone())).collect();
+    assert_eq!(fates, vec![(q["id"].clone(), json!("approved")), (q["id"].clone(), json!("answered"))]);
+    // A fresh snapshot on any node lists it, as it is now.
+    let mut other = Client::connect(&cluster.nodes[1].ws_url()).await;
+    other.ok(json!({"type": "auth", "token": &token})).await;
+    let snapshot = other.join(&own).await;
+    assert_eq!(snapshot["data"]["questions"][0]["status"], "answered", "{snapshot}");
+    assert_eq!(snapshot["seq"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_question_limit_holds_across_nodes() {
     let cluster = Cluster::start(3, |c| {
         c.questions_per_minute = 5;
@@ -326,11 +353,11 @@ async fn a_node_counts_the_events_it_publishes_once_each() {
     assert!(events_published(asking).await >= 1, "the ask published nothing");
     asker.ok(json!({"type": "vote", "broadcast": b, "question": id_of(&q), "value": true})).await;
     events_of(&mut watcher, &room, 2).await;
-    // Every event of the broadcast's rooms was published by the asking node, each counted once; the watching
-    // node only received them.
+    // Every event of the broadcast's rooms, and the one the ask put in its author's own stream (a vote puts
+    // none there), was published by the asking node, each counted once; the watching node only received them.
     let public = watching.citizen("Late").await.join(&room).await["seq"].as_u64().expect("seq");
     let private = watching.moderator().await.join(&moderation).await["seq"].as_u64().expect("seq");
-    assert_eq!(events_published(asking).await, public + private);
+    assert_eq!(events_published(asking).await, public + private + 1);
     assert_eq!(events_published(watching).await, 0);
 }
 

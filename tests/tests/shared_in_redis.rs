@@ -6,6 +6,8 @@
 mod broadcast_qa;
 #[path = "identity.rs"]
 mod identity;
+#[path = "personal_stream.rs"]
+mod personal_stream;
 #[path = "privacy.rs"]
 mod privacy;
 #[path = "protocol_errors.rs"]

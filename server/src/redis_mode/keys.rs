@@ -18,6 +18,7 @@
 //! Global: `mj:next:broadcast`, `mj:next:question` (INCR), `mj:codes` (hash code → id), `mj:broadcasts` (set),
 //! and `mj:instance`, `<run_id> <generation>`: the fence every script checks (see `fence`).
 
+use crate::protocol::Room;
 use crate::qa::rooms::{Audience, RoomRef};
 use crate::qa::{BroadcastId, Question, Status};
 
@@ -46,12 +47,26 @@ pub fn room_base(room: RoomRef) -> String {
     format!("{}:r:{}", prefix(room.broadcast), room_tag(room.audience))
 }
 
-fn room(r: RoomRef, what: &str) -> String {
-    format!("{}:{what}", room_base(r))
+/// The key prefix of one person's keys: their own stream and their questions' index share the hash tag
+/// `{u:<sub>}`.
+pub fn person_prefix(sub: &str) -> String {
+    format!("mj:{{u:{sub}}}")
 }
 
-pub fn channel(r: RoomRef) -> String {
-    room(r, "ch")
+/// The tag of a person's own stream under [`person_prefix`] (its keys are `<prefix>:r:own:…`).
+pub const OWN_ROOM: &str = "own";
+
+/// The key base of any room a client may join, by its name (the hub's key); `None` for a name that is no room.
+pub fn room_base_of(key: &str) -> Option<String> {
+    Some(match Room::parse(key)? {
+        Room::Broadcast(room) => room_base(room),
+        Room::Person(sub) => format!("{}:r:{OWN_ROOM}", person_prefix(&sub)),
+    })
+}
+
+/// The pub/sub channel of the room whose key base is `base`.
+pub fn channel_of(base: &str) -> String {
+    format!("{base}:ch")
 }
 
 /// The cluster-wide question limiter of one user.

@@ -110,8 +110,11 @@ end
 
 /// Commits a change computed in Rust, if the state it was computed from is unchanged: the broadcast's version
 /// and the vote versions of the questions it read. ARGV[2] is JSON:
-/// `{prefix, ver, vv: [id, v, ...], ops: [[op, ...]], events: [[room, head, tail, question]], maxlen, publish}`,
-/// and `settings: true` if the change touches the broadcast or its muted users.
+/// `{prefix, ver, vv: [id, v, ...], ops: [[op, ...]], events: [[room, head, tail, question, person?]], maxlen,
+/// publish, pmaxlen, pttl, ownmax}`, and `settings: true` if the change touches the broadcast or its muted users.
+/// An event with a `person` prefix goes to that person's own stream (room `own` under it), with its own bounds
+/// (`pmaxlen` entries, kept `pttl` ms); the op `own` indexes a new question under its author (the `ownmax`
+/// latest). One script spans the broadcast's and the authors' keys: Redis mode runs on one Redis (see `fence`).
 /// A new question depends on nothing but those (and its own client id), so an ask carries `ask: {sver, asked,
 /// cap}` instead of `ver`: it checks only the settings version, that its `asked` entry is still free and that
 /// the broadcast holds fewer than `cap` questions, and it leaves `ver` alone, so asks don't conflict with each
@@ -136,6 +139,10 @@ for _, op in ipairs(p.ops) do
   elseif c == 'hset' then redis.call('HSET', P .. op[2], op[3], op[4])
   elseif c == 'sadd' then redis.call('SADD', P .. op[2], op[3])
   elseif c == 'srem' then redis.call('SREM', P .. op[2], op[3])
+  elseif c == 'own' then
+    -- A new question in its author's index (their personal stream's snapshot): only the latest are kept.
+    redis.call('ZADD', op[2] .. ':qs', op[3], op[4])
+    redis.call('ZREMRANGEBYRANK', op[2] .. ':qs', 0, -(tonumber(p.ownmax) + 1))
   elseif c == 'merge' then
     -- The duplicate's voters join the target's (each person once), all in this one step.
     local dup, into = P .. ':voters:' .. op[2], P .. ':voters:' .. op[3]
@@ -155,7 +162,13 @@ for _, e in ipairs(p.events) do
     local a, z = string.find(tail, '"votes":4294967295', 1, true)
     if a then tail = string.sub(tail, 1, a - 1) .. '"votes":' .. votes .. string.sub(tail, z + 1) end
   end
-  emit(P, e[1], e[2], tail, p.maxlen, p.publish)
+  if e[5] then
+    -- An author's own stream, under their own prefix; its log is kept for the personal retention.
+    emit(e[5], e[1], e[2], tail, p.pmaxlen, p.publish)
+    redis.call('PEXPIRE', e[5] .. ':r:' .. e[1] .. ':log', p.pttl)
+  else
+    emit(P, e[1], e[2], tail, p.maxlen, p.publish)
+  end
 end
 if not p.ask then redis.call('INCR', P .. ':ver') end
 if p.settings then redis.call('INCR', P .. ':sver') end

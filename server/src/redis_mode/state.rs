@@ -211,6 +211,10 @@ pub fn diff_ops(before: &Before, after: &QaState, asker: &str) -> Result<Vec<Jso
         if let (None, Some(cmid)) = (old, &q.client_msg_id) {
             ops.push(json!(["hset", ":asked", keys::asked(asker, cmid), id.to_string()]));
         }
+        if old.is_none() {
+            let member = format!("{}:{}", q.broadcast, q.id);
+            ops.push(json!(["own", keys::person_prefix(&q.author_sub), id.to_string(), member]));
+        }
     }
     if before.pinned != after.pinned {
         ops.push(match after.pinned {

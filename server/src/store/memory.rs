@@ -6,8 +6,6 @@
 
 use std::collections::{HashSet, VecDeque};
 
-/// How many of one person's questions their personal stream's snapshot lists (the most recent).
-const OWN_QUESTIONS: usize = 100;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
@@ -17,7 +15,7 @@ use rand::Rng;
 
 use super::log::RoomLog;
 use super::personal::MemoryPersonal;
-use super::{Backend, QaStore, Replay, Snapshot};
+use super::{Backend, QaStore, Replay, Snapshot, OWN_QUESTIONS};
 use crate::auth::{unix_millis, User};
 use crate::bus::Bus;
 use crate::error::{Error, Result};

@@ -87,6 +87,9 @@ pub trait QaStore: Send + Sync {
     }
 }
 
+/// How many of one person's questions their personal stream's snapshot lists (the most recent).
+pub const OWN_QUESTIONS: usize = 100;
+
 /// The personal streams (`user:<sub>`): each person's own news from every domain, as a sequenced room. The
 /// domains' stores append to it in the same atomic step as the change it reports; this trait is what a joining
 /// client reads.

@@ -10,9 +10,7 @@ use tracing::warn;
 
 use super::{End, Listener, Step};
 use crate::hub::{CloseReason, WireFrame};
-use crate::qa::rooms::RoomRef;
 use crate::redis_mode::conn::History;
-use crate::redis_mode::keys;
 use crate::redis_mode::lag::{self, Pressure};
 use crate::redis_mode::resp::Push;
 use crate::redis_mode::scripts::REPLAY_SCRIPT;
@@ -56,8 +54,8 @@ impl Listener {
     /// The channel is live: from here on pub/sub brings every event, so catch up on what came before.
     async fn on_subscribed(&mut self, channel: &str) -> Step {
         let Some(track) = self.rooms.get(channel) else { return Ok(()) };
-        let (room, key, last) = (track.room, track.key.clone(), track.last);
-        let (now, entries) = self.read_after(room, last).await?;
+        let (base, key, last) = (track.base.clone(), track.key.clone(), track.last);
+        let (now, entries) = self.read_after(&base, last).await?;
         match last {
             None => self.set_last(channel, now),
             Some(last) if now < last => {
@@ -121,8 +119,8 @@ impl Listener {
     /// Dispatches the room's events after its last one and before `upto`, from the history stream.
     async fn fill(&mut self, channel: &str, upto: u64) -> Step {
         let Some(track) = self.rooms.get(channel) else { return Ok(()) };
-        let (room, last) = (track.room, track.last.unwrap_or(0));
-        let (_, entries) = self.read_after(room, Some(last)).await?;
+        let (base, last) = (track.base.clone(), track.last.unwrap_or(0));
+        let (_, entries) = self.read_after(&base, Some(last)).await?;
         self.dispatch_history(channel, entries, Some(upto));
         Ok(())
     }
@@ -156,10 +154,10 @@ impl Listener {
     }
 
     /// A room's seq and its history after `after` (none if `None`), read under this listener's generation.
-    async fn read_after(&mut self, room: RoomRef, after: Option<u64>) -> Result<(u64, Vec<(u64, Utf8Bytes)>), End> {
+    async fn read_after(&mut self, base: &str, after: Option<u64>) -> Result<(u64, Vec<(u64, Utf8Bytes)>), End> {
         let generation = self.generation.clone().ok_or(End::Lost)?;
         let mut call = REPLAY_SCRIPT.prepare_invoke();
-        call.arg(&*generation).arg(keys::room_base(room)).arg(after.map(|a| a.to_string()).unwrap_or_default());
+        call.arg(&*generation).arg(base).arg(after.map(|a| a.to_string()).unwrap_or_default());
         let mut conn = self.redis.conn();
         match self.redis.attempt("history", call.invoke_async::<Value>(&mut conn)).await {
             Err(_) => Err(End::Lost),

@@ -38,7 +38,6 @@ use super::keys;
 use super::lag::Shedder;
 use super::resp::{self, Endpoint, Push, Reader};
 use crate::hub::{Hub, RoomInterest, WireFrame};
-use crate::qa::rooms::RoomRef;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
 /// Batches of pushes read ahead of the dispatcher; beyond them the socket is not read, and Redis buffers (or
@@ -137,7 +136,8 @@ impl RoomInterest for RedisBus {
 
 /// A subscribed room, by channel.
 struct Track {
-    room: RoomRef,
+    /// The room's key base in Redis (`keys::room_base_of`).
+    base: String,
     key: String,
     /// The last seq dispatched to the hub; `None` until the subscription is confirmed (again, after a new
     /// generation).
@@ -289,14 +289,14 @@ impl Listener {
         let mut state = self.shared.lock();
         let changed = std::mem::take(&mut state.changed);
         for key in changed {
-            let room = RoomRef::parse(&key);
+            let base = keys::room_base_of(&key);
             if self.hub.has_room(&key) {
-                let Some(room) = room else {
+                let Some(base) = base else {
                     // Not a room anything is published to: nothing to wait for.
                     state.gate(&key).send_replace(true);
                     continue;
                 };
-                let channel = keys::channel(room);
+                let channel = keys::channel_of(&base);
                 match self.rooms.get(&channel) {
                     // Still (or again) wanted: it may have reopened before its close was seen; keep listening.
                     Some(track) => {
@@ -306,7 +306,7 @@ impl Listener {
                     }
                     None => {
                         let track = Track {
-                            room,
+                            base,
                             key,
                             last: None,
                             confirmed: false,
@@ -319,8 +319,8 @@ impl Listener {
                 }
             } else {
                 state.gates.remove(&key);
-                let Some(room) = room else { continue };
-                let channel = keys::channel(room);
+                let Some(base) = base else { continue };
+                let channel = keys::channel_of(&base);
                 if self.rooms.remove(&channel).is_some() {
                     commands.push((channel, false));
                 }

@@ -16,7 +16,7 @@ use crate::auth::{unix_millis, User};
 use crate::error::{Error, Result};
 use crate::limits::{Admission, Charge};
 use crate::protocol;
-use crate::qa::rooms::{self, Recipient, RoomEvent, RoomRef};
+use crate::qa::rooms::{self, Audience, Recipient, RoomEvent, RoomRef};
 use crate::qa::rules::{new_broadcast, Change};
 use crate::qa::{Broadcast, BroadcastId, BroadcastPatch, NewBroadcast, QaCommand, QaReply, QuestionId};
 use crate::redis_mode::keys;
@@ -172,12 +172,11 @@ impl RedisStore {
         let state = &loaded.state;
         let broadcast = state.broadcast.id;
         let ops = diff_ops(before, state, asker)?;
-        // TODO(personal stream in Redis mode): authors' events are not stored here yet.
         let events: Vec<_> = rooms::route(state, changes)
             .into_iter()
-            .filter_map(|(recipient, event)| match recipient {
-                Recipient::Room(audience) => Some(event_template(RoomRef { broadcast, audience }, event)),
-                Recipient::Author(_) => None,
+            .map(|(recipient, event)| match recipient {
+                Recipient::Room(audience) => event_template(RoomRef { broadcast, audience }, event),
+                Recipient::Author(sub) => own_event_template(&sub, event),
             })
             .collect();
         if ops.is_empty() && events.is_empty() {
@@ -187,6 +186,8 @@ impl RedisStore {
         let mut payload = json!({
             "prefix": keys::prefix(broadcast), "ver": loaded.version, "vv": vv, "ops": ops, "events": events,
             "maxlen": self.history_len.to_string(), "publish": self.redis.publish,
+            "pmaxlen": self.personal_history_len.to_string(), "pttl": self.personal_retention_ms,
+            "ownmax": crate::store::OWN_QUESTIONS,
         });
         // Fields are left out rather than null: the script's cjson reads null as a true value.
         if before.broadcast != state.broadcast || before.muted != state.muted {
@@ -385,22 +386,38 @@ impl RedisStore {
 /// An event as the commit script takes it: `[room, head, tail, question]`, the frame being head + seq + tail,
 /// and if `question` is set, with the current count of that question in place of the placeholder.
 fn event_template(room: RoomRef, event: RoomEvent) -> serde_json::Value {
-    let (event, question) = match event {
+    let (event, question) = with_votes_placeholder(event);
+    let (head, tail) = protocol::qa::event_template(&room.key(), room.audience, &event);
+    json!([keys::room_tag(room.audience), head, tail, question])
+}
+
+/// An event of `sub`'s own stream, as the commit script takes it: with the person's prefix as fifth element.
+fn own_event_template(sub: &str, event: RoomEvent) -> serde_json::Value {
+    let (event, question) = with_votes_placeholder(event);
+    let (head, tail) = protocol::qa::event_template(&protocol::personal::room(sub), Audience::Public, &event);
+    json!([keys::OWN_ROOM, head, tail, question, keys::person_prefix(sub)])
+}
+
+/// A question's event carries the placeholder for its count, and the question's id for the script to look it up.
+fn with_votes_placeholder(event: RoomEvent) -> (RoomEvent, String) {
+    match event {
         RoomEvent::Question(mut q) => {
             q.votes = VOTES_PLACEHOLDER;
             let id = q.id.to_string();
             (RoomEvent::Question(q), id)
         }
+        RoomEvent::Own { mut question, pinned } => {
+            question.votes = VOTES_PLACEHOLDER;
+            let id = question.id.to_string();
+            (RoomEvent::Own { question, pinned }, id)
+        }
         other => (other, String::new()),
-    };
-    let (head, tail) = protocol::qa::event_template(&room.key(), room.audience, &event);
-    json!([keys::room_tag(room.audience), head, tail, question])
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::qa::rooms::Audience;
     use crate::qa::Question;
 
     /// The commit script finds the placeholder as `"votes":4294967295`, once.

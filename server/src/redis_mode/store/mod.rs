@@ -14,6 +14,7 @@
 
 mod admission;
 mod change;
+mod own;
 mod presence;
 
 use std::sync::Arc;
@@ -51,6 +52,9 @@ pub struct RedisStore {
     hub: Arc<Hub>,
     metrics: Arc<Metrics>,
     history_len: usize,
+    /// Events kept per personal stream (`--personal-history-len`), and for how long (ms).
+    personal_history_len: usize,
+    personal_retention_ms: u64,
     /// This node's name in the per-node presence counts.
     node: String,
     question_interval_ms: u64,
@@ -66,6 +70,33 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
+    /// The room whose keys start with `base`: its seq and, with `since`, the history after it, under the
+    /// current generation.
+    async fn room_history(&self, base: &str, since: Option<u64>) -> Result<History> {
+        let reply: Value = self
+            .redis
+            .fenced("replay", |generation| {
+                let mut call = REPLAY_SCRIPT.prepare_invoke();
+                call.arg(generation).arg(base).arg(since.map(|s| s.to_string()).unwrap_or_default());
+                call
+            })
+            .await?;
+        History::parse(reply)
+    }
+
+    /// The events after `since` of the room whose keys start with `base`, if its history still holds them all.
+    async fn replay_room(&self, base: &str, since: &Position) -> Result<Option<Replay>> {
+        // The room's epoch is the generation: a position from before a new one names nothing any more.
+        let History { generation, seq, entries } = self.room_history(base, Some(since.seq)).await?;
+        if generation != since.epoch || since.seq > seq {
+            return Ok(None);
+        }
+        // Every event after `since` must still be there, in one unbroken run.
+        let complete = entries.len() as u64 == seq - since.seq
+            && entries.iter().enumerate().all(|(i, (s, _))| *s == since.seq + 1 + i as u64);
+        Ok(complete.then(|| Replay { seq, frames: entries.into_iter().map(|(_, f)| f).collect() }))
+    }
+
     pub fn new(redis: Redis, policy: Arc<Policy>, config: &Config, hub: Arc<Hub>, metrics: Arc<Metrics>) -> Self {
         RedisStore {
             redis,
@@ -73,6 +104,8 @@ impl RedisStore {
             hub,
             metrics,
             history_len: config.history_len.max(1),
+            personal_history_len: config.personal_history_len.max(1),
+            personal_retention_ms: config.personal_retention_hours.saturating_mul(3_600_000).max(1),
             node: format!("{:016x}", rand::random::<u64>()),
             question_interval_ms: (60_000 / u64::from(config.questions_per_minute.max(1))).max(1),
             question_burst: config.questions_burst.max(1),
@@ -186,23 +219,7 @@ impl QaStore for RedisStore {
     }
 
     async fn replay(&self, room: RoomRef, since: &Position) -> Result<Option<Replay>> {
-        let reply: Value = self
-            .redis
-            .fenced("replay", |generation| {
-                let mut call = REPLAY_SCRIPT.prepare_invoke();
-                call.arg(generation).arg(keys::room_base(room)).arg(since.seq);
-                call
-            })
-            .await?;
-        // The room's epoch is the generation: a position from before a new one names nothing any more.
-        let History { generation, seq, entries } = History::parse(reply)?;
-        if generation != since.epoch || since.seq > seq {
-            return Ok(None);
-        }
-        // Every event after `since` must still be there, in one unbroken run.
-        let complete = entries.len() as u64 == seq - since.seq
-            && entries.iter().enumerate().all(|(i, (s, _))| *s == since.seq + 1 + i as u64);
-        Ok(complete.then(|| Replay { seq, frames: entries.into_iter().map(|(_, f)| f).collect() }))
+        self.replay_room(&keys::room_base(room), since).await
     }
 
     async fn record_participant(&self, broadcast: BroadcastId, user: &User, concurrent: u32) -> Result<()> {
@@ -242,8 +259,8 @@ impl QaStore for RedisStore {
         Ok(groups)
     }
 
-    async fn own_questions(&self, _sub: &str) -> Result<Vec<(Question, bool)>> {
-        Ok(vec![])
+    async fn own_questions(&self, sub: &str) -> Result<Vec<(Question, bool)>> {
+        self.read_own_questions(sub).await
     }
 
     async fn flush_votes(&self) -> Result<()> {
@@ -253,13 +270,20 @@ impl QaStore for RedisStore {
 
 #[async_trait]
 impl PersonalStore for RedisStore {
-    async fn position(&self, _sub: &str) -> Result<Position> {
-        Err(Error::unavailable())
+    async fn position(&self, sub: &str) -> Result<Position> {
+        let base = keys::room_base_of(&protocol::personal::room(sub)).ok_or_else(bad_sub)?;
+        let history = self.room_history(&base, None).await?;
+        Ok(Position { epoch: history.generation, seq: history.seq })
     }
 
-    async fn replay(&self, _sub: &str, _since: &Position) -> Result<Option<Replay>> {
-        Ok(None)
+    async fn replay(&self, sub: &str, since: &Position) -> Result<Option<Replay>> {
+        let base = keys::room_base_of(&protocol::personal::room(sub)).ok_or_else(bad_sub)?;
+        self.replay_room(&base, since).await
     }
+}
+
+fn bad_sub() -> Error {
+    Error::bad_request("Rooms are named broadcast:<id>, broadcast:<id>:moderation or user:<sub>.")
 }
 
 impl Backend for RedisStore {
