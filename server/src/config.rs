@@ -15,6 +15,12 @@ pub struct Config {
     #[arg(long, env = "MAJLIS_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// Sites that may show the live-chat widget's page (`/chat.html`) in a frame: space-separated origins for
+    /// the Content-Security-Policy `frame-ancestors`, e.g. "https://www.housing.gov.bh https://eservices.gov.bh".
+    /// The default "*" lets any site embed the widget; "'none'" forbids it. Every other page refuses framing.
+    #[arg(long, env = "MAJLIS_CHAT_EMBED_ORIGINS", default_value = "*", value_parser = parse_embed_origins)]
+    pub chat_embed_origins: String,
+
     /// Secret that signs tokens (HS256). If unset, a random one is generated at start, so tokens die with the
     /// process; set it for several nodes or for `majlis token`.
     #[arg(long, env = "MAJLIS_JWT_SECRET", hide_env_values = true)]
@@ -253,4 +259,17 @@ impl Config {
             None => format!("http://{bound}"),
         }
     }
+}
+
+/// A `frame-ancestors` source list: origins, `*` or `'none'`/`'self'`, separated by spaces; nothing that could
+/// end the directive or the header.
+fn parse_embed_origins(value: &str) -> Result<String, String> {
+    let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
+    if value.is_empty() {
+        return Err("give at least one origin, \"*\" or \"'none'\"".into());
+    }
+    if let Some(c) = value.chars().find(|c| !(c.is_ascii_graphic() || *c == ' ') || matches!(c, ';' | ',')) {
+        return Err(format!("{c:?} can't be part of an origin list"));
+    }
+    Ok(value)
 }

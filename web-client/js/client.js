@@ -1,5 +1,5 @@
 // The WebSocket client that implements docs/protocol.md: commands and replies, rooms with epoch/seq, gap-free
-// rejoin, reconnect with backoff and full jitter, queued asks. No DOM, no translations.
+// rejoin, reconnect with backoff and full jitter, queued asks and chat messages. No DOM, no translations.
 
 /** Error carrying a protocol error code; `retryAfterMs` is set for rate_limited. */
 export class MajlisError extends Error {
@@ -22,15 +22,18 @@ const HEARTBEAT_EVERY_MS = 25_000;
 const HEARTBEAT_TIMEOUT_MS = 10_000;
 const INTERNAL_TIMEOUT_MS = 15_000;
 const COMMAND_TIMEOUT_MS = 20_000;
+/** Commands that carry a client_msg_id: kept across drops and re-sent with it (the server never duplicates). */
+const QUEUED_TYPES = new Set(['ask', 'chat_send', 'chat_note']);
 
 /**
  * Majlis WebSocket client.
  *
  * - `send(type, fields)` returns a promise resolved with the ack `result` or rejected with a MajlisError.
- *   While not connected, `ask` is queued (and re-sent after a reconnect with the same client_msg_id);
+ *   While not connected, `ask`, `chat_send` and `chat_note` are queued (and re-sent after a reconnect with the
+ *   same client_msg_id);
  *   every other command is rejected with code `disconnected` so the UI never acts on stale intent.
  * - `join(room)` keeps the room joined across reconnects, rejoining with `since: {epoch, seq}`.
- * - Events: on('status'|'snapshot'|'event'|'presence'|'joined'|'join_error'|'auth'|'auth_failed'|
+ * - Events: on('status'|'snapshot'|'event'|'presence'|'typing'|'joined'|'join_error'|'auth'|'auth_failed'|
  *   'shutdown'|'protocol_error', fn).
  *
  * `getToken(force)` returns a token; with force=true it must get a fresh one (or throw if it cannot).
@@ -228,7 +231,7 @@ export class MajlisClient {
   /** Send a user command (see class comment for offline behaviour). */
   send(type, fields = {}) {
     return new Promise((resolve, reject) => {
-      const entry = { type, fields, resolve, reject, queued: type === 'ask' };
+      const entry = { type, fields, resolve, reject, queued: QUEUED_TYPES.has(type) };
       if (this.ready) this._transmit(entry, COMMAND_TIMEOUT_MS);
       else if (entry.queued) this.queue.push(entry);
       else reject(new MajlisError('disconnected', 'not connected'));
@@ -282,6 +285,7 @@ export class MajlisClient {
       case 'snapshot': return this._onSnapshot(f);
       case 'event': return this._onEvent(f);
       case 'presence': return this._emit('presence', f);
+      case 'typing': return this._emit('typing', f);
       case 'server_shutdown':
         // The close (1012) follows; wait at least this long before reconnecting.
         this.shutdownDelayMs = Number(f.reconnect_after_ms) || 0;

@@ -318,6 +318,17 @@ export async function api(method, path, { body, token, raw = false } = {}) {
   return res.json();
 }
 
+/** Fetch `path` (with the token) and hand it to the browser as a download named `filename`. */
+export async function download(path, filename, token) {
+  const res = await api('GET', path, { token, raw: true });
+  const url = URL.createObjectURL(await res.blob());
+  const a = el('a', { href: url, download: filename });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
 function httpStatusCode(status) {
   return ({ 400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 405: 'not_supported', 409: 'conflict',
     413: 'too_large', 429: 'rate_limited', 503: 'unavailable' })[status] || 'internal';

@@ -1,5 +1,8 @@
 // Every word the pages show, in Arabic and English. Keys are shared; a count-dependent string is an object of
 // plural forms (see t() in common.js). Both languages must have the same keys (checked by the browser tests).
+// The live chat's words live beside it, one file per area (strings/chat.js, strings/agent.js), merged here.
+import { CHAT_STRINGS } from './strings/chat.js';
+import { AGENT_STRINGS } from './strings/agent.js';
 
 export const STRINGS = {
   en: {
@@ -652,3 +655,7 @@ export const STRINGS = {
     'faq.searchHint': 'ابحث في الأسئلة والإجابات والوسوم، بالعربية أو الإنجليزية.',
   },
 };
+
+for (const extra of [CHAT_STRINGS, AGENT_STRINGS]) {
+  for (const lang of ['en', 'ar']) Object.assign(STRINGS[lang], extra[lang]);
+}

@@ -1,7 +1,7 @@
 //! The web client, embedded in the binary (in debug builds read from `web-client/` on disk, so pages can be
 //! edited without rebuilding).
 
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -24,7 +24,7 @@ async fn join_link(Path(code): Path<String>) -> Redirect {
     Redirect::to(&format!("/broadcast.html?code={code}"))
 }
 
-async fn asset(uri: Uri) -> Response {
+async fn asset(State(app): State<AppState>, uri: Uri) -> Response {
     let path = uri.path().trim_start_matches('/');
     let path = if path.is_empty() { "index.html" } else { path };
     match Assets::get(path) {
@@ -32,12 +32,18 @@ async fn asset(uri: Uri) -> Response {
             let mime = file.metadata.mimetype().to_string();
             // Pages must pick up a new release at once; the small assets may be cached briefly.
             let cache = if path.ends_with(".html") { "no-cache" } else { "public, max-age=300" };
+            // The chat page is the one page other sites may frame (the widget's iframe).
+            let csp = if path == CHAT_PAGE {
+                format!("{CSP_BASE}; frame-ancestors {}", app.config.chat_embed_origins)
+            } else {
+                format!("{CSP_BASE}; frame-ancestors 'none'")
+            };
             (
                 [
                     (header::CONTENT_TYPE, mime),
                     (header::CACHE_CONTROL, cache.to_string()),
                     (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
-                    (header::CONTENT_SECURITY_POLICY, CSP.to_string()),
+                    (header::CONTENT_SECURITY_POLICY, csp),
                 ],
                 file.data,
             )
@@ -48,5 +54,10 @@ async fn asset(uri: Uri) -> Response {
 }
 
 /// Defence in depth against injected markup: only our own scripts run, whatever text gets onto a page.
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
-                   connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'";
+/// `frame-ancestors` is added per page: `'none'`, except for the chat page (`--chat-embed-origins`).
+const CSP_BASE: &str =
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+                        connect-src 'self' ws: wss:; base-uri 'none'";
+
+/// The page the chat widget (`/chat-widget.js`, a classic script any site includes) opens in its iframe.
+const CHAT_PAGE: &str = "chat.html";

@@ -1,6 +1,6 @@
 // The broadcasts: the list, creating one, the open broadcast's bar (go live, pause, end with confirmation,
 // archive, share) and its live statistics.
-import { t, api, el, userText, clear, setText, setCount, setLocalized, formatTime, showError } from '../common.js';
+import { t, api, el, userText, clear, setText, setCount, setLocalized, formatTime, showError, download } from '../common.js';
 import { confirmDialog, menuButton, toast } from '../ui.js';
 import { state, hooks, $, modRoom } from './state.js';
 import { resetQuestions } from './questions.js';
@@ -324,14 +324,7 @@ export async function downloadCsv() {
   const b = state.broadcast;
   if (!b) return;
   try {
-    const res = await api('GET', `/api/broadcasts/${b.id}/stats.csv`, { token: state.token, raw: true });
-    const blob = await res.blob();
-    const url = URL.createObjectURL(blob);
-    const a = el('a', { href: url, download: `majlis-${b.code}-stats.csv` });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    await download(`/api/broadcasts/${b.id}/stats.csv`, `majlis-${b.code}-stats.csv`, state.token);
   } catch (err) {
     showError($('stats-error'), err);
   }
