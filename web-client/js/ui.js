@@ -1,5 +1,6 @@
 // Shared widgets on top of app.css, for every page (and the chat widget and agent console to come):
-// throttled screen-reader announcements, toasts, menus, confirmation dialogs, state blocks and tabs.
+// throttled screen-reader announcements, toasts, menus, confirmation dialogs, lists kept in place, state blocks
+// and tabs.
 import { t, el, setText, clearText, announce } from './common.js';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -186,6 +187,19 @@ export function confirmDialog({ title, body, confirm, cancel = 'cancel', danger 
     document.body.append(dialog);
     dialog.showModal();
     cancelBtn.focus();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Lists
+// ---------------------------------------------------------------------------------------------------------
+
+/** Put `wanted` nodes into `list` in order, moving only the ones out of place (focus survives re-renders). */
+export function placeNodes(list, wanted) {
+  const keep = new Set(wanted);
+  for (const child of [...list.children]) if (!keep.has(child)) child.remove();
+  wanted.forEach((node, i) => {
+    if (list.children[i] !== node) list.insertBefore(node, list.children[i] || null);
   });
 }
 

@@ -31,11 +31,4 @@ export function modRoom(id) {
   return id ? `broadcast:${id}:moderation` : null;
 }
 
-/** Put `wanted` nodes into `list` in order, moving only the ones out of place. */
-export function placeNodes(list, wanted) {
-  const keep = new Set(wanted);
-  for (const child of [...list.children]) if (!keep.has(child)) child.remove();
-  wanted.forEach((node, i) => {
-    if (list.children[i] !== node) list.insertBefore(node, list.children[i] || null);
-  });
-}
+export { placeNodes } from '../ui.js';

@@ -1,0 +1,101 @@
+// A chat's actions: transfer to another agent or back to the queue (each with an optional note, in a dialog),
+// end (confirmed), and closing an ended chat's tab. The chat's agent and supervisors may; the server decides.
+import { t, el, showError } from '../common.js';
+import { confirmDialog } from '../ui.js';
+import { state, $, isAdmin } from './state.js';
+import { unfollow } from './chats.js';
+
+function fail(err) {
+  showError($('pane-error'), err);
+}
+
+/** The buttons for chat `id` as it is now. */
+export function chatActions(id, c) {
+  const mine = c.agent?.sub === state.user.sub;
+  const mayAct = mine || isAdmin();
+  if (c.status === 'ended') {
+    return [el('button', { type: 'button', class: 'small', testid: 'close-chat', i18n: 'agent.closeChat', on: { click: () => unfollow(id) } })];
+  }
+  if (!mayAct) return [];
+  const out = [];
+  if (c.status === 'active') {
+    out.push(el('button', { type: 'button', class: 'small', testid: 'transfer', i18n: 'agent.transfer', on: { click: () => transferDialog(id, c) } }));
+    out.push(el('button', { type: 'button', class: 'small', testid: 'requeue', i18n: 'agent.requeue', on: { click: () => requeueDialog(id) } }));
+  }
+  out.push(el('button', { type: 'button', class: 'small danger', testid: 'end-chat', i18n: 'agent.end', on: { click: () => endChat(id) } }));
+  return out;
+}
+
+async function endChat(id) {
+  const ok = await confirmDialog({ title: 'agent.endTitle', body: 'agent.endBody', confirm: 'agent.end', danger: true });
+  if (!ok) return;
+  try {
+    await state.client.send('chat_end', { chat: id });
+  } catch (err) {
+    fail(err);
+  }
+}
+
+/** A modal form: a title, the fields, and Cancel / confirm; resolves with the form, or null when cancelled. */
+function formDialog({ title, fields, confirm, testid }) {
+  return new Promise((resolve) => {
+    const back = document.activeElement;
+    const titleId = `dlg-${Math.random().toString(36).slice(2)}`;
+    const cancel = el('button', { type: 'button', testid: 'dialog-cancel', i18n: 'cancel' });
+    const ok = el('button', { type: 'submit', class: 'primary', testid: 'dialog-ok', i18n: confirm });
+    const form = el('form', { method: 'dialog', novalidate: true }, ...fields, el('div', { class: 'dialog-actions' }, cancel, ok));
+    const dialog = el('dialog', { class: 'dialog', testid, attrs: { 'aria-labelledby': titleId } }, el('h2', { id: titleId, i18n: title }), form);
+    let answer = null;
+    cancel.addEventListener('click', () => dialog.close());
+    form.addEventListener('submit', (ev) => { ev.preventDefault(); answer = form; dialog.close(); });
+    dialog.addEventListener('close', () => {
+      dialog.remove();
+      if (back?.isConnected) back.focus();
+      resolve(answer);
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    (form.querySelector('select, textarea, input') || cancel).focus();
+  });
+}
+
+function noteField() {
+  return el('div', { class: 'field' },
+    el('label', { for: 'handover-note', i18n: 'agent.handoverNote' }),
+    el('textarea', { id: 'handover-note', name: 'note', dir: 'auto', rows: 3, testid: 'handover-note' }));
+}
+
+/** Agents a chat may go to: available, connected, serving its language, under their cap, not its agent. */
+function candidates(c) {
+  return [...state.agents.values()].filter((a) => a.sub !== c.agent?.sub && a.availability === 'available' && a.connected !== false
+    && (a.languages || []).includes(c.lang) && a.load < a.cap);
+}
+
+async function transferDialog(id, c) {
+  const options = candidates(c);
+  const select = el('select', { id: 'transfer-to', name: 'to', testid: 'transfer-to', required: true },
+    ...options.map((a) => el('option', { value: a.sub, text: `${a.name} (${t('agent.loadShort', { n: a.load, cap: a.cap })})` })));
+  const fields = options.length
+    ? [el('div', { class: 'field' }, el('label', { for: 'transfer-to', i18n: 'agent.transferTo' }), select), noteField()]
+    : [el('p', { class: 'notice warn', i18n: 'agent.nobodyToTransfer' })];
+  const form = await formDialog({ title: 'agent.transferTitle', fields, confirm: options.length ? 'agent.transfer' : 'cancel', testid: 'transfer-dialog' });
+  if (!form || !options.length) return;
+  const note = form.elements.note.value.trim();
+  try {
+    await state.client.send('chat_transfer', { chat: id, to: form.elements.to.value, ...(note ? { note } : {}) });
+  } catch (err) {
+    fail(err);
+  }
+}
+
+async function requeueDialog(id) {
+  const form = await formDialog({ title: 'agent.requeueTitle', fields: [el('p', { i18n: 'agent.requeueBody' }), noteField()], confirm: 'agent.requeue', testid: 'requeue-dialog' });
+  if (!form) return;
+  const note = form.elements.note.value.trim();
+  try {
+    await state.client.send('chat_requeue', { chat: id, ...(note ? { note } : {}) });
+  } catch (err) {
+    fail(err);
+  }
+}
+
