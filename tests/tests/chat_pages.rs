@@ -1,0 +1,422 @@
+//! The live chat's pages in a real headless Chromium: the widget opens the chat on a host page; a citizen and
+//! an agent (the console, or a protocol client) complete a chat that ends with a rating; Arabic is right-to-left
+//! and mixed-direction text is isolated; every page fits a 360 px phone; axe-core finds nothing serious in
+//! either language; a citizen starts a chat and sends a message with the keyboard alone.
+//!
+//! Screenshots land in `target/screenshots/` for a person to look at.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use majlis_server::auth::Role;
+use majlis_tests::browser::{js_str, Browser, Page};
+use majlis_tests::{Client, TestServer};
+use serde_json::{json, Value};
+
+fn shot(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    dir.join(format!("{name}.png"))
+}
+
+/// Business hours round the clock, so that the desk is open whenever the tests run.
+async fn open_all_week(server: &TestServer) {
+    let day = json!([{"open": "00:00", "close": "24:00"}]);
+    let week: serde_json::Map<String, Value> =
+        ["sun", "mon", "tue", "wed", "thu", "fri", "sat"].iter().map(|d| (d.to_string(), day.clone())).collect();
+    let response = server
+        .http
+        .put(server.url("/api/chat/hours"))
+        .bearer_auth(server.token(Role::Admin, "Admin"))
+        .json(&json!({"time_zone": "Asia/Bahrain", "week": week, "holidays": []}))
+        .send()
+        .await
+        .expect("PUT hours");
+    assert!(response.status().is_success(), "PUT /api/chat/hours: {}", response.status());
+}
+
+/// An agent on the desk through the protocol, available in both languages; returns the client and its `sub`.
+async fn agent_on_desk(server: &TestServer, name: &str) -> (Client, String) {
+    let mut agent = Client::connect(&server.ws_url()).await;
+    let me = agent.ok(json!({"type": "auth", "token": server.token(Role::Agent, name)})).await;
+    agent.ok(json!({"type": "agent_status", "availability": "available", "languages": ["ar", "en"]})).await;
+    (agent, me["user"]["sub"].as_str().unwrap_or_default().to_string())
+}
+
+async fn create_canned(server: &TestServer, shortcut: &str, ar: &str, en: &str) {
+    let response = server
+        .http
+        .post(server.url("/api/chat/canned"))
+        .bearer_auth(server.token(Role::Admin, "Admin"))
+        .json(&json!({"shortcut": shortcut, "text": {"ar": ar, "en": en}}))
+        .send()
+        .await
+        .expect("POST canned");
+    assert_eq!(response.status(), 201, "POST /api/chat/canned");
+}
+
+/// Opens `path` with the interface in `lang` (kept in localStorage, as the language button does).
+async fn open_in(page: &Page, server: &TestServer, lang: &str, path: &str) -> Result<()> {
+    page.goto(&server.url("/favicon.svg")).await?;
+    page.eval(&format!("localStorage.setItem('majlis.lang', {})", js_str(lang))).await?;
+    page.goto(&server.url(path)).await
+}
+
+async fn connected(page: &Page) -> Result<()> {
+    page.wait_for("document.querySelector('[data-testid=conn-status]')?.dataset.state === 'open'", "the connection")
+        .await
+}
+
+/// The citizen's chat page, showing the pre-chat form with a chat possible.
+async fn chat_page(page: &Page, server: &TestServer, lang: &str) -> Result<()> {
+    open_in(page, server, lang, &format!("/chat.html?lang={lang}")).await?;
+    page.wait_for("document.body.dataset.view === 'start' && !document.getElementById('start-submit').hidden", "the pre-chat form")
+        .await?;
+    connected(page).await
+}
+
+/// Fills the pre-chat form (consent ticked) and starts; returns the chat's id once its room is joined.
+async fn start_chat(page: &Page, name: &str) -> Result<u64> {
+    if !name.is_empty() {
+        page.type_into("[data-testid=start-name]", name).await?;
+    }
+    page.eval("document.querySelector('[data-testid=start-consent]').checked = true").await?;
+    page.click("[data-testid=start-submit]").await?;
+    chat_id(page).await
+}
+
+async fn chat_id(page: &Page) -> Result<u64> {
+    page.wait_for("document.body.dataset.view === 'chat' && window.majlis.state.chat?.id > 0", "the conversation").await?;
+    Ok(page.eval("window.majlis.state.chat.id").await?.as_u64().unwrap_or_default())
+}
+
+/// No horizontal scrolling: the page is no wider than its viewport.
+async fn assert_fits(page: &Page, what: &str) -> Result<()> {
+    let widths = page.eval("[document.scrollingElement.scrollWidth, window.innerWidth]").await?;
+    let (scroll, inner) = (widths[0].as_u64().unwrap_or(0), widths[1].as_u64().unwrap_or(0));
+    if scroll > inner {
+        bail!("{what}: {scroll} px wide in a {inner} px viewport");
+    }
+    Ok(())
+}
+
+async fn assert_axe_clean(page: &Page, what: &str) -> Result<()> {
+    let found = page.axe_serious().await?;
+    if !found.is_empty() {
+        bail!("axe-core on {what}: {found:#?}");
+    }
+    Ok(())
+}
+
+/// A message in the page's log whose text is `text`.
+fn msg_with(text: &str) -> String {
+    format!(
+        "[...document.querySelectorAll('[data-testid=msg] [data-testid=msg-text]')].find(e => e.textContent === {})",
+        js_str(text)
+    )
+}
+
+/// The widget's parts live in its shadow root.
+const LAUNCHER: &str = "document.querySelector('[data-majlis-chat]')?.shadowRoot?.querySelector('[data-testid=chat-launcher]')";
+const FRAME: &str = "document.querySelector('[data-majlis-chat]')?.shadowRoot?.querySelector('[data-testid=chat-frame]')";
+
+#[tokio::test]
+async fn the_widget_script_opens_the_chat_on_a_host_page() -> Result<()> {
+    let server = TestServer::start().await;
+    open_all_week(&server).await;
+    let (_agent, _) = agent_on_desk(&server, "Amina").await;
+    let browser = Browser::launch().await?;
+
+    for (width, height) in [(1280, 800), (360, 740)] {
+        let page = browser.new_page(width, height).await?;
+        page.goto(&server.url("/chat-example.html")).await?;
+        page.wait_for(LAUNCHER, "the floating button").await?;
+        // The host page's language (Arabic) is the widget's.
+        assert_eq!(page.eval(&format!("{LAUNCHER}.textContent")).await?, json!("تحدث معنا"));
+        assert_eq!(page.eval(&format!("{LAUNCHER}.getAttribute('aria-expanded')")).await?, json!("false"));
+        page.screenshot(&shot(&format!("widget-closed-ar-{width}"))).await?;
+
+        page.eval(&format!("{LAUNCHER}.click()")).await?;
+        page.wait_for(
+            &format!("{FRAME}?.contentDocument?.body?.dataset.view === 'start' && !{FRAME}.contentDocument.getElementById('start-submit').hidden"),
+            "the chat in the widget's frame",
+        )
+        .await?;
+        assert_eq!(page.eval(&format!("{FRAME}.contentDocument.documentElement.dir")).await?, json!("rtl"));
+        assert_eq!(page.eval(&format!("{LAUNCHER}.getAttribute('aria-expanded')")).await?, json!("true"));
+        // The keyboard carries on inside the chat: its first field has the focus.
+        page.wait_for(
+            &format!("{FRAME}.contentDocument.activeElement?.name === 'category'"),
+            "the focus on the chat's first field",
+        )
+        .await?;
+        assert_fits(&page, "the host page with the chat open").await?;
+        page.screenshot(&shot(&format!("widget-open-ar-{width}"))).await?;
+
+        // Switching the chat to English switches the widget's button too.
+        page.eval(&format!("{FRAME}.contentDocument.querySelector('[data-testid=lang-switch]').click()")).await?;
+        page.wait_for(&format!("{FRAME}.contentDocument.documentElement.lang === 'en'"), "English in the frame").await?;
+        page.screenshot(&shot(&format!("widget-open-en-{width}"))).await?;
+
+        // The chat's own close button closes the panel and gives the focus back to the floating button.
+        page.eval(&format!("{FRAME}.contentDocument.querySelector('[data-testid=close-widget]').click()")).await?;
+        page.wait_for(&format!("{LAUNCHER}.getAttribute('aria-expanded') === 'false'"), "the panel closed").await?;
+        page.wait_for(
+            "document.querySelector('[data-majlis-chat]').shadowRoot.activeElement?.dataset.testid === 'chat-launcher'",
+            "the focus back on the floating button",
+        )
+        .await?;
+        assert_eq!(page.eval(&format!("{LAUNCHER}.textContent")).await?, json!("Chat with us"));
+        page.screenshot(&shot(&format!("widget-closed-en-{width}"))).await?;
+        assert!(page.exceptions().is_empty(), "uncaught exceptions: {:?}", page.exceptions());
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_citizen_and_an_agent_complete_a_chat_that_ends_with_a_rating() -> Result<()> {
+    let server = TestServer::start().await;
+    open_all_week(&server).await;
+    create_canned(&server, "greet", "أهلاً بك، كيف أستطيع مساعدتك؟", "Hello, how can I help?").await;
+    let browser = Browser::launch().await?;
+
+    // The agent signs in to the console with a token and goes available (both languages are ticked).
+    let console = browser.new_page(1280, 800).await?;
+    let token = server.token(Role::Agent, "Amina");
+    open_in(&console, &server, "en", &format!("/agent.html#token={token}")).await?;
+    connected(&console).await?;
+    console.click("[data-testid=avail-available]").await?;
+    console.wait_for("document.querySelector('[data-testid=avail-available]').getAttribute('aria-pressed') === 'true'", "available").await?;
+
+    // A citizen on an Arabic phone starts a complaint.
+    let citizen = browser.new_page(360, 740).await?;
+    chat_page(&citizen, &server, "ar").await?;
+    citizen.click("[data-testid=category-complaint]").await?;
+    let chat = start_chat(&citizen, "فاطمة").await?;
+
+    // The chat reaches the console live, and opens in the pane.
+    let item = format!("[data-testid=chat-item][data-id=\"{chat}\"]");
+    console.wait_for(&format!("document.querySelector('{item}')"), "the new chat in the list").await?;
+    console.wait_for("document.querySelector('[data-testid=pane-title]')?.textContent === 'فاطمة'", "the chat in the pane").await?;
+    citizen.wait_for("document.querySelector('[data-testid=chat-who]')?.dataset.status === 'active'", "the agent's name").await?;
+    assert!(citizen.text("[data-testid=chat-who]").await?.contains("Amina"));
+
+    // The agent answers with a canned response by its shortcut, in the chat's language.
+    console.type_into("[data-testid=pane-text]", "/gr").await?;
+    console.wait_for("!document.querySelector('[data-testid=canned-list]').hidden", "the canned responses offered").await?;
+    console.press("Enter", 0).await?;
+    console
+        .wait_for("document.querySelector('[data-testid=pane-text]').value === 'أهلاً بك، كيف أستطيع مساعدتك؟'", "the canned text")
+        .await?;
+    console.press("Enter", 0).await?;
+    citizen.wait_for(&msg_with("أهلاً بك، كيف أستطيع مساعدتك؟"), "the agent's message").await?;
+    // ... and a screen reader hears it.
+    citizen
+        .wait_for(
+            "document.querySelector('[data-testid=announcer]').textContent.includes('أهلاً بك، كيف أستطيع مساعدتك؟')",
+            "the message announced",
+        )
+        .await?;
+
+    // The citizen replies; the agent has it on screen, so the citizen's message shows as read.
+    let question = "انقطعت المياه منذ أمس في المبنى 12";
+    citizen.type_into("[data-testid=composer-text]", question).await?;
+    citizen.press("Enter", 0).await?;
+    console.wait_for(&msg_with(question), "the citizen's message on the console").await?;
+    citizen.wait_for("document.querySelector('[data-testid=receipt]')?.dataset.state === 'read'", "read").await?;
+
+    // The agent types: the citizen sees it.
+    console.type_into("[data-testid=pane-text]", "لحظة من فضلك").await?;
+    citizen.wait_for("document.querySelector('[data-testid=typing]').textContent.includes('Amina')", "the agent typing").await?;
+    console.press("Enter", 0).await?;
+
+    // An internal note, visibly a note on the console, never on the citizen's page.
+    let note = "Checked with the water department: outage in block 12.";
+    console.click("[data-testid=mode-note]").await?;
+    console.type_into("[data-testid=pane-text]", note).await?;
+    console.press("Enter", 0).await?;
+    console
+        .wait_for(
+            &format!("[...document.querySelectorAll('[data-testid=note-text]')].some(e => e.textContent === {})", js_str(note)),
+            "the note on the console",
+        )
+        .await?;
+    console.click("[data-testid=mode-reply]").await?;
+    console.type_into("[data-testid=tag-input]", "water").await?;
+    console.press("Enter", 0).await?;
+    console.wait_for("document.querySelector('[data-testid=tags]').textContent.includes('water')", "the tag").await?;
+    let after = "تم إبلاغ قسم المياه.";
+    console.type_into("[data-testid=pane-text]", after).await?;
+    console.press("Enter", 0).await?;
+    citizen.wait_for(&msg_with(after), "the message after the note").await?;
+    let leaked = citizen.eval(&format!("document.documentElement.innerHTML.includes({})", js_str(note))).await?;
+    assert_eq!(leaked, json!(false), "the citizen's page must never hold a note");
+    citizen.screenshot(&shot("chat-conversation-ar-360")).await?;
+    console.screenshot(&shot("agent-chat-en-1280")).await?;
+
+    // The agent ends the chat (confirmed); the citizen rates it.
+    console.click("[data-testid=pane-actions] [data-testid=end-chat]").await?;
+    console.click("[data-testid=confirm-ok]").await?;
+    citizen.wait_for("!document.querySelector('[data-testid=after]').hidden", "the end of the chat").await?;
+    assert!(citizen.eval("document.querySelector('[data-testid=composer]').hidden").await? == json!(true));
+    citizen.click("[data-testid=rate-5]").await?;
+    citizen.type_into("[data-testid=rate-comment]", "شكراً لكم").await?;
+    citizen.click("[data-testid=rate-submit]").await?;
+    citizen.wait_for("document.querySelector('[data-testid=rated]').textContent !== ''", "the rating thanked").await?;
+    citizen.screenshot(&shot("chat-rated-ar-360")).await?;
+
+    // The citizen's transcript is there, as text and JSON, and holds no note.
+    let transcript = citizen
+        .eval(&format!(
+            "fetch('/api/chat/chats/{chat}/transcript.json', {{ headers: {{ Authorization: 'Bearer ' + window.majlis.state.session.token }} }}).then(r => r.json())"
+        ))
+        .await?;
+    assert_eq!(transcript["chat"], json!(chat));
+    assert!(!transcript.to_string().contains(note), "a citizen's transcript has no notes");
+    console.wait_for(&format!("document.querySelector('{item}')?.dataset.status === 'ended'"), "ended on the console").await?;
+    console.screenshot(&shot("agent-ended-en-1280")).await?;
+    assert!(citizen.exceptions().is_empty(), "uncaught exceptions: {:?}", citizen.exceptions());
+    assert!(citizen.dialogs().is_empty(), "no script dialog may open: {:?}", citizen.dialogs());
+    Ok(())
+}
+
+#[tokio::test]
+async fn arabic_is_right_to_left_and_mixed_text_is_isolated() -> Result<()> {
+    let server = TestServer::start().await;
+    open_all_week(&server).await;
+    let (mut agent, _) = agent_on_desk(&server, "Amina Al-Sayed").await;
+    let browser = Browser::launch().await?;
+    let citizen = browser.new_page(360, 740).await?;
+    chat_page(&citizen, &server, "ar").await?;
+    assert_eq!(citizen.eval("document.documentElement.dir").await?, json!("rtl"));
+    let chat = start_chat(&citizen, "Fatima فاطمة").await?;
+
+    let english = "Your request HR-2291 is approved (see step 3).";
+    let hostile = "<img src=x onerror=alert(1)>";
+    for text in [english, hostile] {
+        agent.ok(json!({"type": "chat_send", "chat": chat, "text": text})).await;
+    }
+    citizen.wait_for(&msg_with(hostile), "the agent's messages").await?;
+    // English inside the Arabic page runs left to right in its own box, aligned by its own direction.
+    let dir = citizen.eval(&format!("(() => {{ const e = {}; return [e.getAttribute('dir'), getComputedStyle(e).direction]; }})()", msg_with(english))).await?;
+    assert_eq!(dir, json!(["auto", "ltr"]));
+    // Names are isolated too.
+    let name_tag = citizen.eval("document.querySelector('.msg-theirs [data-testid=msg-name]').tagName").await?;
+    assert_eq!(name_tag, json!("BDI"));
+    // User text stays text.
+    let images = citizen.eval("document.querySelectorAll('[data-testid=messages] img').length").await?;
+    assert_eq!(images, json!(0));
+    assert!(citizen.dialogs().is_empty(), "no script dialog may open: {:?}", citizen.dialogs());
+    citizen.screenshot(&shot("chat-mixed-direction-ar-360")).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_chat_page_fits_a_phone_and_passes_axe_in_both_languages() -> Result<()> {
+    let server = TestServer::start().await;
+    open_all_week(&server).await;
+    let browser = Browser::launch().await?;
+
+    for lang in ["ar", "en"] {
+        // With nobody on the desk the page offers the offline message instead of the chat.
+        let page = browser.new_page(360, 740).await?;
+        open_in(&page, &server, lang, &format!("/chat.html?lang={lang}")).await?;
+        page.wait_for("document.body.dataset.view === 'start' && !document.getElementById('start-offline').hidden", "the offline offer").await?;
+        assert_fits(&page, "the closed chat").await?;
+        assert_axe_clean(&page, &format!("chat.html, nobody on the desk ({lang})")).await?;
+        page.screenshot(&shot(&format!("chat-unavailable-{lang}-360"))).await?;
+        page.click("[data-testid=start-offline]").await?;
+        page.wait_for("document.body.dataset.view === 'offline'", "the offline form").await?;
+        assert_axe_clean(&page, &format!("the offline form ({lang})")).await?;
+        page.type_into("[data-testid=offline-text]", "أرجو الاتصال بي بخصوص طلب الوحدة السكنية").await?;
+        page.type_into("[data-testid=offline-contact]", "+973 3300 0000").await?;
+        page.click("[data-testid=offline-submit]").await?;
+        page.wait_for("!document.querySelector('[data-testid=offline-done]').hidden", "the message received").await?;
+        page.screenshot(&shot(&format!("chat-offline-sent-{lang}-360"))).await?;
+    }
+
+    let (mut agent, _) = agent_on_desk(&server, "Amina").await;
+    let token = server.token(Role::Admin, "Huda");
+    for lang in ["ar", "en"] {
+        for (width, height) in [(360, 740), (1280, 800)] {
+            let page = browser.new_page(width, height).await?;
+            chat_page(&page, &server, lang).await?;
+            assert_fits(&page, "the pre-chat form").await?;
+            assert_axe_clean(&page, &format!("the pre-chat form ({lang}, {width})")).await?;
+            page.screenshot(&shot(&format!("chat-start-{lang}-{width}"))).await?;
+            let chat = start_chat(&page, "").await?;
+            agent.ok(json!({"type": "chat_send", "chat": chat, "text": "Hello — مرحبًا، how can I help?"})).await;
+            page.wait_for(&msg_with("Hello — مرحبًا، how can I help?"), "the agent's message").await?;
+            page.type_into("[data-testid=composer-text]", "I applied for a housing unit in 2019 and have heard nothing since.").await?;
+            page.press("Enter", 0).await?;
+            page.wait_for("document.querySelector('[data-testid=receipt]')?.dataset.state === 'sent'", "sent").await?;
+            assert_fits(&page, "the conversation").await?;
+            assert_axe_clean(&page, &format!("the conversation ({lang}, {width})")).await?;
+            page.screenshot(&shot(&format!("chat-conversation-{lang}-{width}"))).await?;
+
+            // The console, signed in, with this chat open (as a supervisor) and the queue beside it.
+            let console = browser.new_page(width, height).await?;
+            open_in(&console, &server, lang, &format!("/agent.html#token={token}")).await?;
+            connected(&console).await?;
+            console.wait_for(&format!("document.querySelector('[data-testid=open-item][data-id=\"{chat}\"]')"), "the open chat").await?;
+            assert_fits(&console, "the console").await?;
+            assert_axe_clean(&console, &format!("agent.html ({lang}, {width})")).await?;
+            console.screenshot(&shot(&format!("agent-desk-{lang}-{width}"))).await?;
+            console.click(&format!("[data-testid=open-item][data-id=\"{chat}\"] [data-testid=supervise]")).await?;
+            console.wait_for(&msg_with("Hello — مرحبًا، how can I help?"), "the chat in the pane").await?;
+            assert_fits(&console, "the console with a chat").await?;
+            assert_axe_clean(&console, &format!("agent.html with a chat ({lang}, {width})")).await?;
+            console.screenshot(&shot(&format!("agent-pane-{lang}-{width}"))).await?;
+            for tab in ["inbox", "canned", "hours", "agents", "report"] {
+                console.click(&format!("[data-testid=tab-{tab}]")).await?;
+                console.wait_for(&format!("!document.getElementById('panel-{tab}').hidden"), tab).await?;
+                assert_axe_clean(&console, &format!("agent.html {tab} ({lang}, {width})")).await?;
+                assert_fits(&console, tab).await?;
+                if width == 1280 || tab == "inbox" {
+                    console.screenshot(&shot(&format!("agent-{tab}-{lang}-{width}"))).await?;
+                }
+            }
+            agent.ok(json!({"type": "chat_end", "chat": chat})).await;
+            page.wait_for("!document.querySelector('[data-testid=after]').hidden", "the end").await?;
+            assert_axe_clean(&page, &format!("the ended chat ({lang}, {width})")).await?;
+            page.screenshot(&shot(&format!("chat-ended-{lang}-{width}"))).await?;
+            page.click("[data-testid=new-chat]").await?;
+            page.wait_for("document.body.dataset.view === 'start'", "the form again").await?;
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_citizen_starts_a_chat_and_sends_with_the_keyboard_alone() -> Result<()> {
+    let server = TestServer::start().await;
+    open_all_week(&server).await;
+    let (_agent, _) = agent_on_desk(&server, "Amina").await;
+    let browser = Browser::launch().await?;
+    let page = browser.new_page(360, 740).await?;
+    chat_page(&page, &server, "en").await?;
+
+    let mut keys = 0;
+    // Tab to the consent box (the category and language radios are one stop each), tick it, start.
+    for _ in 0..12 {
+        page.press("Tab", 0).await?;
+        keys += 1;
+        if page.eval("document.activeElement?.dataset.testid === 'start-consent'").await? == json!(true) {
+            break;
+        }
+    }
+    assert_eq!(page.eval("document.activeElement?.dataset.testid").await?, json!("start-consent"), "the consent box by Tab");
+    page.press(" ", 0).await?;
+    page.press("Tab", 0).await?;
+    page.press("Enter", 0).await?;
+    keys += 3;
+    chat_id(&page).await?;
+    // The focus goes to the message box: type and press Enter.
+    page.wait_for("document.activeElement?.dataset.testid === 'composer-text'", "the focus in the message box").await?;
+    page.insert_text("Hello, I have a question about my application.").await?;
+    page.press("Enter", 0).await?;
+    keys += 1;
+    page.wait_for(&msg_with("Hello, I have a question about my application."), "the message sent").await?;
+    assert!(keys <= 12, "{keys} keys to start a chat and send a message");
+    Ok(())
+}
