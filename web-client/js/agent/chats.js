@@ -5,7 +5,7 @@ import { state, hooks, $, staffRoom, chatEntry } from './state.js';
 import { renderLog, ordered, isolate, noticeText } from '../chat/messages.js';
 import { typingWatch } from '../chat/typing.js';
 import { chatActions } from './transfer.js';
-import { loadDraft } from './composer.js';
+import { loadDraft, renderMode } from './composer.js';
 
 const RECEIPT_DELAY_MS = 300;
 let typingNow = new Set(); // chat ids whose citizen is typing
@@ -111,14 +111,15 @@ export function renderPane() {
   const title = $('pane-title');
   title.replaceChildren(el('bdi', { text: name }));
   const meta = $('pane-meta');
-  meta.replaceChildren(
+  meta.replaceChildren(...[
     el('span', { class: `badge ${c.status === 'active' ? 'ok' : c.status === 'waiting' ? 'warn' : ''}`, testid: 'pane-status', i18n: `agent.status.${c.status || 'waiting'}` }),
     el('span', { class: 'badge info', text: c.category ? t(`chat.cat.${c.category}`) : '' }),
     el('span', { text: c.lang ? t(`chat.langName.${c.lang}`) : '', lang: c.lang }),
     el('span', { text: t('agent.chatNo', { id }) }),
     c.citizen?.contact ? el('span', { class: 'pane-contact' }, el('span', { i18n: 'agent.contact' }), ' ', el('bdi', { testid: 'pane-contact', text: c.citizen.contact })) : null,
     c.agent && !holder(c) ? el('span', { text: t('agent.heldBy', { name: isolate(c.agent.name) }) }) : null,
-    c.created_at ? el('span', { text: t('agent.started', { time: formatClock(c.created_at) }) }) : null);
+    c.created_at ? el('span', { text: t('agent.started', { time: formatClock(c.created_at) }) }) : null,
+  ].filter(Boolean));
 
   // What the agent needs to know about the chat's state, one sentence.
   const notice = $('pane-notice');
@@ -129,7 +130,11 @@ export function renderPane() {
   else clearText(notice);
 
   renderTags(e);
-  $('pane-actions').replaceChildren(...chatActions(id, c));
+  const actions = $('pane-actions');
+  const hadFocus = actions.contains(document.activeElement) ? document.activeElement.dataset.testid : null;
+  actions.replaceChildren(...chatActions(id, c));
+  // An action that changed the chat replaced its buttons: keep the focus on the same one, or the next sensible.
+  if (hadFocus) (actions.querySelector(`[data-testid="${hadFocus}"]`) || actions.querySelector('button') || $('pane-title')).focus();
 
   renderLog($('pane-log'), ordered([...e.messages.values()], [], [...e.notes.values()]), {
     mine: (m) => m.from === 'agent',
@@ -140,8 +145,8 @@ export function renderPane() {
   const mayNote = c.status !== undefined;
   $('pane-composer').hidden = !mayNote;
   $('pane-composer').dataset.mayReply = mayReply ? '1' : '0';
-  if (!mayReply && e.mode === 'reply') e.mode = 'note';
   $('mode-reply').disabled = !mayReply;
+  renderMode();
   renderTyping();
 }
 
@@ -186,6 +191,7 @@ export function select(id, focus = false) {
   loadDraft();
   hooks.renderChatList();
   queueReceipts();
+  if (e && window.matchMedia('(max-width: 59.99rem)').matches) $('pane').scrollIntoView({ block: 'start' });
   if (focus) {
     const mayType = !$('pane-composer').hidden;
     (mayType ? $('pane-text') : $('pane-title')).focus();

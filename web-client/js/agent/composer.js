@@ -26,7 +26,7 @@ export function loadDraft() {
   closeList();
 }
 
-function renderMode() {
+export function renderMode() {
   const e = entry();
   const note = !e || e.mode === 'note' || !mayReply();
   $('mode-reply').setAttribute('aria-pressed', String(!note));

@@ -27,8 +27,8 @@ export function noticeText(notice) {
 export function messageNode(m, { mine, sideName }) {
   if (m.kind === 'system') {
     return el('li', { class: 'msg msg-system', testid: 'msg', attrs: { 'data-seq': m.seq, 'data-kind': 'system' } },
-      el('p', { class: 'msg-text', text: noticeText(m.notice) }),
-      el('time', { class: 'msg-time', text: formatClock(m.at), dateTime: new Date(m.at).toISOString() }));
+      el('p', { class: 'msg-text' }, noticeText(m.notice), ' ',
+        el('time', { class: 'msg-time', text: formatClock(m.at), dateTime: new Date(m.at).toISOString() })));
   }
   const own = mine(m);
   const li = el('li', {

@@ -124,6 +124,11 @@ export function onEvent(f) {
         typingOut?.stop();
         typingIn.clear();
         tellHost('status', { active: false, unread: state.unread });
+        // The composer goes away: the focus goes to what comes next (rating, transcript), not to the page.
+        const focusAfter = $('chat').contains(document.activeElement) || document.activeElement === document.body;
+        render();
+        if (focusAfter) $('after-title').focus();
+        return;
       }
       break;
     }
@@ -330,7 +335,6 @@ async function endChat() {
   if (!ok) return;
   try {
     await state.client.send('chat_end', { chat: chatId });
-    $('after-title').focus();
   } catch (err) {
     showError($('composer-error'), err);
   }
