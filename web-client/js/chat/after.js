@@ -24,7 +24,7 @@ export function renderAfter(over) {
   if (!over) return;
   stars();
   const c = state.chat;
-  setText($('after-text'), c.end_reason ? `chat.notice.ended.${c.end_reason}` : 'chat.endedTitle');
+  setText($('after-text'), c.rating ? 'chat.afterRated' : 'chat.afterText');
   const rated = !!c.rating;
   $('rate-form').hidden = rated;
   if (rated) setText($('rated'), 'chat.rated', { n: c.rating.score });

@@ -24,10 +24,20 @@ async function showStart(focus = false) {
     return loadFailed(err);
   }
   show('start');
+  document.body.removeAttribute('data-ended');
   renderStart();
   if (focus) document.querySelector('#start-category input:checked, #start-category input')?.focus();
   tellHost('status', { active: false, unread: 0 });
   return undefined;
+}
+
+/** Focus the first thing to do, so a keyboard user opening the widget carries on inside the chat. */
+function focusFirst() {
+  if (!state.visible) return;
+  const target = state.view === 'start' ? document.querySelector('#start-category input:checked')
+    : state.view === 'chat' && !$('composer').hidden ? $('composer-text')
+      : state.view === 'load-error' ? $('load-retry') : null;
+  target?.focus();
 }
 
 function loadFailed(err) {
@@ -51,6 +61,7 @@ async function begin() {
   if (last) return openChat(last, { remembered: true });
   show('start');
   renderStart();
+  if (state.embedded) focusFirst();
   return undefined;
 }
 
@@ -87,10 +98,7 @@ function wireEmbedding() {
     if (ev.source !== window.parent || ev.data?.source !== 'majlis-widget') return;
     if (ev.data.type === 'opened') {
       setVisible(true);
-      // Focus the first thing to do, so a keyboard user carries on inside the chat.
-      const target = state.view === 'start' ? document.querySelector('#start-category input:checked')
-        : state.view === 'chat' && !$('composer').hidden ? $('composer-text') : $('main');
-      target?.focus();
+      focusFirst();
     } else if (ev.data.type === 'closed') setVisible(false);
     else if (ev.data.type === 'lang' && (ev.data.lang === 'ar' || ev.data.lang === 'en')) setLang(ev.data.lang);
   });

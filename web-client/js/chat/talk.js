@@ -218,6 +218,7 @@ function render() {
 
   const over = ended();
   $('composer').hidden = over;
+  document.body.toggleAttribute('data-ended', over);
   // One control per action: "leave the queue" sits in the queue box while waiting, "end" in the bar after.
   $('chat-actions').replaceChildren(...(c.status === 'active' ? [el('button', {
     type: 'button', class: 'small', testid: 'end-chat', i18n: 'chat.end', on: { click: endChat },

@@ -51,6 +51,9 @@ export const CHAT_STRINGS = {
     'chat.waitingTitle': 'Waiting for an agent',
     'chat.with': 'Chat with {agent}',
     'chat.endedTitle': 'The chat has ended',
+    'chat.afterTitle': 'Thank you for chatting with us',
+    'chat.afterText': 'Your rating helps us improve the service. You can also keep a copy of the chat.',
+    'chat.afterRated': 'You can keep a copy of the chat.',
     'chat.sub': '{category} · chat {id}',
     'chat.position': {
       one: 'You are next in the queue.',
@@ -159,6 +162,9 @@ export const CHAT_STRINGS = {
     'chat.waitingTitle': 'في انتظار موظف',
     'chat.with': 'المحادثة مع {agent}',
     'chat.endedTitle': 'انتهت المحادثة',
+    'chat.afterTitle': 'شكرًا لتواصلك معنا',
+    'chat.afterText': 'يساعدنا تقييمك على تحسين الخدمة. ويمكنك أيضًا الاحتفاظ بنسخة من المحادثة.',
+    'chat.afterRated': 'يمكنك الاحتفاظ بنسخة من المحادثة.',
     'chat.sub': '{category} · المحادثة {id}',
     'chat.position': {
       zero: 'سيكون معك أحد الموظفين قريبًا.',
