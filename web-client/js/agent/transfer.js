@@ -1,7 +1,7 @@
 // A chat's actions: transfer to another agent or back to the queue (each with an optional note, in a dialog),
 // end (confirmed), and closing an ended chat's tab. The chat's agent and supervisors may; the server decides.
 import { t, el, showError } from '../common.js';
-import { confirmDialog } from '../ui.js';
+import { confirmDialog, menuButton } from '../ui.js';
 import { state, $, isAdmin } from './state.js';
 import { unfollow } from './chats.js';
 
@@ -19,8 +19,14 @@ export function chatActions(id, c) {
   if (!mayAct) return [];
   const out = [];
   if (c.status === 'active') {
-    out.push(el('button', { type: 'button', class: 'small', testid: 'transfer', i18n: 'agent.transfer', on: { click: () => transferDialog(id, c) } }));
-    out.push(el('button', { type: 'button', class: 'small', testid: 'requeue', i18n: 'agent.requeue', on: { click: () => requeueDialog(id) } }));
+    // Handing on is one idea with two destinations: one menu, so the bar keeps one button per idea.
+    out.push(menuButton({
+      key: 'agent.handOn', testid: 'hand-on',
+      items: [
+        { testid: 'transfer', key: 'agent.transfer', run: () => transferDialog(id, c) },
+        { testid: 'requeue', key: 'agent.requeue', run: () => requeueDialog(id) },
+      ],
+    }).wrap);
   }
   out.push(el('button', { type: 'button', class: 'small danger', testid: 'end-chat', i18n: 'agent.end', on: { click: () => endChat(id) } }));
   return out;
@@ -78,7 +84,7 @@ async function transferDialog(id, c) {
   const fields = options.length
     ? [el('div', { class: 'field' }, el('label', { for: 'transfer-to', i18n: 'agent.transferTo' }), select), noteField()]
     : [el('p', { class: 'notice warn', i18n: 'agent.nobodyToTransfer' })];
-  const form = await formDialog({ title: 'agent.transferTitle', fields, confirm: options.length ? 'agent.transfer' : 'cancel', testid: 'transfer-dialog' });
+  const form = await formDialog({ title: 'agent.transferTitle', fields, confirm: options.length ? 'agent.transferOk' : 'cancel', testid: 'transfer-dialog' });
   if (!form || !options.length) return;
   const note = form.elements.note.value.trim();
   try {
@@ -89,7 +95,7 @@ async function transferDialog(id, c) {
 }
 
 async function requeueDialog(id) {
-  const form = await formDialog({ title: 'agent.requeueTitle', fields: [el('p', { i18n: 'agent.requeueBody' }), noteField()], confirm: 'agent.requeue', testid: 'requeue-dialog' });
+  const form = await formDialog({ title: 'agent.requeueTitle', fields: [el('p', { i18n: 'agent.requeueBody' }), noteField()], confirm: 'agent.requeueOk', testid: 'requeue-dialog' });
   if (!form) return;
   const note = form.elements.note.value.trim();
   try {
