@@ -45,6 +45,7 @@
     '.badge { min-width: 1.4rem; height: 1.4rem; padding: 0 .35rem; border-radius: 999px; background: #fff; color: #931322;',
     '  font-size: .8125rem; font-weight: 700; display: inline-flex; align-items: center; justify-content: center; }',
     '.badge[hidden], .panel[hidden] { display: none; }',
+    '.sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }',
     '.panel { position: fixed; z-index: 2147483001; bottom: 5.25rem; inset-inline-end: 1rem; width: min(24rem, calc(100vw - 2rem));',
     '  height: min(40rem, calc(100vh - 7rem)); border-radius: 14px; overflow: hidden; background: #f4f3ef;',
     '  box-shadow: 0 12px 40px rgb(28 28 33 / 28%), 0 2px 8px rgb(28 28 33 / 12%); }',
@@ -101,8 +102,13 @@
   panel.id = 'majlis-chat-panel';
   panel.setAttribute('role', 'dialog');
   panel.hidden = true;
+  // New messages while the panel is closed are also told to screen readers on the host page.
+  var live = document.createElement('span');
+  live.className = 'sr';
+  live.setAttribute('aria-live', 'polite');
   wrap.appendChild(panel);
   wrap.appendChild(button);
+  wrap.appendChild(live);
   root.appendChild(wrap);
 
   var frame = null;
@@ -178,7 +184,9 @@
     } else if (d.type === 'close') {
       if (open) closePanel();
     } else if (d.type === 'status') {
+      var before = unread;
       unread = open ? 0 : Number(d.unread) || 0;
+      if (unread > before) live.textContent = words().unread(unread);
       try {
         if (d.active) localStorage.setItem(ACTIVE_KEY, '1'); else localStorage.removeItem(ACTIVE_KEY);
       } catch (e) { /* storage blocked: the chat resumes when opened */ }

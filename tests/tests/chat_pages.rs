@@ -11,12 +11,22 @@ use anyhow::{bail, Result};
 use majlis_server::auth::Role;
 use majlis_tests::browser::{js_str, Browser, Page};
 use majlis_tests::{Client, TestServer};
+
 use serde_json::{json, Value};
 
 fn shot(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
     std::fs::create_dir_all(&dir).expect("screenshot dir");
     dir.join(format!("{name}.png"))
+}
+
+/// A server on which one browser (one citizen) may start as many chats as a test needs.
+async fn server() -> TestServer {
+    TestServer::start_with(|c| {
+        c.chat.starts_per_hour = 10_000;
+        c.chat.starts_burst = 10_000;
+    })
+    .await
 }
 
 /// Business hours round the clock, so that the desk is open whenever the tests run.
@@ -122,7 +132,7 @@ const FRAME: &str = "document.querySelector('[data-majlis-chat]')?.shadowRoot?.q
 
 #[tokio::test]
 async fn the_widget_script_opens_the_chat_on_a_host_page() -> Result<()> {
-    let server = TestServer::start().await;
+    let server = server().await;
     open_all_week(&server).await;
     let (_agent, _) = agent_on_desk(&server, "Amina").await;
     let browser = Browser::launch().await?;
@@ -175,7 +185,7 @@ async fn the_widget_script_opens_the_chat_on_a_host_page() -> Result<()> {
 
 #[tokio::test]
 async fn a_citizen_and_an_agent_complete_a_chat_that_ends_with_a_rating() -> Result<()> {
-    let server = TestServer::start().await;
+    let server = server().await;
     open_all_week(&server).await;
     create_canned(&server, "greet", "أهلاً بك، كيف أستطيع مساعدتك؟", "Hello, how can I help?").await;
     let browser = Browser::launch().await?;
@@ -282,7 +292,7 @@ async fn a_citizen_and_an_agent_complete_a_chat_that_ends_with_a_rating() -> Res
 
 #[tokio::test]
 async fn arabic_is_right_to_left_and_mixed_text_is_isolated() -> Result<()> {
-    let server = TestServer::start().await;
+    let server = server().await;
     open_all_week(&server).await;
     let (mut agent, _) = agent_on_desk(&server, "Amina Al-Sayed").await;
     let browser = Browser::launch().await?;
@@ -313,7 +323,7 @@ async fn arabic_is_right_to_left_and_mixed_text_is_isolated() -> Result<()> {
 
 #[tokio::test]
 async fn every_chat_page_fits_a_phone_and_passes_axe_in_both_languages() -> Result<()> {
-    let server = TestServer::start().await;
+    let server = server().await;
     open_all_week(&server).await;
     let browser = Browser::launch().await?;
 
@@ -389,7 +399,7 @@ async fn every_chat_page_fits_a_phone_and_passes_axe_in_both_languages() -> Resu
 
 #[tokio::test]
 async fn a_citizen_starts_a_chat_and_sends_with_the_keyboard_alone() -> Result<()> {
-    let server = TestServer::start().await;
+    let server = server().await;
     open_all_week(&server).await;
     let (_agent, _) = agent_on_desk(&server, "Amina").await;
     let browser = Browser::launch().await?;
