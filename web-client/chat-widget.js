@@ -89,6 +89,7 @@
   path.setAttribute('d', 'M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2zm3 6.5a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01z');
   icon.appendChild(path);
   var label = document.createElement('span');
+  label.setAttribute('data-testid', 'chat-launcher-label');
   var badge = document.createElement('span');
   badge.className = 'badge';
   badge.setAttribute('data-testid', 'chat-unread');

@@ -274,6 +274,12 @@ impl Page {
         value.as_str().map(str::to_string).with_context(|| format!("no element at {selector}"))
     }
 
+    /// Makes this tab the visible one (`document.hidden` is false only in the front tab), as a person switching
+    /// to it would.
+    pub async fn bring_to_front(&self) -> Result<()> {
+        self.call("Page.bringToFront", json!({})).await.map(|_| ())
+    }
+
     pub async fn screenshot(&self, path: &Path) -> Result<()> {
         // Only the front tab renders frames to capture.
         self.call("Page.bringToFront", json!({})).await?;

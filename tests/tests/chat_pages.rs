@@ -142,7 +142,7 @@ async fn the_widget_script_opens_the_chat_on_a_host_page() -> Result<()> {
         page.goto(&server.url("/chat-example.html")).await?;
         page.wait_for(LAUNCHER, "the floating button").await?;
         // The host page's language (Arabic) is the widget's.
-        assert_eq!(page.eval(&format!("{LAUNCHER}.textContent")).await?, json!("تحدث معنا"));
+        assert_eq!(page.eval(&format!("{LAUNCHER}.querySelector('[data-testid=chat-launcher-label]').textContent")).await?, json!("تحدث معنا"));
         assert_eq!(page.eval(&format!("{LAUNCHER}.getAttribute('aria-expanded')")).await?, json!("false"));
         page.screenshot(&shot(&format!("widget-closed-ar-{width}"))).await?;
 
@@ -176,7 +176,7 @@ async fn the_widget_script_opens_the_chat_on_a_host_page() -> Result<()> {
             "the focus back on the floating button",
         )
         .await?;
-        assert_eq!(page.eval(&format!("{LAUNCHER}.textContent")).await?, json!("Chat with us"));
+        assert_eq!(page.eval(&format!("{LAUNCHER}.querySelector('[data-testid=chat-launcher-label]').textContent")).await?, json!("Chat with us"));
         page.screenshot(&shot(&format!("widget-closed-en-{width}"))).await?;
         assert!(page.exceptions().is_empty(), "uncaught exceptions: {:?}", page.exceptions());
     }
@@ -233,6 +233,8 @@ async fn a_citizen_and_an_agent_complete_a_chat_that_ends_with_a_rating() -> Res
     citizen.type_into("[data-testid=composer-text]", question).await?;
     citizen.press("Enter", 0).await?;
     console.wait_for(&msg_with(question), "the citizen's message on the console").await?;
+    citizen.wait_for("document.querySelector('[data-testid=receipt]')?.dataset.state === 'delivered'", "delivered").await?;
+    console.bring_to_front().await?; // the agent looks at the console
     citizen.wait_for("document.querySelector('[data-testid=receipt]')?.dataset.state === 'read'", "read").await?;
 
     // The agent types: the citizen sees it.
@@ -265,7 +267,7 @@ async fn a_citizen_and_an_agent_complete_a_chat_that_ends_with_a_rating() -> Res
     console.screenshot(&shot("agent-chat-en-1280")).await?;
 
     // The agent ends the chat (confirmed); the citizen rates it.
-    console.click("[data-testid=pane-actions] [data-testid=end-chat]").await?;
+    console.click("#pane-actions [data-testid=end-chat]").await?;
     console.click("[data-testid=confirm-ok]").await?;
     citizen.wait_for("!document.querySelector('[data-testid=after]').hidden", "the end of the chat").await?;
     assert!(citizen.eval("document.querySelector('[data-testid=composer]').hidden").await? == json!(true));
@@ -428,5 +430,59 @@ async fn a_citizen_starts_a_chat_and_sends_with_the_keyboard_alone() -> Result<(
     keys += 1;
     page.wait_for(&msg_with("Hello, I have a question about my application."), "the message sent").await?;
     assert!(keys <= 12, "{keys} keys to start a chat and send a message");
+    Ok(())
+}
+
+/// The texts of the chat's text messages as its staff room holds them (snapshot), in order.
+async fn staff_texts(server: &TestServer, chat: u64) -> Vec<String> {
+    let mut admin = server.client(Role::Admin, "Supervisor").await;
+    let snapshot = admin.join(&format!("chat:{chat}:staff")).await;
+    snapshot["data"]["messages"]
+        .as_array()
+        .map(|m| m.iter().filter_map(|m| m["text"].as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_chat_resumes_after_the_tab_is_closed_and_sends_what_was_not_acknowledged_once() -> Result<()> {
+    let server = server().await;
+    open_all_week(&server).await;
+    let (mut agent, _) = agent_on_desk(&server, "Amina").await;
+    let browser = Browser::launch().await?;
+    let page = browser.new_page(360, 740).await?;
+    chat_page(&page, &server, "en").await?;
+    let chat = start_chat(&page, "Fatima").await?;
+
+    // Written while the connection is down: shown as sending, sent once it is back.
+    page.eval("window.majlis.client.ws.close()").await?;
+    page.type_into("[data-testid=composer-text]", "Sent while offline").await?;
+    page.press("Enter", 0).await?;
+    page.wait_for(&format!("{}?.closest('[data-testid=msg]').dataset.seq > 0", msg_with("Sent while offline")), "the message acknowledged")
+        .await?;
+
+    // Written, then the tab closes before the server could acknowledge it: the outbox keeps it.
+    page.eval("window.majlis.client.close()").await?;
+    page.type_into("[data-testid=composer-text]", "Sent before the tab closed").await?;
+    page.press("Enter", 0).await?;
+    page.wait_for("localStorage.getItem('majlis.chat.outbox.' + window.majlis.state.chat.id)?.includes('Sent before the tab closed')", "the outbox")
+        .await?;
+    page.goto("about:blank").await?;
+
+    // Meanwhile the agent writes.
+    agent.ok(json!({"type": "chat_send", "chat": chat, "text": "Are you still there?"})).await;
+
+    // Back with the same token: the same chat, its whole history, and the kept message sent once.
+    page.goto(&server.url("/chat.html?lang=en")).await?;
+    assert_eq!(chat_id(&page).await?, chat, "the same chat resumes");
+    page.wait_for(&msg_with("Are you still there?"), "the agent's message from while away").await?;
+    page.wait_for(&format!("{}?.closest('[data-testid=msg]').dataset.seq > 0", msg_with("Sent before the tab closed")), "the kept message sent")
+        .await?;
+    page.wait_for("!localStorage.getItem('majlis.chat.outbox.' + window.majlis.state.chat.id)", "the outbox empty").await?;
+    let texts = staff_texts(&server, chat).await;
+    for text in ["Sent while offline", "Sent before the tab closed"] {
+        assert_eq!(texts.iter().filter(|t| *t == text).count(), 1, "{text:?} arrives exactly once: {texts:?}");
+    }
+    let order: Vec<&String> = texts.iter().filter(|t| t.starts_with("Sent")).collect();
+    assert_eq!(order, ["Sent while offline", "Sent before the tab closed"], "in the order written");
     Ok(())
 }

@@ -255,5 +255,11 @@ export function wireChats() {
     ev.target.value = '';
     if (!tags.includes(value)) setTags([...tags, value]);
   });
-  document.addEventListener('visibilitychange', () => { if (!document.hidden) queueReceipts(); });
+  document.addEventListener('visibilitychange', () => {
+    if (document.hidden) return;
+    // Back on the console: what the open chat received meanwhile is read now.
+    const e = state.chats.get(state.selected);
+    if (e?.unread) { e.unread = 0; hooks.renderChatList(); }
+    queueReceipts();
+  });
 }
