@@ -80,7 +80,7 @@ function buildDays() {
   if (box.childElementCount) return;
   for (const day of DAYS) {
     box.append(el('div', { class: 'field' },
-      el('label', { for: `hours-${day}`, i18n: `agent.day.${day}` }),
+      el('label', { htmlFor: `hours-${day}`, i18n: `agent.day.${day}` }),
       el('input', { id: `hours-${day}`, type: 'text', dir: 'ltr', testid: `hours-${day}`, autocomplete: 'off', attrs: { 'aria-describedby': 'hours-help' } })));
   }
 }
@@ -150,7 +150,7 @@ export function renderAgents() {
           a.connected === false ? el('span', { class: 'badge danger', i18n: 'agent.disconnected' }) : null,
           el('span', { text: (a.languages || []).map((l) => t(`chat.langName.${l}`)).join(' · ') }),
           el('span', { text: t('agent.loadShort', { n: a.load, cap: a.cap }) }))),
-      el('div', { class: 'row cap-row' }, el('label', { for: id, class: 'hint', i18n: 'agent.cap' }), input, save));
+      el('div', { class: 'row cap-row' }, el('label', { htmlFor: id, class: 'hint', i18n: 'agent.cap' }), input, save));
   }));
   $('agents-empty').hidden = agents.length > 0;
 }

@@ -80,7 +80,7 @@ function openAnswer(li, m) {
   const error = el('p', { class: 'error', attrs: { role: 'alert' }, hidden: true });
   const area = el('textarea', { id, dir: 'auto', rows: 4, testid: 'inbox-answer-text', lang: m.lang });
   const form = el('form', { class: 'inline-form', novalidate: true },
-    el('label', { for: id, text: t('agent.answerTo', { to: isolate(m.contact) }) }), area, error,
+    el('label', { htmlFor: id, text: t('agent.answerTo', { to: isolate(m.contact) }) }), area, error,
     el('div', { class: 'row' },
       el('button', { type: 'submit', class: 'primary small', testid: 'inbox-send', i18n: 'agent.sendAnswer' }),
       el('button', { type: 'button', class: 'small', i18n: 'cancel', on: { click: () => { form.remove(); li.querySelector('[data-testid=inbox-answer]')?.focus(); } } })));

@@ -67,7 +67,7 @@ function formDialog({ title, fields, confirm, testid }) {
 
 function noteField() {
   return el('div', { class: 'field' },
-    el('label', { for: 'handover-note', i18n: 'agent.handoverNote' }),
+    el('label', { htmlFor: 'handover-note', i18n: 'agent.handoverNote' }),
     el('textarea', { id: 'handover-note', name: 'note', dir: 'auto', rows: 3, testid: 'handover-note' }));
 }
 
@@ -82,7 +82,7 @@ async function transferDialog(id, c) {
   const select = el('select', { id: 'transfer-to', name: 'to', testid: 'transfer-to', required: true },
     ...options.map((a) => el('option', { value: a.sub, text: `${a.name} (${t('agent.loadShort', { n: a.load, cap: a.cap })})` })));
   const fields = options.length
-    ? [el('div', { class: 'field' }, el('label', { for: 'transfer-to', i18n: 'agent.transferTo' }), select), noteField()]
+    ? [el('div', { class: 'field' }, el('label', { htmlFor: 'transfer-to', i18n: 'agent.transferTo' }), select), noteField()]
     : [el('p', { class: 'notice warn', i18n: 'agent.nobodyToTransfer' })];
   const form = await formDialog({ title: 'agent.transferTitle', fields, confirm: options.length ? 'agent.transferOk' : 'cancel', testid: 'transfer-dialog' });
   if (!form || !options.length) return;
