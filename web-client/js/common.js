@@ -62,6 +62,7 @@ export const I18N_KEYS = { en: Object.keys(STRINGS.en), ar: Object.keys(STRINGS.
  * `attr` chooses where the text goes: 'text' (textContent), 'aria-label', 'placeholder', 'title', 'alt'.
  */
 export function setText(node, key, args, attr = 'text') {
+  if (attr === 'text') { delete node.dataset.i18nIso; delete node.dataset.i18nIsoArgs; }
   const slot = attr === 'text' ? 'i18n' : `i18n${attr.replace(/(^|-)(\w)/g, (m, d, c) => c.toUpperCase())}`;
   node.dataset[slot] = key;
   const argSlot = `${slot}Args`;
@@ -82,10 +83,33 @@ export function setCount(node, key, n, attr = 'text') {
   return setText(node, key, { n: count }, attr);
 }
 
+/**
+ * Like setText(), for a sentence around user text (a name): each string argument goes in its own <bdi>, so an
+ * English name in an Arabic sentence (or the reverse) keeps its own direction, also where the line wraps.
+ * Follows language switches like setText(). A numeric `n` stays a number (plural forms).
+ */
+export function setTextIsolated(node, key, args = {}) {
+  delete node.dataset.i18n;
+  node.dataset.i18nIso = key;
+  node.dataset.i18nIsoArgs = JSON.stringify(args);
+  translateNode(node);
+  return node;
+}
+
+function fillIsolated(node) {
+  const args = readArgs(node, 'i18nIso') || {};
+  const marked = {};
+  for (const [k, v] of Object.entries(args)) marked[k] = typeof v === 'string' ? `\u0000${k}\u0000` : v;
+  const parts = t(node.dataset.i18nIso, marked).split('\u0000');
+  node.replaceChildren(...parts.map((part, i) => (i % 2 ? el('bdi', { text: args[part] ?? '' }) : document.createTextNode(part))));
+}
+
 /** Empty a node filled by setText(), so a later language switch does not bring the old text back. */
 export function clearText(node) {
   delete node.dataset.i18n;
   delete node.dataset.i18nArgs;
+  delete node.dataset.i18nIso;
+  delete node.dataset.i18nIsoArgs;
   node.textContent = '';
 }
 
@@ -105,6 +129,7 @@ function readArgs(node, slot) {
 function translateNode(node) {
   const ds = node.dataset;
   if (ds.i18n) node.textContent = t(ds.i18n, readArgs(node, 'i18n'));
+  else if (ds.i18nIso) fillIsolated(node);
   for (const [slot, attr] of ATTR_SLOTS) {
     if (ds[slot]) node.setAttribute(attr, t(ds[slot], readArgs(node, slot)));
   }
@@ -112,7 +137,7 @@ function translateNode(node) {
 
 /** Translate every marked element under `root` (HTML uses data-i18n, data-i18n-aria-label, …). */
 export function applyI18n(root = document) {
-  const sel = '[data-i18n],[data-i18n-aria-label],[data-i18n-placeholder],[data-i18n-title],[data-i18n-alt]';
+  const sel = '[data-i18n],[data-i18n-iso],[data-i18n-aria-label],[data-i18n-placeholder],[data-i18n-title],[data-i18n-alt]';
   if (root.matches?.(sel)) translateNode(root);
   root.querySelectorAll(sel).forEach(translateNode);
 }

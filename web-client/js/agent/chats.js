@@ -1,6 +1,6 @@
 // The open chat's pane: the staff room `chat:<id>:staff` (snapshot and events), its messages and internal
 // notes in one log (notes visibly different), the citizen typing, receipts, tags, and the chat's actions.
-import { t, el, setText, clearText, showError, formatClock } from '../common.js';
+import { t, el, setText, setTextIsolated, clearText, showError, formatClock } from '../common.js';
 import { state, hooks, $, staffRoom, chatEntry } from './state.js';
 import { renderLog, ordered, isolate, noticeText } from '../chat/messages.js';
 import { typingWatch } from '../chat/typing.js';
@@ -95,7 +95,7 @@ function renderTyping() {
   const e = state.chats.get(state.selected);
   const who = e?.chat?.citizen?.name || t('agent.citizen');
   const on = state.selected && document.querySelector('#pane-body:not([hidden])') && typingNow.has(state.selected);
-  if (on) setText(node, 'chat.typing', { name: isolate(who) });
+  if (on) setTextIsolated(node, 'chat.typing', { name: who });
   else clearText(node);
 }
 
@@ -117,7 +117,7 @@ export function renderPane() {
     el('span', { text: c.lang ? t(`chat.langName.${c.lang}`) : '', lang: c.lang }),
     el('span', { text: t('agent.chatNo', { id }) }),
     c.citizen?.contact ? el('span', { class: 'pane-contact' }, el('span', { i18n: 'agent.contact' }), ' ', el('bdi', { testid: 'pane-contact', text: c.citizen.contact })) : null,
-    c.agent && !holder(c) ? el('span', { text: t('agent.heldBy', { name: isolate(c.agent.name) }) }) : null,
+    c.agent && !holder(c) ? setTextIsolated(el('span'), 'agent.heldBy', { name: c.agent.name }) : null,
     c.created_at ? el('span', { text: t('agent.started', { time: formatClock(c.created_at) }) }) : null,
   ].filter(Boolean));
 
@@ -136,6 +136,8 @@ export function renderPane() {
   // An action that changed the chat replaced its buttons: keep the focus on the same one, or the next sensible.
   if (hadFocus) (actions.querySelector(`[data-testid="${hadFocus}"]`) || actions.querySelector('button') || $('pane-title')).focus();
 
+  // Another chat in the pane: start at its latest message.
+  if ($('pane-log').dataset.chat !== String(id)) { delete $('pane-log').dataset.rendered; $('pane-log').dataset.chat = String(id); }
   renderLog($('pane-log'), ordered([...e.messages.values()], [], [...e.notes.values()]), {
     mine: (m) => m.from === 'agent',
     sideName: (m) => (m.from === 'citizen' ? m.name || t('agent.citizen') : m.name || t('chat.agent')),

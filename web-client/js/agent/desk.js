@@ -1,9 +1,8 @@
 // The desk: my availability and languages, the live queue (take a chat), my chats, and for supervisors every
 // open chat. Fed by the `desk` room and my own `user:<sub>` room.
-import { t, el, setText, setCount, showError, formatClock } from '../common.js';
+import { t, el, setText, setTextIsolated, setCount, showError, formatClock } from '../common.js';
 import { placeNodes } from '../ui.js';
 import { state, hooks, $, isAdmin, chatEntry } from './state.js';
-import { isolate } from '../chat/messages.js';
 
 const LANGS = ['ar', 'en'];
 
@@ -223,7 +222,7 @@ function renderAllOpen() {
         el('p', { class: 'entry-text' }, el('bdi', { text: c.citizen_name || t('agent.citizen') })),
         el('p', { class: 'entry-meta' },
           el('span', { text: t(`chat.cat.${c.category}`) }),
-          el('span', { text: c.agent_name ? t('agent.heldBy', { name: isolate(c.agent_name) }) : t('chat.waitingTitle') }))),
+          c.agent_name ? setTextIsolated(el('span'), 'agent.heldBy', { name: c.agent_name }) : el('span', { i18n: 'chat.waitingTitle' }))),
       el('div', { class: 'entry-side' }, el('button', {
         type: 'button', class: 'small', testid: 'supervise', i18n: 'agent.supervise', on: { click: () => hooks.supervise(c.id) },
       })));

@@ -1,6 +1,6 @@
 // The offline inbox: messages citizens left while nobody could chat; answer one (recorded as sent to the
 // contact the citizen left) or close it. Live through the desk's `offline` events.
-import { t, el, api, setText, showError, userText, formatTime, charCount } from '../common.js';
+import { t, el, api, setText, setTextIsolated, showError, userText, formatTime, charCount } from '../common.js';
 import { confirmDialog, toast, placeNodes } from '../ui.js';
 import { state, $ } from './state.js';
 import { isolate } from '../chat/messages.js';
@@ -60,7 +60,7 @@ function item(m) {
   const body = el('div', { class: 'entry-body' }, who, userText('p', m.text, { class: 'entry-text', testid: 'inbox-text' }));
   if (m.answer) {
     body.append(el('div', { class: 'answer' },
-      el('span', { class: 'label', text: t('agent.answeredBy', { name: isolate(m.answer.by?.name), to: isolate(m.answer.sent_to) }) }),
+      setTextIsolated(el('span', { class: 'label' }), 'agent.answeredBy', { name: m.answer.by?.name || '', to: m.answer.sent_to || '' }),
       userText('span', m.answer.text)));
   }
   if (m.status !== 'closed') {
@@ -80,7 +80,7 @@ function openAnswer(li, m) {
   const error = el('p', { class: 'error', attrs: { role: 'alert' }, hidden: true });
   const area = el('textarea', { id, dir: 'auto', rows: 4, testid: 'inbox-answer-text', lang: m.lang });
   const form = el('form', { class: 'inline-form', novalidate: true },
-    el('label', { htmlFor: id, text: t('agent.answerTo', { to: isolate(m.contact) }) }), area, error,
+    setTextIsolated(el('label', { htmlFor: id }), 'agent.answerTo', { to: m.contact }), area, error,
     el('div', { class: 'row' },
       el('button', { type: 'submit', class: 'primary small', testid: 'inbox-send', i18n: 'agent.sendAnswer' }),
       el('button', { type: 'button', class: 'small', i18n: 'cancel', on: { click: () => { form.remove(); li.querySelector('[data-testid=inbox-answer]')?.focus(); } } })));

@@ -4,7 +4,7 @@
 import { initPage, setLang, onLangChange, getCitizenSession, MajlisClient, bindConnStatus, errorText } from '../common.js';
 import { state, hooks, $, rememberedChat, tellHost } from './state.js';
 import { wireStart, renderStart, loadStartInfo, showOffline } from './start.js';
-import { wireTalk, openChat, closeChat, onSnapshot, onEvent, onTyping, onJoinError, setConn, setVisible } from './talk.js';
+import { wireTalk, openChat, closeChat, rerender, onSnapshot, onEvent, onTyping, onJoinError, setConn, setVisible } from './talk.js';
 import { wireAfter } from './after.js';
 
 const VIEWS = ['chat-loading', 'load-error', 'start', 'offline', 'chat'];
@@ -120,6 +120,7 @@ wireAfter();
 onLangChange(() => {
   if (state.view === 'start') renderStart();
   if (state.view === 'offline') showOffline();
+  if (state.view === 'chat') rerender();
   tellHost('lang', { lang: document.documentElement.lang });
 });
 $('load-retry').addEventListener('click', begin);

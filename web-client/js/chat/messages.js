@@ -1,23 +1,29 @@
 // A chat's messages as both sides see them (docs/protocol.md §10.4.3): one <li> per message, system notices
 // worded in the reader's language, receipts under the reader's own last message. Shared by the citizen's chat
 // and the agent console. User text is placed with textContent only, isolated for direction.
-import { t, el, userText, formatClock } from '../common.js';
+import { t, el, userText, formatClock, setTextIsolated } from '../common.js';
 
 /** Unicode isolates around a name placed inside a translated sentence, so "Amina" never reorders Arabic. */
 export function isolate(text) {
   return `\u2068${text ?? ''}\u2069`;
 }
 
-/** The sentence for a system notice, in the page's language. */
-export function noticeText(notice) {
+/** The translation key and the names of a system notice. */
+function noticeKey(notice) {
   const n = notice || {};
   switch (n.type) {
-    case 'joined': return t('chat.notice.joined', { agent: isolate(n.agent) });
-    case 'transferred': return t('chat.notice.transferred', { from: isolate(n.from), to: isolate(n.to) });
-    case 'requeued': return t(`chat.notice.requeued.${n.reason}`);
-    case 'ended': return t(`chat.notice.ended.${n.reason}`);
-    default: return t('chat.notice.other');
+    case 'joined': return ['chat.notice.joined', { agent: n.agent ?? '' }];
+    case 'transferred': return ['chat.notice.transferred', { from: n.from ?? '', to: n.to ?? '' }];
+    case 'requeued': return [`chat.notice.requeued.${n.reason}`, {}];
+    case 'ended': return [`chat.notice.ended.${n.reason}`, {}];
+    default: return ['chat.notice.other', {}];
   }
+}
+
+/** The sentence for a system notice, in the page's language (names isolated), e.g. to announce it. */
+export function noticeText(notice) {
+  const [key, args] = noticeKey(notice);
+  return t(key, Object.fromEntries(Object.entries(args).map(([k, v]) => [k, isolate(v)])));
 }
 
 /**
@@ -27,7 +33,7 @@ export function noticeText(notice) {
 export function messageNode(m, { mine, sideName }) {
   if (m.kind === 'system') {
     return el('li', { class: 'msg msg-system', testid: 'msg', attrs: { 'data-seq': m.seq, 'data-kind': 'system' } },
-      el('p', { class: 'msg-text' }, noticeText(m.notice), ' ',
+      el('p', { class: 'msg-text' }, setTextIsolated(el('span'), ...noticeKey(m.notice)), ' ',
         el('time', { class: 'msg-time', text: formatClock(m.at), dateTime: new Date(m.at).toISOString() })));
   }
   const own = mine(m);

@@ -1,8 +1,7 @@
 // Before the chat: the pre-chat form (category, language, optional name and contact, the consent line from the
 // start info) and, when the desk is closed or nobody serves the language, the offline-message form instead.
-import { t, el, api, setText, clearText, showError, getLang, charCount, errorText } from '../common.js';
+import { t, el, api, setText, setTextIsolated, clearText, showError, getLang, charCount, errorText } from '../common.js';
 import { state, hooks, $, rememberChat } from './state.js';
-import { isolate } from './messages.js';
 
 export const CATEGORIES = ['inquiry', 'suggestion', 'complaint', 'other'];
 const LANGS = ['ar', 'en'];
@@ -176,7 +175,7 @@ async function submitOffline(ev) {
     $('offline-form').hidden = true;
     $('offline-why').hidden = true;
     $('offline-done').hidden = false;
-    $('offline-done-text').textContent = t('chat.offlineDoneText', { contact: isolate(contact) });
+    setTextIsolated($('offline-done-text'), 'chat.offlineDoneText', { contact });
     $('offline-done').focus();
     $('offline-text').value = '';
   } catch (err) {

@@ -1,10 +1,10 @@
 // The conversation: the chat's room `chat:<id>` (snapshot and events), the queue while waiting, messages with
 // receipts, the agent typing, the composer (messages kept in an outbox in localStorage until acked, re-sent with
 // the same client_msg_id after a reconnect or a reload), ending the chat.
-import { t, el, setText, clearText, showError, uuid, charCount } from '../common.js';
+import { t, el, setText, setTextIsolated, clearText, showError, uuid, charCount } from '../common.js';
 import { createAnnouncer, confirmDialog } from '../ui.js';
 import { state, hooks, $, tellHost, rememberChat } from './state.js';
-import { renderLog, ordered, noticeText, isolate } from './messages.js';
+import { renderLog, ordered, noticeText } from './messages.js';
 import { typingSender, typingWatch } from './typing.js';
 import { minutes } from './start.js';
 import { renderAfter } from './after.js';
@@ -188,12 +188,17 @@ function queueText() {
   return t('chat.position', { n: state.position });
 }
 
+/** Draw the conversation again (e.g. in the other language). */
+export function rerender() {
+  render();
+}
+
 function render() {
   const c = state.chat;
   if (!c) return;
   const who = $('chat-who');
   if (c.status === 'waiting') setText(who, 'chat.waitingTitle');
-  else if (c.status === 'active') setText(who, 'chat.with', { agent: isolate(c.agent?.name || t('chat.agent')) });
+  else if (c.status === 'active') setTextIsolated(who, 'chat.with', { agent: c.agent?.name || t('chat.agent') });
   else setText(who, 'chat.endedTitle');
   who.dataset.status = c.status;
   setText($('chat-sub'), 'chat.sub', { category: t(`chat.cat.${c.category}`), id: c.id });
@@ -240,7 +245,7 @@ export function setConn(s) {
 
 function renderTyping(who) {
   const node = $('typing');
-  if (who.has('agent') && !ended()) setText(node, 'chat.typing', { name: isolate(state.chat?.agent?.name || t('chat.agent')) });
+  if (who.has('agent') && !ended()) setTextIsolated(node, 'chat.typing', { name: state.chat?.agent?.name || t('chat.agent') });
   else clearText(node);
 }
 
