@@ -101,7 +101,16 @@ function fillIsolated(node) {
   const marked = {};
   for (const [k, v] of Object.entries(args)) marked[k] = typeof v === 'string' ? `\u0000${k}\u0000` : v;
   const parts = t(node.dataset.i18nIso, marked).split('\u0000');
-  node.replaceChildren(...parts.map((part, i) => (i % 2 ? el('bdi', { text: args[part] ?? '' }) : document.createTextNode(part))));
+  node.replaceChildren(...parts.map((part, i) => (i % 2 ? isolated(args[part]) : document.createTextNode(part))));
+}
+
+/**
+ * A <bdi> holding user text. Text without letters (a phone number, a reference) has no direction of its own and
+ * would take the sentence's, so "+973 3300 0000" would read backwards in Arabic: it is set left to right.
+ */
+export function isolated(text, props = {}) {
+  const value = text ?? '';
+  return el('bdi', { ...props, text: value, dir: /\p{L}/u.test(value) ? undefined : 'ltr' });
 }
 
 /** Empty a node filled by setText(), so a later language switch does not bring the old text back. */

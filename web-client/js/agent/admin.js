@@ -1,6 +1,6 @@
 // For admins: canned responses (create, edit, delete), business hours (weekly spans, time zone, holidays) and
 // each agent's cap on concurrent chats.
-import { t, el, api, setText, showError, userText } from '../common.js';
+import { t, el, api, setText, showError, userText, isolated } from '../common.js';
 import { confirmDialog, toast } from '../ui.js';
 import { state, $ } from './state.js';
 
@@ -13,7 +13,7 @@ let editing = null; // the Canned being edited, or null for a new one
 export function renderCannedAdmin() {
   const items = state.canned.map((c) => el('li', { class: 'entry', testid: 'canned-item', attrs: { 'data-id': c.id } },
     el('div', { class: 'entry-body' },
-      el('p', { class: 'entry-text' }, el('bdi', { class: 'mono', text: `/${c.shortcut}` })),
+      el('p', { class: 'entry-text' }, el('span', { class: 'mono', dir: 'ltr', text: `/${c.shortcut}` })),
       c.text?.ar ? userText('p', c.text.ar, { class: 'hint', lang: 'ar' }) : null,
       c.text?.en ? userText('p', c.text.en, { class: 'hint', lang: 'en' }) : null,
       el('div', { class: 'entry-actions' },
@@ -144,7 +144,7 @@ export function renderAgents() {
     const save = el('button', { type: 'button', class: 'small', testid: 'cap-save', i18n: 'save', on: { click: () => saveCap(a, input) } });
     return el('li', { class: 'entry', testid: 'agent-item', attrs: { 'data-sub': a.sub } },
       el('div', { class: 'entry-body' },
-        el('p', { class: 'entry-text' }, el('bdi', { text: a.name })),
+        el('p', { class: 'entry-text' }, isolated(a.name)),
         el('p', { class: 'entry-meta' },
           el('span', { class: `badge ${a.availability === 'available' ? 'ok' : a.availability === 'away' ? 'warn' : ''}`, i18n: `agent.avail.${a.availability}` }),
           a.connected === false ? el('span', { class: 'badge danger', i18n: 'agent.disconnected' }) : null,

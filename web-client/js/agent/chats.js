@@ -1,6 +1,6 @@
 // The open chat's pane: the staff room `chat:<id>:staff` (snapshot and events), its messages and internal
 // notes in one log (notes visibly different), the citizen typing, receipts, tags, and the chat's actions.
-import { t, el, setText, setTextIsolated, clearText, showError, formatClock } from '../common.js';
+import { t, el, setText, setTextIsolated, isolated, clearText, showError, formatClock } from '../common.js';
 import { state, hooks, $, staffRoom, chatEntry } from './state.js';
 import { renderLog, ordered, isolate, noticeText } from '../chat/messages.js';
 import { typingWatch } from '../chat/typing.js';
@@ -109,14 +109,14 @@ export function renderPane() {
   const c = e.chat || e.summary || {};
   const name = c.citizen?.name || c.citizen_name || t('agent.citizen');
   const title = $('pane-title');
-  title.replaceChildren(el('bdi', { text: name }));
+  title.replaceChildren(isolated(name));
   const meta = $('pane-meta');
   meta.replaceChildren(...[
     el('span', { class: `badge ${c.status === 'active' ? 'ok' : c.status === 'waiting' ? 'warn' : ''}`, testid: 'pane-status', i18n: `agent.status.${c.status || 'waiting'}` }),
     el('span', { class: 'badge info', text: c.category ? t(`chat.cat.${c.category}`) : '' }),
     el('span', { text: c.lang ? t(`chat.langName.${c.lang}`) : '', lang: c.lang }),
     el('span', { text: t('agent.chatNo', { id }) }),
-    c.citizen?.contact ? el('span', { class: 'pane-contact' }, el('span', { i18n: 'agent.contact' }), ' ', el('bdi', { testid: 'pane-contact', text: c.citizen.contact })) : null,
+    c.citizen?.contact ? el('span', { class: 'pane-contact' }, el('span', { i18n: 'agent.contact' }), ' ', isolated(c.citizen.contact, { testid: 'pane-contact' })) : null,
     c.agent && !holder(c) ? setTextIsolated(el('span'), 'agent.heldBy', { name: c.agent.name }) : null,
     c.created_at ? el('span', { text: t('agent.started', { time: formatClock(c.created_at) }) }) : null,
   ].filter(Boolean));
@@ -156,7 +156,7 @@ function renderTags(e) {
   const tags = e.chat?.tags || [];
   const list = $('tag-chips');
   list.replaceChildren(...tags.map((tag) => el('li', { class: 'tag-chip' },
-    el('bdi', { text: tag }),
+    isolated(tag),
     el('button', {
       type: 'button', class: 'small quiet tag-remove', testid: 'tag-remove', text: '×',
       attrs: { 'aria-label': t('agent.removeTag', { tag: isolate(tag) }) },

@@ -1,6 +1,6 @@
 // The desk: my availability and languages, the live queue (take a chat), my chats, and for supervisors every
 // open chat. Fed by the `desk` room and my own `user:<sub>` room.
-import { t, el, setText, setTextIsolated, setCount, showError, formatClock } from '../common.js';
+import { t, el, setText, setTextIsolated, setCount, showError, formatClock, isolated } from '../common.js';
 import { placeNodes } from '../ui.js';
 import { state, hooks, $, isAdmin, chatEntry } from './state.js';
 
@@ -131,7 +131,7 @@ function queueItem(q, lang) {
   const had = li.contains(document.activeElement) ? document.activeElement.dataset.testid : null;
   li.replaceChildren(
     el('div', { class: 'entry-body' },
-      el('p', { class: 'entry-text' }, el('span', { class: 'queue-pos', text: `${q.position}. ` }), el('bdi', { text: q.citizen_name || t('agent.citizen') })),
+      el('p', { class: 'entry-text' }, el('span', { class: 'queue-pos', text: `${q.position}. ` }), isolated(q.citizen_name || t('agent.citizen'))),
       meta),
     el('div', { class: 'entry-side' }, take));
   if (had === 'take') take.focus();
@@ -180,7 +180,7 @@ function chatItem(id) {
     attrs: { 'aria-current': state.selected === id ? 'true' : 'false' },
     on: { click: () => hooks.select(id, true) },
   },
-  el('span', { class: 'chat-item-name' }, el('bdi', { text: name })),
+  el('span', { class: 'chat-item-name' }, isolated(name)),
   el('span', { class: 'chat-item-meta' },
     el('span', { text: c.category ? t(`chat.cat.${c.category}`) : '' }),
     el('span', { text: c.lang ? t(`chat.langName.${c.lang}`) : '', lang: c.lang }),
@@ -219,7 +219,7 @@ function renderAllOpen() {
   const items = [...state.open.values()].sort((a, b) => a.created_at - b.created_at).map((c) => {
     const li = el('li', { class: 'entry', testid: 'open-item', attrs: { 'data-id': c.id } },
       el('div', { class: 'entry-body' },
-        el('p', { class: 'entry-text' }, el('bdi', { text: c.citizen_name || t('agent.citizen') })),
+        el('p', { class: 'entry-text' }, isolated(c.citizen_name || t('agent.citizen'))),
         el('p', { class: 'entry-meta' },
           el('span', { text: t(`chat.cat.${c.category}`) }),
           c.agent_name ? setTextIsolated(el('span'), 'agent.heldBy', { name: c.agent_name }) : el('span', { i18n: 'chat.waitingTitle' }))),

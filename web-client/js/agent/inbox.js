@@ -1,6 +1,6 @@
 // The offline inbox: messages citizens left while nobody could chat; answer one (recorded as sent to the
 // contact the citizen left) or close it. Live through the desk's `offline` events.
-import { t, el, api, setText, setTextIsolated, showError, userText, formatTime, charCount } from '../common.js';
+import { t, el, api, setText, setTextIsolated, isolated, showError, userText, formatTime, charCount } from '../common.js';
 import { confirmDialog, toast, placeNodes } from '../ui.js';
 import { state, $ } from './state.js';
 import { isolate } from '../chat/messages.js';
@@ -54,8 +54,8 @@ function item(m) {
   const who = el('p', { class: 'entry-meta' },
     el('span', { class: 'badge info', text: t(`chat.cat.${m.category}`) }),
     el('span', { text: t(`chat.langName.${m.lang}`), lang: m.lang }),
-    el('bdi', { class: 'author', text: m.name || t('agent.citizen') }),
-    el('bdi', { class: 'mono', testid: 'inbox-contact', text: m.contact }),
+    isolated(m.name || t('agent.citizen'), { class: 'author' }),
+    isolated(m.contact, { testid: 'inbox-contact' }),
     el('time', { text: formatTime(m.created_at) }));
   const body = el('div', { class: 'entry-body' }, who, userText('p', m.text, { class: 'entry-text', testid: 'inbox-text' }));
   if (m.answer) {

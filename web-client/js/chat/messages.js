@@ -1,7 +1,7 @@
 // A chat's messages as both sides see them (docs/protocol.md §10.4.3): one <li> per message, system notices
 // worded in the reader's language, receipts under the reader's own last message. Shared by the citizen's chat
 // and the agent console. User text is placed with textContent only, isolated for direction.
-import { t, el, userText, formatClock, setTextIsolated } from '../common.js';
+import { t, el, userText, formatClock, setTextIsolated, isolated } from '../common.js';
 
 /** Unicode isolates around a name placed inside a translated sentence, so "Amina" never reorders Arabic. */
 export function isolate(text) {
@@ -42,7 +42,7 @@ export function messageNode(m, { mine, sideName }) {
     attrs: { 'data-kind': 'text', 'data-from': m.from, ...(m.seq ? { 'data-seq': m.seq } : {}), ...(m.client_msg_id ? { 'data-cid': m.client_msg_id } : {}) },
   });
   const meta = el('p', { class: 'msg-meta' },
-    el('bdi', { class: 'msg-name', testid: 'msg-name', text: sideName(m) }),
+    isolated(sideName(m), { class: 'msg-name', testid: 'msg-name' }),
     el('time', { class: 'msg-time', text: m.at ? formatClock(m.at) : '', dateTime: m.at ? new Date(m.at).toISOString() : undefined }));
   li.append(meta, userText('p', m.text, { class: 'msg-text', testid: 'msg-text' }));
   return li;
@@ -53,7 +53,7 @@ export function noteNode(n) {
   return el('li', { class: 'msg msg-note', testid: 'note', attrs: { 'data-note': n.id, 'data-after': n.after } },
     el('p', { class: 'msg-meta' },
       el('span', { class: 'badge warn', i18n: 'chat.noteBadge' }),
-      el('bdi', { class: 'msg-name', text: n.author?.name || '' }),
+      isolated(n.author?.name || '', { class: 'msg-name' }),
       el('time', { class: 'msg-time', text: formatClock(n.at), dateTime: new Date(n.at).toISOString() })),
     userText('p', n.text, { class: 'msg-text', testid: 'note-text' }));
 }
