@@ -80,8 +80,11 @@ async fn connected(page: &Page) -> Result<()> {
 /// The citizen's chat page, showing the pre-chat form with a chat possible.
 async fn chat_page(page: &Page, server: &TestServer, lang: &str) -> Result<()> {
     open_in(page, server, lang, &format!("/chat.html?lang={lang}")).await?;
-    page.wait_for("document.body.dataset.view === 'start' && !document.getElementById('start-submit').hidden", "the pre-chat form")
-        .await?;
+    page.wait_for(
+        "document.body.dataset.view === 'start' && !document.getElementById('start-submit').hidden",
+        "the pre-chat form",
+    )
+    .await?;
     connected(page).await
 }
 
@@ -96,7 +99,8 @@ async fn start_chat(page: &Page, name: &str) -> Result<u64> {
 }
 
 async fn chat_id(page: &Page) -> Result<u64> {
-    page.wait_for("document.body.dataset.view === 'chat' && window.majlis.state.chat?.id > 0", "the conversation").await?;
+    page.wait_for("document.body.dataset.view === 'chat' && window.majlis.state.chat?.id > 0", "the conversation")
+        .await?;
     Ok(page.eval("window.majlis.state.chat.id").await?.as_u64().unwrap_or_default())
 }
 
@@ -127,8 +131,10 @@ fn msg_with(text: &str) -> String {
 }
 
 /// The widget's parts live in its shadow root.
-const LAUNCHER: &str = "document.querySelector('[data-majlis-chat]')?.shadowRoot?.querySelector('[data-testid=chat-launcher]')";
-const FRAME: &str = "document.querySelector('[data-majlis-chat]')?.shadowRoot?.querySelector('[data-testid=chat-frame]')";
+const LAUNCHER: &str =
+    "document.querySelector('[data-majlis-chat]')?.shadowRoot?.querySelector('[data-testid=chat-launcher]')";
+const FRAME: &str =
+    "document.querySelector('[data-majlis-chat]')?.shadowRoot?.querySelector('[data-testid=chat-frame]')";
 
 #[tokio::test]
 async fn the_widget_script_opens_the_chat_on_a_host_page() -> Result<()> {
@@ -142,7 +148,10 @@ async fn the_widget_script_opens_the_chat_on_a_host_page() -> Result<()> {
         page.goto(&server.url("/chat-example.html")).await?;
         page.wait_for(LAUNCHER, "the floating button").await?;
         // The host page's language (Arabic) is the widget's.
-        assert_eq!(page.eval(&format!("{LAUNCHER}.querySelector('[data-testid=chat-launcher-label]').textContent")).await?, json!("تحدث معنا"));
+        assert_eq!(
+            page.eval(&format!("{LAUNCHER}.querySelector('[data-testid=chat-launcher-label]').textContent")).await?,
+            json!("تحدث معنا")
+        );
         assert_eq!(page.eval(&format!("{LAUNCHER}.getAttribute('aria-expanded')")).await?, json!("false"));
         page.screenshot(&shot(&format!("widget-closed-ar-{width}"))).await?;
 
@@ -165,7 +174,8 @@ async fn the_widget_script_opens_the_chat_on_a_host_page() -> Result<()> {
 
         // Switching the chat to English switches the widget's button too.
         page.eval(&format!("{FRAME}.contentDocument.querySelector('[data-testid=lang-switch]').click()")).await?;
-        page.wait_for(&format!("{FRAME}.contentDocument.documentElement.lang === 'en'"), "English in the frame").await?;
+        page.wait_for(&format!("{FRAME}.contentDocument.documentElement.lang === 'en'"), "English in the frame")
+            .await?;
         page.screenshot(&shot(&format!("widget-open-en-{width}"))).await?;
 
         // The chat's own close button closes the panel and gives the focus back to the floating button.
@@ -176,7 +186,10 @@ async fn the_widget_script_opens_the_chat_on_a_host_page() -> Result<()> {
             "the focus back on the floating button",
         )
         .await?;
-        assert_eq!(page.eval(&format!("{LAUNCHER}.querySelector('[data-testid=chat-launcher-label]').textContent")).await?, json!("Chat with us"));
+        assert_eq!(
+            page.eval(&format!("{LAUNCHER}.querySelector('[data-testid=chat-launcher-label]').textContent")).await?,
+            json!("Chat with us")
+        );
         page.screenshot(&shot(&format!("widget-closed-en-{width}"))).await?;
         assert!(page.exceptions().is_empty(), "uncaught exceptions: {:?}", page.exceptions());
     }
@@ -196,7 +209,12 @@ async fn a_citizen_and_an_agent_complete_a_chat_that_ends_with_a_rating() -> Res
     open_in(&console, &server, "en", &format!("/agent.html#token={token}")).await?;
     connected(&console).await?;
     console.click("[data-testid=avail-available]").await?;
-    console.wait_for("document.querySelector('[data-testid=avail-available]').getAttribute('aria-pressed') === 'true'", "available").await?;
+    console
+        .wait_for(
+            "document.querySelector('[data-testid=avail-available]').getAttribute('aria-pressed') === 'true'",
+            "available",
+        )
+        .await?;
 
     // A citizen on an Arabic phone starts a complaint.
     let citizen = browser.new_page(360, 740).await?;
@@ -207,16 +225,25 @@ async fn a_citizen_and_an_agent_complete_a_chat_that_ends_with_a_rating() -> Res
     // The chat reaches the console live, and opens in the pane.
     let item = format!("[data-testid=chat-item][data-id=\"{chat}\"]");
     console.wait_for(&format!("document.querySelector('{item}')"), "the new chat in the list").await?;
-    console.wait_for("document.querySelector('[data-testid=pane-title]')?.textContent === 'فاطمة'", "the chat in the pane").await?;
-    citizen.wait_for("document.querySelector('[data-testid=chat-who]')?.dataset.status === 'active'", "the agent's name").await?;
+    console
+        .wait_for("document.querySelector('[data-testid=pane-title]')?.textContent === 'فاطمة'", "the chat in the pane")
+        .await?;
+    citizen
+        .wait_for("document.querySelector('[data-testid=chat-who]')?.dataset.status === 'active'", "the agent's name")
+        .await?;
     assert!(citizen.text("[data-testid=chat-who]").await?.contains("Amina"));
 
     // The agent answers with a canned response by its shortcut, in the chat's language.
     console.type_into("[data-testid=pane-text]", "/gr").await?;
-    console.wait_for("!document.querySelector('[data-testid=canned-list]').hidden", "the canned responses offered").await?;
+    console
+        .wait_for("!document.querySelector('[data-testid=canned-list]').hidden", "the canned responses offered")
+        .await?;
     console.press("Enter", 0).await?;
     console
-        .wait_for("document.querySelector('[data-testid=pane-text]').value === 'أهلاً بك، كيف أستطيع مساعدتك؟'", "the canned text")
+        .wait_for(
+            "document.querySelector('[data-testid=pane-text]').value === 'أهلاً بك، كيف أستطيع مساعدتك؟'",
+            "the canned text",
+        )
         .await?;
     console.press("Enter", 0).await?;
     citizen.wait_for(&msg_with("أهلاً بك، كيف أستطيع مساعدتك؟"), "the agent's message").await?;
@@ -233,13 +260,17 @@ async fn a_citizen_and_an_agent_complete_a_chat_that_ends_with_a_rating() -> Res
     citizen.type_into("[data-testid=composer-text]", question).await?;
     citizen.press("Enter", 0).await?;
     console.wait_for(&msg_with(question), "the citizen's message on the console").await?;
-    citizen.wait_for("document.querySelector('[data-testid=receipt]')?.dataset.state === 'delivered'", "delivered").await?;
+    citizen
+        .wait_for("document.querySelector('[data-testid=receipt]')?.dataset.state === 'delivered'", "delivered")
+        .await?;
     console.bring_to_front().await?; // the agent looks at the console
     citizen.wait_for("document.querySelector('[data-testid=receipt]')?.dataset.state === 'read'", "read").await?;
 
     // The agent types: the citizen sees it.
     console.type_into("[data-testid=pane-text]", "لحظة من فضلك").await?;
-    citizen.wait_for("document.querySelector('[data-testid=typing]').textContent.includes('Amina')", "the agent typing").await?;
+    citizen
+        .wait_for("document.querySelector('[data-testid=typing]').textContent.includes('Amina')", "the agent typing")
+        .await?;
     console.press("Enter", 0).await?;
 
     // An internal note, visibly a note on the console, never on the citizen's page.
@@ -249,7 +280,10 @@ async fn a_citizen_and_an_agent_complete_a_chat_that_ends_with_a_rating() -> Res
     console.press("Enter", 0).await?;
     console
         .wait_for(
-            &format!("[...document.querySelectorAll('[data-testid=note-text]')].some(e => e.textContent === {})", js_str(note)),
+            &format!(
+                "[...document.querySelectorAll('[data-testid=note-text]')].some(e => e.textContent === {})",
+                js_str(note)
+            ),
             "the note on the console",
         )
         .await?;
@@ -285,7 +319,9 @@ async fn a_citizen_and_an_agent_complete_a_chat_that_ends_with_a_rating() -> Res
         .await?;
     assert_eq!(transcript["chat"], json!(chat));
     assert!(!transcript.to_string().contains(note), "a citizen's transcript has no notes");
-    console.wait_for(&format!("document.querySelector('{item}')?.dataset.status === 'ended'"), "ended on the console").await?;
+    console
+        .wait_for(&format!("document.querySelector('{item}')?.dataset.status === 'ended'"), "ended on the console")
+        .await?;
     console.screenshot(&shot("agent-ended-en-1280")).await?;
     assert!(citizen.exceptions().is_empty(), "uncaught exceptions: {:?}", citizen.exceptions());
     assert!(citizen.dialogs().is_empty(), "no script dialog may open: {:?}", citizen.dialogs());
@@ -310,7 +346,12 @@ async fn arabic_is_right_to_left_and_mixed_text_is_isolated() -> Result<()> {
     }
     citizen.wait_for(&msg_with(hostile), "the agent's messages").await?;
     // English inside the Arabic page runs left to right in its own box, aligned by its own direction.
-    let dir = citizen.eval(&format!("(() => {{ const e = {}; return [e.getAttribute('dir'), getComputedStyle(e).direction]; }})()", msg_with(english))).await?;
+    let dir = citizen
+        .eval(&format!(
+            "(() => {{ const e = {}; return [e.getAttribute('dir'), getComputedStyle(e).direction]; }})()",
+            msg_with(english)
+        ))
+        .await?;
     assert_eq!(dir, json!(["auto", "ltr"]));
     // Names are isolated too.
     let name_tag = citizen.eval("document.querySelector('.msg-theirs [data-testid=msg-name]').tagName").await?;
@@ -333,7 +374,11 @@ async fn every_chat_page_fits_a_phone_and_passes_axe_in_both_languages() -> Resu
         // With nobody on the desk the page offers the offline message instead of the chat.
         let page = browser.new_page(360, 740).await?;
         open_in(&page, &server, lang, &format!("/chat.html?lang={lang}")).await?;
-        page.wait_for("document.body.dataset.view === 'start' && !document.getElementById('start-offline').hidden", "the offline offer").await?;
+        page.wait_for(
+            "document.body.dataset.view === 'start' && !document.getElementById('start-offline').hidden",
+            "the offline offer",
+        )
+        .await?;
         assert_fits(&page, "the closed chat").await?;
         assert_axe_clean(&page, &format!("chat.html, nobody on the desk ({lang})")).await?;
         page.screenshot(&shot(&format!("chat-unavailable-{lang}-360"))).await?;
@@ -359,7 +404,11 @@ async fn every_chat_page_fits_a_phone_and_passes_axe_in_both_languages() -> Resu
             let chat = start_chat(&page, "").await?;
             agent.ok(json!({"type": "chat_send", "chat": chat, "text": "Hello — مرحبًا، how can I help?"})).await;
             page.wait_for(&msg_with("Hello — مرحبًا، how can I help?"), "the agent's message").await?;
-            page.type_into("[data-testid=composer-text]", "I applied for a housing unit in 2019 and have heard nothing since.").await?;
+            page.type_into(
+                "[data-testid=composer-text]",
+                "I applied for a housing unit in 2019 and have heard nothing since.",
+            )
+            .await?;
             page.press("Enter", 0).await?;
             page.wait_for("document.querySelector('[data-testid=receipt]')?.dataset.state === 'sent'", "sent").await?;
             assert_fits(&page, "the conversation").await?;
@@ -370,7 +419,12 @@ async fn every_chat_page_fits_a_phone_and_passes_axe_in_both_languages() -> Resu
             let console = browser.new_page(width, height).await?;
             open_in(&console, &server, lang, &format!("/agent.html#token={token}")).await?;
             connected(&console).await?;
-            console.wait_for(&format!("document.querySelector('[data-testid=open-item][data-id=\"{chat}\"]')"), "the open chat").await?;
+            console
+                .wait_for(
+                    &format!("document.querySelector('[data-testid=open-item][data-id=\"{chat}\"]')"),
+                    "the open chat",
+                )
+                .await?;
             assert_fits(&console, "the console").await?;
             assert_axe_clean(&console, &format!("agent.html ({lang}, {width})")).await?;
             console.screenshot(&shot(&format!("agent-desk-{lang}-{width}"))).await?;
@@ -417,7 +471,11 @@ async fn a_citizen_starts_a_chat_and_sends_with_the_keyboard_alone() -> Result<(
             break;
         }
     }
-    assert_eq!(page.eval("document.activeElement?.dataset.testid").await?, json!("start-consent"), "the consent box by Tab");
+    assert_eq!(
+        page.eval("document.activeElement?.dataset.testid").await?,
+        json!("start-consent"),
+        "the consent box by Tab"
+    );
     page.press(" ", 0).await?;
     page.press("Tab", 0).await?;
     page.press("Enter", 0).await?;
@@ -457,8 +515,11 @@ async fn the_chat_resumes_after_the_tab_is_closed_and_sends_what_was_not_acknowl
     page.eval("window.majlis.client.ws.close()").await?;
     page.type_into("[data-testid=composer-text]", "Sent while offline").await?;
     page.press("Enter", 0).await?;
-    page.wait_for(&format!("{}?.closest('[data-testid=msg]').dataset.seq > 0", msg_with("Sent while offline")), "the message acknowledged")
-        .await?;
+    page.wait_for(
+        &format!("{}?.closest('[data-testid=msg]').dataset.seq > 0", msg_with("Sent while offline")),
+        "the message acknowledged",
+    )
+    .await?;
 
     // Written, then the tab closes before the server could acknowledge it: the outbox keeps it.
     page.eval("window.majlis.client.close()").await?;
@@ -475,9 +536,13 @@ async fn the_chat_resumes_after_the_tab_is_closed_and_sends_what_was_not_acknowl
     page.goto(&server.url("/chat.html?lang=en")).await?;
     assert_eq!(chat_id(&page).await?, chat, "the same chat resumes");
     page.wait_for(&msg_with("Are you still there?"), "the agent's message from while away").await?;
-    page.wait_for(&format!("{}?.closest('[data-testid=msg]').dataset.seq > 0", msg_with("Sent before the tab closed")), "the kept message sent")
+    page.wait_for(
+        &format!("{}?.closest('[data-testid=msg]').dataset.seq > 0", msg_with("Sent before the tab closed")),
+        "the kept message sent",
+    )
+    .await?;
+    page.wait_for("!localStorage.getItem('majlis.chat.outbox.' + window.majlis.state.chat.id)", "the outbox empty")
         .await?;
-    page.wait_for("!localStorage.getItem('majlis.chat.outbox.' + window.majlis.state.chat.id)", "the outbox empty").await?;
     let texts = staff_texts(&server, chat).await;
     for text in ["Sent while offline", "Sent before the tab closed"] {
         assert_eq!(texts.iter().filter(|t| *t == text).count(), 1, "{text:?} arrives exactly once: {texts:?}");
