@@ -150,3 +150,31 @@ async fn the_wait_estimate_follows_the_real_waits_of_the_language() {
     let estimate = moved["data"]["estimate_ms"].as_u64().expect("an estimate");
     assert!((150..2000).contains(&estimate), "{moved}");
 }
+
+#[tokio::test]
+async fn a_new_chat_reaches_the_desk_live() {
+    let server = chat_server(|c| {
+        generous(c);
+        c.chat.agent_cap = 1;
+    })
+    .await;
+    let (mut amina, _) = agent(&server, "Amina", &["en"]).await;
+    let desk = amina.join("desk").await;
+    assert_eq!(desk["data"]["queues"], json!({"ar": [], "en": []}));
+    let (_first, _, started) = citizen_with_chat(&server, "First", "en").await;
+    let open = next_of(&mut amina, "desk", "open").await;
+    assert_eq!(open["data"]["id"], chat_id(&started));
+    let (_second, _, started) = citizen_with_chat(&server, "Second", "en").await;
+    let queue = amina
+        .next_matching("the queue with the new chat", |f| {
+            f["room"] == "desk"
+                && f["kind"] == "queue"
+                && f["data"]["waiting"].as_array().is_some_and(|w| !w.is_empty())
+        })
+        .await;
+    assert_eq!(queue["data"]["lang"], "en");
+    let item = &queue["data"]["waiting"][0];
+    assert_eq!((item["chat"].as_u64(), item["position"].as_u64()), (Some(chat_id(&started)), Some(1)));
+    assert_eq!(item["citizen_name"], "Fatima");
+    assert!(item.get("contact").is_none(), "no contact in the queue: {item}");
+}
