@@ -243,6 +243,49 @@ async fn outside_business_hours_the_chat_is_closed_and_an_offline_message_still_
     assert!(left["id"].is_u64() && left["created_at"].is_u64(), "{left}");
 }
 
+/// The date `days` after 1970-01-01, as `YYYY-MM-DD` (the civil calendar, proleptic Gregorian).
+fn date(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+#[tokio::test]
+async fn a_holiday_closes_a_desk_that_is_open_every_other_day() {
+    let server = TestServer::start_with(generous).await;
+    let (_agent_token, _agent) = available_agent(&server, "Amina", json!(["ar"])).await;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default();
+    // Bahrain is UTC+3 all year; today there, and the days either side, so the test holds at any hour.
+    let today = (now_ms + 3 * 3_600_000).div_euclid(86_400_000);
+    let mut schedule = always_open();
+    schedule["holidays"] = json!([date(today - 1), date(today), date(today + 1)]);
+    set_hours(&server, schedule).await;
+
+    let (_, info) = get(&server, "/api/chat/start-info", None).await;
+    assert_eq!(info["open"], false, "{info}");
+    assert_eq!(info["langs"]["ar"]["unavailable"], "closed");
+    // It opens again at midnight after the last holiday, Bahrain time (21:00 UTC).
+    let next_open = info["next_open"].as_i64().expect("it opens again");
+    assert_eq!(next_open, (today + 2) * 86_400_000 - 3 * 3_600_000, "{info}");
+    let mut citizen = server.citizen("Fatima").await;
+    assert_eq!(start_chat(&server, &mut citizen, "ar").await.expect_err("a holiday").code, "conflict");
+
+    set_hours(&server, always_open()).await;
+    let (_, info) = get(&server, "/api/chat/start-info", None).await;
+    assert_eq!((&info["open"], &info["langs"]["ar"]["unavailable"]), (&json!(true), &Value::Null), "{info}");
+    start_chat(&server, &mut citizen, "ar").await.expect("open again");
+}
+
 #[tokio::test]
 async fn while_open_the_start_info_says_which_languages_have_an_agent_and_lists_ones_own_chats() {
     let server = TestServer::start_with(generous).await;
