@@ -467,7 +467,12 @@ async fn bad_offline_messages_get_plain_sentences_and_a_citizen_may_leave_only_a
     );
 
     let agent = server.token(Role::Agent, "Amina");
-    for path in ["/api/chat/offline/999/answer", "/api/chat/offline/x/answer", "/api/chat/offline/-1/answer"] {
+    for path in [
+        "/api/chat/offline/999/answer",
+        "/api/chat/offline/x/answer",
+        "/api/chat/offline/-1/answer",
+        "/api/chat/offline/%FF/answer",
+    ] {
         assert_eq!(code(&post(&server, path, &agent, json!({"text": "x"})).await), "not_found", "{path}");
     }
     let (_, inbox) = get(&server, "/api/chat/offline", Some(&agent)).await;
@@ -730,7 +735,9 @@ async fn admins_set_an_agents_cap_and_nobody_else_may() {
         let answer = put(&server, &path, &admin, body.clone()).await;
         assert_eq!(code(&answer), "bad_request", "{body}: {}", answer.1);
     }
-    assert_eq!(code(&put(&server, "/api/chat/agents/nobody-here", &admin, json!({"max_chats": 2})).await), "not_found");
+    for nobody in ["/api/chat/agents/nobody-here", "/api/chat/agents/%FF%FE"] {
+        assert_eq!(code(&put(&server, nobody, &admin, json!({"max_chats": 2})).await), "not_found", "{nobody}");
+    }
     for role in [Role::Agent, Role::Moderator, Role::Citizen] {
         let token = server.token(role, "Someone");
         assert_eq!(code(&put(&server, &path, &token, json!({"max_chats": 9})).await), "forbidden", "{role:?}");

@@ -14,8 +14,9 @@ mod records;
 use std::collections::BTreeMap;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::Query;
+use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::header;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
@@ -37,6 +38,20 @@ pub fn router() -> Router<AppState> {
         .route("/api/chat/chats/{id}/transcript.txt", get(records::transcript_text))
         .route("/api/chat/report", get(records::report))
         .route("/api/chat/report.csv", get(records::report_csv))
+}
+
+/// A path's one parameter, as text. axum's own `Path` refuses a segment that is not UTF-8 once decoded with plain
+/// text in its own words; such an address names nothing: `not_found`, with an error body like every refusal.
+pub struct Key(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Key {
+    type Rejection = Error;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(key)) => Ok(Key(key)),
+            Err(_) => Err(Error::not_found("Nothing is at this address.")),
+        }
+    }
 }
 
 /// A record id from a path. Read here rather than by axum's `Path<u64>`, whose refusal is plain text in the
