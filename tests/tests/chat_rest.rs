@@ -830,6 +830,7 @@ async fn the_plain_text_transcript_is_a_download_in_the_chats_language() {
         |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     assert_eq!(header("content-type"), "text/plain; charset=utf-8");
     assert_eq!(header("content-disposition"), format!("attachment; filename=\"chat-{chat}.txt\""));
+    assert_eq!(header("cache-control"), "no-store", "a transcript is kept by nobody on the way");
     let text = response.text().await.expect("text");
     assert!(text.starts_with("نص المحادثة"), "in the chat's language: {text}");
     assert!(text.contains("انقطعت المياه منذ أمس") && text.contains("سنرسل فريقاً اليوم."), "{text}");

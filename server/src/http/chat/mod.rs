@@ -15,8 +15,9 @@ use std::collections::BTreeMap;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequestParts, Path, Query};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{header, HeaderValue};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
@@ -38,6 +39,14 @@ pub fn router() -> Router<AppState> {
         .route("/api/chat/chats/{id}/transcript.txt", get(records::transcript_text))
         .route("/api/chat/report", get(records::report))
         .route("/api/chat/report.csv", get(records::report_csv))
+        .layer(middleware::map_response(no_store))
+}
+
+/// What the chat's REST serves is personal (one's chats, transcripts, contacts) or changes by the minute (the
+/// queue, the inbox): no browser or proxy keeps a copy.
+async fn no_store(mut response: Response) -> Response {
+    response.headers_mut().entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    response
 }
 
 /// A path's one parameter, as text. axum's own `Path` refuses a segment that is not UTF-8 once decoded with plain
