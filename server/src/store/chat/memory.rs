@@ -150,7 +150,9 @@ impl ChatStore for MemoryChat {
         let now = unix_millis();
         let mut guard = self.lock();
         let w = &mut *guard;
-        // Looks without taking: only a chat that really starts is charged.
+        // What the desk would refuse anyway is said first (the page then offers an offline message); the limit
+        // looks without taking: only a chat that really starts is charged.
+        w.desk.may_start(&actor.sub, form.lang, &w.schedule, &self.policy, now)?;
         gate.check(Charge::ChatStart)?;
         let id = w.next_chat;
         let ctx = StartContext { schedule: &w.schedule, consent: &self.consent };
