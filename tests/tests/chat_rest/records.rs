@@ -184,7 +184,9 @@ async fn the_report_counts_chats_and_offline_messages_for_admins_in_json_and_csv
         assert_eq!(code(&get(&server, "/api/chat/report.csv", Some(&token)).await), "forbidden");
     }
     assert_eq!(code(&get(&server, "/api/chat/report", None).await), "unauthorized");
-    for query in ["from=x", "to=-1", "from=10&to=5", "period=week"] {
+    let (status, blank) = get(&server, "/api/chat/report?from=&to=", Some(&admin)).await;
+    assert_eq!((status, &blank["chats"]), (200, &json!(1)), "blank parameters are left out: {blank}");
+    for query in ["from=x", "to=-1", "from=10&to=5", "period=week", "from=1&from=2"] {
         let answer = get(&server, &format!("/api/chat/report?{query}"), Some(&admin)).await;
         assert_eq!(code(&answer), "bad_request", "{query}: {}", answer.1);
     }

@@ -73,7 +73,7 @@ fn path_id(key: &str, what: &str) -> Result<u64> {
 struct Params(BTreeMap<String, String>);
 
 impl Params {
-    /// The parameters of `query`; any not in `allowed`, or given twice, is `bad_request`.
+    /// The parameters of `query`; any not in `allowed`, or given twice, is `bad_request`; an empty one is absent.
     fn of(query: Result<Query<Vec<(String, String)>>, QueryRejection>, allowed: &[&str]) -> Result<Self> {
         let Query(pairs) = query.map_err(|_| Error::bad_request("The query string could not be read."))?;
         let mut params = BTreeMap::new();
@@ -81,6 +81,10 @@ impl Params {
             if !allowed.contains(&name.as_str()) {
                 let name: String = name.chars().take(40).collect();
                 return Err(Error::bad_request(format!("\"{name}\" is not a parameter this accepts.")));
+            }
+            // An empty value (`?from=&to=`, a form's blank field) is the parameter left out.
+            if value.is_empty() {
+                continue;
             }
             if params.insert(name.clone(), value).is_some() {
                 return Err(Error::bad_request(format!("The \"{name}\" parameter is given twice.")));
