@@ -96,6 +96,32 @@ async fn the_plain_text_transcript_is_a_download_in_the_chats_language() {
 }
 
 #[tokio::test]
+async fn the_transcript_follows_the_chat_while_it_runs_and_after_a_transfer() {
+    let server = TestServer::start_with(generous).await;
+    set_hours(&server, always_open()).await;
+    let (amina_token, mut amina) = available_agent(&server, "Amina", json!(["en"])).await;
+    let citizen_token = server.token(Role::Citizen, "Fatima");
+    let mut citizen = signed_in(&server, &citizen_token).await;
+    let chat = start_chat(&server, &mut citizen, "en").await.expect("started")["chat"].as_u64().expect("an id");
+    citizen.ok(json!({"type": "chat_send", "chat": chat, "text": "Is anyone there?"})).await;
+    let path = format!("/api/chat/chats/{chat}/transcript.json");
+    let (status, running) = get(&server, &path, Some(&citizen_token)).await;
+    assert_eq!((status, &running["status"], &running["ended_at"]), (200, &json!("active"), &Value::Null), "{running}");
+    assert!(running.to_string().contains("Is anyone there?"), "{running}");
+
+    let (huda_token, _huda) = available_agent(&server, "Huda", json!(["en"])).await;
+    let huda = sub_of(&server, &huda_token).await;
+    amina.ok(json!({"type": "chat_transfer", "chat": chat, "to": huda, "note": "HANDOVER-NOTE"})).await;
+    assert_eq!(code(&get(&server, &path, Some(&amina_token)).await), "forbidden", "the old agent no longer holds it");
+    let (status, theirs) = get(&server, &path, Some(&huda_token)).await;
+    assert_eq!((status, &theirs["agent_name"], &theirs["staff"]["transfers"]), (200, &json!("Huda"), &json!(1)));
+    assert!(theirs.to_string().contains("HANDOVER-NOTE"), "the transfer's note is a staff note: {theirs}");
+    let (_, mine) = get(&server, &path, Some(&citizen_token)).await;
+    assert!(!mine.to_string().contains("HANDOVER-NOTE"), "never the citizen's: {mine}");
+    assert!(mine.to_string().contains("Amina transferred the chat to Huda."), "the notice, worded: {mine}");
+}
+
+#[tokio::test]
 async fn nobody_else_reads_a_chats_transcript() {
     let server = TestServer::start_with(generous).await;
     let (chat, _, _) = finished_chat(&server).await;
@@ -190,4 +216,29 @@ async fn the_report_counts_chats_and_offline_messages_for_admins_in_json_and_csv
         let answer = get(&server, &format!("/api/chat/report?{query}"), Some(&admin)).await;
         assert_eq!(code(&answer), "bad_request", "{query}: {}", answer.1);
     }
+}
+
+#[tokio::test]
+async fn the_report_counts_open_transferred_and_left_queue_chats() {
+    let server = TestServer::start_with(generous).await;
+    set_hours(&server, always_open()).await;
+    let (amina_token, mut amina) = available_agent(&server, "Amina", json!(["en"])).await;
+    let admin = server.token(Role::Admin, "Noor");
+    let amina_sub = sub_of(&server, &amina_token).await;
+    put(&server, &format!("/api/chat/agents/{amina_sub}"), &admin, json!({"max_chats": 1})).await;
+    let mut first = server.citizen("First").await;
+    let held = start_chat(&server, &mut first, "en").await.expect("taken")["chat"].clone();
+    let mut second = server.citizen("Second").await;
+    let waiting = start_chat(&server, &mut second, "en").await.expect("waits");
+    assert_eq!(waiting["position"], 1);
+    second.ok(json!({"type": "chat_end", "chat": waiting["chat"]})).await;
+    let (huda_token, _huda) = available_agent(&server, "Huda", json!(["en"])).await;
+    let huda = sub_of(&server, &huda_token).await;
+    amina.ok(json!({"type": "chat_transfer", "chat": held, "to": huda})).await;
+
+    let (_, report) = get(&server, "/api/chat/report", Some(&admin)).await;
+    assert_eq!((&report["chats"], &report["open"], &report["answered"]), (&json!(2), &json!(1), &json!(1)), "{report}");
+    assert_eq!((&report["transferred"], &report["by_end_reason"]["left_queue"]), (&json!(1), &json!(1)), "{report}");
+    assert_eq!((&report["by_lang"]["en"], &report["by_category"]["complaint"]), (&json!(2), &json!(2)));
+    assert_eq!(report["ratings"]["average"], Value::Null, "no ratings yet");
 }
