@@ -128,6 +128,9 @@ async fn bad_offline_messages_get_plain_sentences_and_a_citizen_may_leave_only_a
         .await
         .expect("POST");
     assert_eq!(not_json.status(), 400, "Content-Type must be JSON");
+    let huge = with("text", json!("x".repeat(70 * 1024)));
+    let answer = post(&server, "/api/chat/offline", &citizen, huge).await;
+    assert_eq!((answer.0, code(&answer)), (413, "too_large".to_string()), "past --chat-max-body-bytes: {}", answer.1);
 
     for _ in 0..3 {
         assert_eq!(post(&server, "/api/chat/offline", &citizen, offline_form()).await.0, 201);

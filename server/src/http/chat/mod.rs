@@ -14,7 +14,7 @@ mod records;
 use std::collections::BTreeMap;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{FromRequestParts, Path, Query};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue};
 use axum::middleware;
@@ -25,7 +25,8 @@ use axum::Router;
 use super::AppState;
 use crate::error::{Error, Result};
 
-pub fn router() -> Router<AppState> {
+/// The routes; `max_body_bytes` bounds every body (`--chat-max-body-bytes`).
+pub fn router(max_body_bytes: usize) -> Router<AppState> {
     Router::new()
         .route("/api/chat/start-info", get(desk_info::start_info))
         .route("/api/chat/hours", get(desk_info::hours).put(desk_info::set_hours))
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/chat/chats/{id}/transcript.txt", get(records::transcript_text))
         .route("/api/chat/report", get(records::report))
         .route("/api/chat/report.csv", get(records::report_csv))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(middleware::map_response(no_store))
 }
 
