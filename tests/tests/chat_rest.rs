@@ -1,16 +1,17 @@
-//! The live chat's REST API (docs/protocol.md §10.7), one file per part: the start info, business hours and
-//! agents' caps (`desk_info.rs`), offline messages (`offline.rs`), canned responses (`canned.rs`), transcripts
-//! and the ministry's report (`records.rs`), each with who may and who may not, and bad bodies answered with
-//! plain sentences. This file has the helpers they share. Nothing here depends on the storage mode: the same
-//! tests can run in Redis mode (`MAJLIS_TEST_REDIS=1`, or from `shared_in_redis.rs`).
+//! The live chat's REST API (docs/protocol.md §10.7), one file per part in `chat_rest/`: the start info,
+//! business hours and agents' caps (`desk_info.rs`), offline messages (`offline.rs`), canned responses
+//! (`canned.rs`), transcripts and the ministry's report (`records.rs`), each with who may and who may not, and
+//! bad bodies answered with plain sentences. This file has the helpers they share, and is the test target
+//! (`--test chat_rest`). Nothing here depends on the storage mode: `shared_in_redis.rs` runs the same tests in
+//! Redis mode (as does `MAJLIS_TEST_REDIS=1`).
 
-#[path = "canned.rs"]
+#[path = "chat_rest/canned.rs"]
 mod canned;
-#[path = "desk_info.rs"]
+#[path = "chat_rest/desk_info.rs"]
 mod desk_info;
-#[path = "offline.rs"]
+#[path = "chat_rest/offline.rs"]
 mod offline;
-#[path = "records.rs"]
+#[path = "chat_rest/records.rs"]
 mod records;
 
 use majlis_server::auth::Role;
