@@ -551,3 +551,133 @@ async fn the_chat_resumes_after_the_tab_is_closed_and_sends_what_was_not_acknowl
     assert_eq!(order, ["Sent while offline", "Sent before the tab closed"], "in the order written");
     Ok(())
 }
+
+/// A citizen through the protocol who starts a chat (the consent version read from the start info).
+async fn citizen_chat(server: &TestServer, name: &str, lang: &str) -> (Client, u64) {
+    let (_, info) = server.get_json("/api/chat/start-info", None).await;
+    let version = info["consent"]["version"].as_str().unwrap_or_default().to_string();
+    let mut citizen = server.citizen(name).await;
+    let ack = citizen
+        .ok(json!({"type": "chat_start", "category": "inquiry", "lang": lang, "name": name, "consent": true, "consent_version": version}))
+        .await;
+    (citizen, ack["chat"].as_u64().unwrap_or_default())
+}
+
+/// Signs `page` in to the console with a new token of `role`, and makes it available in both languages.
+async fn console_signed_in(page: &Page, server: &TestServer, role: Role, name: &str, lang: &str) -> Result<()> {
+    let token = server.token(role, name);
+    open_in(page, server, lang, &format!("/agent.html#token={token}")).await?;
+    connected(page).await?;
+    page.click("[data-testid=avail-available]").await?;
+    page.wait_for("document.querySelector('[data-testid=my-load]')?.hidden === false", "on the desk").await
+}
+
+#[tokio::test]
+async fn an_agent_transfers_a_chat_from_the_console_and_answers_the_offline_inbox() -> Result<()> {
+    let server = server().await;
+    open_all_week(&server).await;
+    let browser = Browser::launch().await?;
+    let console = browser.new_page(1280, 800).await?;
+    console_signed_in(&console, &server, Role::Agent, "Amina", "en").await?;
+    let (_citizen, chat) = citizen_chat(&server, "Ali", "en").await;
+    let item = format!("[data-testid=chat-item][data-id=\"{chat}\"]");
+    console.wait_for(&format!("document.querySelector('{item}')"), "the chat routed to the console").await?;
+
+    // Huda comes on the desk; the console transfers the chat to her with a note.
+    let (mut huda, huda_sub) = agent_on_desk(&server, "Huda").await;
+    huda.join(&format!("user:{huda_sub}")).await;
+    console
+        .wait_for(
+            &format!("[...document.querySelectorAll('#pane-actions [data-testid=transfer]')].length === 1"),
+            "the transfer action",
+        )
+        .await?;
+    console.click("[data-testid=hand-on]").await?;
+    console.click("#pane-actions [data-testid=transfer]").await?;
+    console
+        .wait_for("document.querySelector('[data-testid=transfer-to]')?.options.length === 1", "Huda offered")
+        .await?;
+    console.type_into("[data-testid=handover-note]", "Ali asks about his 2019 application.").await?;
+    console.screenshot(&shot("agent-transfer-en-1280")).await?;
+    console.click("[data-testid=dialog-ok]").await?;
+    let assigned = huda.next_matching("assigned", |f| f["kind"] == "assigned").await;
+    assert_eq!(assigned["data"]["from"], json!("Amina"));
+    // The chat leaves Amina's console; Huda has the note, internal.
+    console.wait_for(&format!("!document.querySelector('{item}')"), "the chat gone from the console").await?;
+    let staff = huda.join(&format!("chat:{chat}:staff")).await;
+    let notes = staff["data"]["notes"].to_string();
+    assert!(notes.contains("Ali asks about his 2019 application."), "the handover note: {notes}");
+
+    // A message left while nobody could chat, answered from the inbox.
+    let citizen = server.token(Role::Citizen, "Maryam");
+    let response = server
+        .http
+        .post(server.url("/api/chat/offline"))
+        .bearer_auth(&citizen)
+        .json(&json!({"category": "suggestion", "lang": "ar", "contact": "+973 3300 0000", "text": "أقترح إرسال رسالة نصية عند كل خطوة"}))
+        .send()
+        .await?;
+    assert_eq!(response.status(), 201);
+    console.click("[data-testid=tab-inbox]").await?;
+    console.wait_for("document.querySelector('[data-testid=inbox-item]')", "the offline message").await?;
+    let contact = console.eval("(() => { const e = document.querySelector('[data-testid=inbox-contact]'); return [e.textContent, getComputedStyle(e).direction]; })()").await?;
+    assert_eq!(contact, json!(["+973 3300 0000", "ltr"]), "a phone number reads left to right");
+    console.click("[data-testid=inbox-answer]").await?;
+    console.type_into("[data-testid=inbox-answer-text]", "شكرًا لاقتراحك، سنرفعه إلى الفريق المختص.").await?;
+    console.click("[data-testid=inbox-send]").await?;
+    console.wait_for("!document.querySelector('[data-testid=inbox-item]')", "gone from the open messages").await?;
+    console.click("[data-testid=inbox-answered]").await?;
+    console
+        .wait_for("document.querySelector('[data-testid=inbox-item][data-status=answered]')", "listed as answered")
+        .await?;
+    console.screenshot(&shot("agent-inbox-answered-en-1280")).await?;
+    assert!(console.exceptions().is_empty(), "uncaught exceptions: {:?}", console.exceptions());
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_admin_sets_canned_responses_hours_and_caps_from_the_console() -> Result<()> {
+    let server = server().await;
+    open_all_week(&server).await;
+    let (_agent, agent_sub) = agent_on_desk(&server, "Huda").await;
+    let browser = Browser::launch().await?;
+    let console = browser.new_page(1280, 800).await?;
+    console_signed_in(&console, &server, Role::Admin, "Salman", "ar").await?;
+    let admin = server.token(Role::Admin, "Check");
+
+    console.click("[data-testid=tab-canned]").await?;
+    console.click("[data-testid=canned-new]").await?;
+    console.type_into("[data-testid=canned-shortcut]", "docs").await?;
+    console.type_into("[data-testid=canned-ar]", "يرجى إرفاق نسخة من البطاقة الذكية.").await?;
+    console.type_into("[data-testid=canned-en]", "Please attach a copy of your ID card.").await?;
+    console.click("[data-testid=canned-save]").await?;
+    console.wait_for("document.querySelector('[data-testid=canned-item]')", "the new canned response").await?;
+    let (_, canned) = server.get_json("/api/chat/canned", Some(&admin)).await;
+    assert_eq!(canned["canned"][0]["shortcut"], json!("docs"));
+
+    console.click("[data-testid=tab-hours]").await?;
+    console.wait_for("document.querySelector('[data-testid=hours-sun]')?.value === '00:00-24:00'", "the hours").await?;
+    console.type_into("[data-testid=hours-fri]", "").await?;
+    console.type_into("[data-testid=hours-sat]", "08:00-12:00, 16:00-20:00").await?;
+    console.type_into("[data-testid=hours-holidays]", "2026-12-16\n2026-12-17").await?;
+    console.click("[data-testid=hours-save]").await?;
+    console.wait_for("document.querySelector('[data-testid=toast]')", "saved").await?;
+    let (_, hours) = server.get_json("/api/chat/hours", None).await;
+    assert_eq!(hours["week"]["fri"], json!([]));
+    assert_eq!(hours["week"]["sat"], json!([{"open": "08:00", "close": "12:00"}, {"open": "16:00", "close": "20:00"}]));
+    assert_eq!(hours["holidays"], json!(["2026-12-16", "2026-12-17"]));
+    console.screenshot(&shot("agent-hours-saved-ar-1280")).await?;
+
+    console.click("[data-testid=tab-agents]").await?;
+    let row = format!("[data-testid=agent-item][data-sub=\"{agent_sub}\"]");
+    console.wait_for(&format!("document.querySelector('{row}')"), "Huda on the list").await?;
+    console.type_into(&format!("{row} [data-testid=cap-input]"), "5").await?;
+    console.click(&format!("{row} [data-testid=cap-save]")).await?;
+    console
+        .wait_for(&format!("document.querySelector('{row}')?.textContent.includes('0/5')"), "the new cap on the list")
+        .await?;
+    console.click("[data-testid=tab-report]").await?;
+    console.wait_for("document.querySelector('[data-testid=r-chats]')", "the report").await?;
+    assert!(console.exceptions().is_empty(), "uncaught exceptions: {:?}", console.exceptions());
+    Ok(())
+}
