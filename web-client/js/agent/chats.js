@@ -2,7 +2,7 @@
 // notes in one log (notes visibly different), the citizen typing, receipts, tags, and the chat's actions.
 import { t, el, setText, setTextIsolated, isolated, clearText, showError, formatClock } from '../common.js';
 import { state, hooks, $, staffRoom, chatEntry } from './state.js';
-import { renderLog, ordered, isolate, noticeText } from '../chat/messages.js';
+import { renderLog, ordered, isolate, noticeText, stickToBottom } from '../chat/messages.js';
 import { typingWatch } from '../chat/typing.js';
 import { chatActions } from './transfer.js';
 import { loadDraft, renderMode } from './composer.js';
@@ -136,13 +136,6 @@ export function renderPane() {
   // An action that changed the chat replaced its buttons: keep the focus on the same one, or the next sensible.
   if (hadFocus) (actions.querySelector(`[data-testid="${hadFocus}"]`) || actions.querySelector('button') || $('pane-title')).focus();
 
-  // Another chat in the pane: start at its latest message.
-  if ($('pane-log').dataset.chat !== String(id)) { delete $('pane-log').dataset.rendered; $('pane-log').dataset.chat = String(id); }
-  renderLog($('pane-log'), ordered([...e.messages.values()], [], [...e.notes.values()]), {
-    mine: (m) => m.from === 'agent',
-    sideName: (m) => (m.from === 'citizen' ? m.name || t('agent.citizen') : m.name || t('chat.agent')),
-    receipts: c.receipts?.citizen,
-  });
   const mayReply = c.status === 'active' && holder(c);
   const mayNote = c.status !== undefined;
   $('pane-composer').hidden = !mayNote;
@@ -150,6 +143,15 @@ export function renderPane() {
   $('mode-reply').disabled = !mayReply;
   renderMode();
   renderTyping();
+  // The log last, once everything around it has its size, so that it stays at its latest message.
+  // Another chat in the pane: start at its latest message.
+  if ($('pane-log').dataset.chat !== String(id)) { delete $('pane-log').dataset.rendered; $('pane-log').dataset.chat = String(id); }
+  renderLog($('pane-log'), ordered([...e.messages.values()], [], [...e.notes.values()]), {
+    mine: (m) => m.from === 'agent',
+    sideName: (m) => (m.from === 'citizen' ? m.name || t('agent.citizen') : m.name || t('chat.agent')),
+    receipts: c.receipts?.citizen,
+  });
+
 }
 
 function renderTags(e) {
@@ -241,6 +243,7 @@ function sendReceipts() {
 }
 
 export function wireChats() {
+  stickToBottom($('pane-log'));
   $('pane-back').addEventListener('click', () => {
     const id = state.selected;
     state.selected = null;

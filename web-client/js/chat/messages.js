@@ -94,6 +94,13 @@ export function renderLog(list, items, { mine, sideName, receipts }) {
   if (atBottom || first) list.scrollTop = list.scrollHeight;
 }
 
+/** Keep `list` at its latest message while the reader is there, also when the space around it changes. */
+export function stickToBottom(list) {
+  let atBottom = true;
+  list.addEventListener('scroll', () => { atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40; });
+  if (globalThis.ResizeObserver) new ResizeObserver(() => { if (atBottom) list.scrollTop = list.scrollHeight; }).observe(list);
+}
+
 /** Messages in seq order, then the ones still being sent; notes (staff) after the message they follow. */
 export function ordered(messages, pending = [], notes = []) {
   const out = [];

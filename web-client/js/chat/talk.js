@@ -4,7 +4,7 @@
 import { t, el, setText, setTextIsolated, clearText, showError, uuid, charCount } from '../common.js';
 import { createAnnouncer, confirmDialog } from '../ui.js';
 import { state, hooks, $, tellHost, rememberChat } from './state.js';
-import { renderLog, ordered, noticeText } from './messages.js';
+import { renderLog, ordered, noticeText, stickToBottom } from './messages.js';
 import { typingSender, typingWatch } from './typing.js';
 import { minutes } from './start.js';
 import { renderAfter } from './after.js';
@@ -214,13 +214,6 @@ function render() {
   }
   renderNotice();
 
-  const pending = state.outbox.map((m) => ({ kind: 'text', from: 'citizen', text: m.text, at: m.at, pending: true, client_msg_id: m.client_msg_id }));
-  renderLog($('messages'), ordered([...state.messages.values()], pending), {
-    mine: (m) => m.from === 'citizen',
-    sideName: (m) => (m.from === 'citizen' ? t('chat.you') : m.name || t('chat.agent')),
-    receipts: state.receipts?.agent,
-  });
-
   const over = ended();
   $('composer').hidden = over;
   document.body.toggleAttribute('data-ended', over);
@@ -229,6 +222,13 @@ function render() {
     type: 'button', class: 'small', testid: 'end-chat', i18n: 'chat.end', on: { click: endChat },
   })] : []));
   renderAfter(over);
+  // The log last, once everything around it has its size, so that it stays at its latest message.
+  const pending = state.outbox.map((m) => ({ kind: 'text', from: 'citizen', text: m.text, at: m.at, pending: true, client_msg_id: m.client_msg_id }));
+  renderLog($('messages'), ordered([...state.messages.values()], pending), {
+    mine: (m) => m.from === 'citizen',
+    sideName: (m) => (m.from === 'citizen' ? t('chat.you') : m.name || t('chat.agent')),
+    receipts: state.receipts?.agent,
+  });
 }
 
 function renderNotice() {
@@ -348,6 +348,7 @@ async function endChat() {
 
 export function wireTalk() {
   const box = $('composer-text');
+  stickToBottom($('messages'));
   typingOut = typingSender((typing) => {
     if (chatId && !ended() && state.conn === 'open') state.client.send('chat_typing', { chat: chatId, typing }).catch(() => {});
   });
