@@ -681,3 +681,57 @@ async fn an_admin_sets_canned_responses_hours_and_caps_from_the_console() -> Res
     assert!(console.exceptions().is_empty(), "uncaught exceptions: {:?}", console.exceptions());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_waiting_citizen_sees_the_queue_move_and_may_leave_it() -> Result<()> {
+    let server = server().await;
+    open_all_week(&server).await;
+    let (mut agent, agent_sub) = agent_on_desk(&server, "Huda").await;
+    let response = server
+        .http
+        .put(server.url(&format!("/api/chat/agents/{agent_sub}")))
+        .bearer_auth(server.token(Role::Admin, "Admin"))
+        .json(&json!({"max_chats": 1}))
+        .send()
+        .await?;
+    assert!(response.status().is_success(), "PUT cap: {}", response.status());
+    // The only agent is busy with someone else: the next two wait.
+    let (_first, first_chat) = citizen_chat(&server, "Ali", "ar").await;
+    let (_second, _) = citizen_chat(&server, "Sara", "ar").await;
+    let browser = Browser::launch().await?;
+
+    for (lang, width, height) in [("ar", 360, 740), ("en", 1280, 800)] {
+        let page = browser.new_page(width, height).await?;
+        chat_page(&page, &server, lang).await?;
+        page.click("[data-testid=lang-ar]").await?; // the Arabic queue, whatever the page's language
+        start_chat(&page, "").await?;
+        page.wait_for("!document.querySelector('[data-testid=queue-box]').hidden", "the queue").await?;
+        page.wait_for("window.majlis.state.position === 2", "second in the queue").await?;
+        assert_fits(&page, "waiting").await?;
+        assert_axe_clean(&page, &format!("waiting ({lang}, {width})")).await?;
+        page.screenshot(&shot(&format!("chat-waiting-{lang}-{width}"))).await?;
+        // Leaving the queue is confirmed first, and ends the chat.
+        page.click("[data-testid=leave-queue]").await?;
+        page.click("[data-testid=confirm-ok]").await?;
+        page.wait_for("!document.querySelector('[data-testid=after]').hidden", "out of the queue").await?;
+        page.click("[data-testid=new-chat]").await?;
+        page.wait_for("document.body.dataset.view === 'start'", "the form again").await?;
+        page.goto("about:blank").await?;
+    }
+
+    // Third in the queue, then the queue moves as the agent frees up and the chat reaches the agent.
+    let page = browser.new_page(360, 740).await?;
+    chat_page(&page, &server, "en").await?;
+    page.click("[data-testid=lang-ar]").await?;
+    start_chat(&page, "Fatima").await?;
+    page.wait_for("window.majlis.state.position === 2", "second in the queue").await?;
+    agent.ok(json!({"type": "chat_end", "chat": first_chat})).await;
+    page.wait_for("window.majlis.state.position === 1", "next in the queue").await?;
+    assert!(page.text("[data-testid=queue-position]").await?.contains("next"));
+    page.wait_for(
+        "document.querySelector('[data-testid=announcer]').textContent.includes('next')",
+        "the move announced",
+    )
+    .await?;
+    Ok(())
+}
