@@ -588,7 +588,7 @@ async fn an_agent_transfers_a_chat_from_the_console_and_answers_the_offline_inbo
     huda.join(&format!("user:{huda_sub}")).await;
     console
         .wait_for(
-            &format!("[...document.querySelectorAll('#pane-actions [data-testid=transfer]')].length === 1"),
+            "document.querySelectorAll('#pane-actions [data-testid=transfer]').length === 1",
             "the transfer action",
         )
         .await?;
