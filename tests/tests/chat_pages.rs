@@ -140,7 +140,7 @@ const FRAME: &str =
 async fn the_widget_script_opens_the_chat_on_a_host_page() -> Result<()> {
     let server = server().await;
     open_all_week(&server).await;
-    let (_agent, _) = agent_on_desk(&server, "Amina").await;
+    let (mut agent, _) = agent_on_desk(&server, "Amina").await;
     let browser = Browser::launch().await?;
 
     for (width, height) in [(1280, 800), (360, 740)] {
@@ -193,6 +193,43 @@ async fn the_widget_script_opens_the_chat_on_a_host_page() -> Result<()> {
         page.screenshot(&shot(&format!("widget-closed-en-{width}"))).await?;
         assert!(page.exceptions().is_empty(), "uncaught exceptions: {:?}", page.exceptions());
     }
+
+    // A chat in the widget; with the panel closed, the agent's message shows on the button and is told.
+    let page = browser.new_page(1280, 800).await?;
+    page.goto(&server.url("/chat-example.html")).await?;
+    page.wait_for(LAUNCHER, "the floating button").await?;
+    page.eval(&format!("{LAUNCHER}.click()")).await?;
+    let frame_doc = format!("{FRAME}.contentDocument");
+    page.wait_for(
+        &format!("{frame_doc}?.body?.dataset.view === 'start' && !{frame_doc}.getElementById('start-submit').hidden"),
+        "the form",
+    )
+    .await?;
+    page.eval(&format!(
+        "(() => {{ const d = {frame_doc}; d.querySelector('[data-testid=start-consent]').checked = true; d.querySelector('[data-testid=start-submit]').click(); }})()"
+    ))
+    .await?;
+    page.wait_for(&format!("{FRAME}.contentWindow.majlis.state.chat?.status === 'active'"), "the chat in the widget")
+        .await?;
+    let chat = page.eval(&format!("{FRAME}.contentWindow.majlis.state.chat.id")).await?;
+    page.eval(&format!("{LAUNCHER}.click()")).await?;
+    page.wait_for(&format!("{LAUNCHER}.getAttribute('aria-expanded') === 'false'"), "the panel closed").await?;
+    agent.ok(json!({"type": "chat_send", "chat": chat, "text": "Are you still there?"})).await;
+    let badge = "document.querySelector('[data-majlis-chat]').shadowRoot.querySelector('[data-testid=chat-unread]')";
+    page.wait_for(&format!("!{badge}.hidden && {badge}.textContent === '1'"), "one new message on the button").await?;
+    let label = page.eval(&format!("{LAUNCHER}.getAttribute('aria-label')")).await?;
+    assert_eq!(label, json!("فتح المحادثة مع خدمة العملاء (رسالة جديدة)"), "the button says there is a new message");
+    page.screenshot(&shot("widget-unread-ar-1280")).await?;
+    // The host page reloads: the chat is still going on, and opening the widget shows it again.
+    page.goto(&server.url("/chat-example.html")).await?;
+    page.wait_for(LAUNCHER, "the floating button").await?;
+    page.eval(&format!("{LAUNCHER}.click()")).await?;
+    page.wait_for(&format!("{FRAME}.contentWindow.majlis?.state.chat?.id === {chat}"), "the same chat resumed").await?;
+    page.wait_for(
+        &format!("{frame_doc}.querySelector('[data-testid=messages]').textContent.includes('Are you still there?')"),
+        "its history",
+    )
+    .await?;
     Ok(())
 }
 
