@@ -242,8 +242,22 @@ function sendReceipts() {
   }
 }
 
+/** Alt+↓ / Alt+↑: the next or previous chat of the list, from anywhere in the console. */
+function stepChat(step) {
+  const ids = [...document.querySelectorAll('#my-chats [data-testid=chat-item]')].map((li) => Number(li.dataset.id));
+  if (!ids.length) return;
+  const at = ids.indexOf(state.selected);
+  select(ids[at < 0 ? 0 : (at + step + ids.length) % ids.length], true);
+}
+
 export function wireChats() {
   stickToBottom($('pane-log'));
+  document.addEventListener('keydown', (ev) => {
+    if (!ev.altKey || ev.ctrlKey || ev.metaKey || (ev.key !== 'ArrowDown' && ev.key !== 'ArrowUp')) return;
+    if ($('console').hidden || document.querySelector('dialog[open]')) return;
+    ev.preventDefault();
+    stepChat(ev.key === 'ArrowDown' ? 1 : -1);
+  });
   $('pane-back').addEventListener('click', () => {
     const id = state.selected;
     state.selected = null;
