@@ -74,6 +74,7 @@ export function renderStatus() {
     load.className = `badge ${me.load >= me.cap ? 'warn' : 'ok'}`;
   }
   load.hidden = !me;
+  setText($('desk-hint'), `agent.hint.${availability}`);
   document.body.dataset.availability = availability;
 }
 

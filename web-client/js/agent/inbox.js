@@ -61,7 +61,7 @@ function item(m) {
   if (m.answer) {
     body.append(el('div', { class: 'answer' },
       setTextIsolated(el('span', { class: 'label' }), 'agent.answeredBy', { name: m.answer.by?.name || '', to: m.answer.sent_to || '' }),
-      userText('span', m.answer.text)));
+      userText('p', m.answer.text, { class: 'answer-text', lang: m.lang })));
   }
   if (m.status !== 'closed') {
     const actions = el('div', { class: 'entry-actions' });
