@@ -238,6 +238,24 @@ export class MajlisClient {
     });
   }
 
+  /** Resolves once connected and authenticated (at once if already), or rejects `disconnected` after `timeoutMs`. */
+  whenReady(timeoutMs = 10_000) {
+    if (this.ready) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onStatus = (s) => {
+        if (s !== 'open') return;
+        clearTimeout(timer);
+        this.listeners.set('status', (this.listeners.get('status') || []).filter((fn) => fn !== onStatus));
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.listeners.set('status', (this.listeners.get('status') || []).filter((fn) => fn !== onStatus));
+        reject(new MajlisError('disconnected', 'not connected'));
+      }, timeoutMs);
+      this.on('status', onStatus);
+    });
+  }
+
   /** Commands currently waiting for a connection or an ack (asks only survive a drop). */
   get unackedAsks() {
     return [...this.queue, ...[...this.pending.values()].filter((e) => e.queued)].map((e) => e.fields);

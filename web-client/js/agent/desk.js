@@ -87,6 +87,7 @@ async function setAvailability(availability, languages = chosenLangs()) {
     return;
   }
   try {
+    await state.client.whenReady();
     const ack = await state.client.send('agent_status', { availability, languages });
     if (ack.agent) { state.me = ack.agent; state.agents.set(ack.agent.sub, ack.agent); }
     renderStatus();

@@ -112,6 +112,7 @@ async function submitStart(ev) {
   button.setAttribute('aria-busy', 'true');
   button.disabled = true;
   try {
+    await state.client.whenReady(); // a quick click may come before the connection is up
     const ack = await state.client.send('chat_start', fields);
     rememberChat(ack.chat);
     await hooks.openChat(ack.chat, { position: ack.position, estimate: ack.estimate_ms, fresh: true });
