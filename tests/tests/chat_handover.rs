@@ -120,3 +120,41 @@ async fn an_agent_gone_past_the_grace_period_loses_their_chats_to_the_front_of_t
         .await;
     assert_eq!(offline["data"]["load"], 0);
 }
+
+#[tokio::test]
+async fn an_agent_takes_a_waiting_chat_by_hand_within_their_languages_and_cap() {
+    let server = chat_server(|c| {
+        generous(c);
+        c.chat.agent_cap = 1;
+    })
+    .await;
+    let (mut amina, _) = agent(&server, "Amina", &["en"]).await;
+    let (_first, _, started) = citizen_with_chat(&server, "First", "en").await;
+    let first = chat_id(&started);
+    let (_second, _, started) = citizen_with_chat(&server, "Second", "en").await;
+    let (_third, _, third) = citizen_with_chat(&server, "Third", "en").await;
+    let (second, third) = (chat_id(&started), chat_id(&third));
+
+    // Amina is at her cap; Huda serves only Arabic; Omar is away but may still take one, any in the queue.
+    let refused = amina.refused(json!({"type": "chat_take", "chat": second})).await;
+    assert_eq!(refused.code, "conflict", "at the cap");
+    let (mut huda, _) = agent(&server, "Huda", &["ar"]).await;
+    assert_eq!(huda.refused(json!({"type": "chat_take", "chat": second})).await.code, "conflict", "not her language");
+    let mut omar = server.client(majlis_server::auth::Role::Agent, "Omar").await;
+    omar.ok(json!({"type": "agent_status", "availability": "away", "languages": ["en"]})).await;
+    omar.ok(json!({"type": "chat_take", "chat": third})).await;
+    let staff = omar.join(&format!("chat:{third}:staff")).await;
+    assert_eq!(staff["data"]["chat"]["agent"]["name"], "Omar");
+    assert_eq!(omar.refused(json!({"type": "chat_take", "chat": third})).await.code, "conflict", "no longer waiting");
+    let mut citizen = server.citizen("Nobody").await;
+    assert_eq!(citizen.refused(json!({"type": "chat_take", "chat": second})).await.code, "forbidden");
+
+    // A supervisor may end any chat.
+    let mut admin = server.client(majlis_server::auth::Role::Admin, "Supervisor").await;
+    admin.ok(json!({"type": "chat_end", "chat": first})).await;
+    let snapshot = admin.join(&format!("chat:{first}:staff")).await;
+    assert_eq!(snapshot["data"]["chat"]["end_reason"], "supervisor");
+    // Amina had room again, so routing gave her the second chat.
+    let snapshot = amina.join(&format!("chat:{second}:staff")).await;
+    assert_eq!(snapshot["data"]["chat"]["status"], "active");
+}

@@ -69,3 +69,17 @@ async fn only_the_chats_agent_and_supervisors_see_its_staff_room_and_supervisors
     admin.ok(json!({"type": "chat_note", "chat": chat, "text": "Watch this one."})).await;
     assert_eq!(admin.refused(json!({"type": "join", "room": format!("chat:{chat}")})).await.code, "forbidden");
 }
+
+#[tokio::test]
+async fn signing_in_as_someone_else_leaves_the_chat_rooms_of_the_first() {
+    let server = chat_server(generous).await;
+    let (_amina, _) = agent(&server, "Amina", &["en"]).await;
+    let (mut fatima, _, started) = citizen_with_chat(&server, "Fatima", "en").await;
+    let chat = chat_id(&started);
+    let room = format!("chat:{chat}");
+    fatima.join(&room).await;
+    let other = server.token(Role::Citizen, "Ali");
+    fatima.ok(json!({"type": "auth", "token": other})).await;
+    // No longer in the room: leaving it is not_found, and its events no longer come.
+    assert_eq!(fatima.refused(json!({"type": "leave", "room": room})).await.code, "not_found");
+}
