@@ -772,3 +772,32 @@ async fn a_waiting_citizen_sees_the_queue_move_and_may_leave_it() -> Result<()> 
     .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn only_the_chat_page_may_be_framed_and_only_by_the_sites_named() {
+    let csp = |response: &reqwest::Response| {
+        response.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+    };
+    let server = TestServer::start().await;
+    for (path, ancestors) in [
+        ("/chat.html", "frame-ancestors *"),
+        ("/agent.html", "frame-ancestors 'none'"),
+        ("/", "frame-ancestors 'none'"),
+    ] {
+        let response = server.http.get(server.url(path)).send().await.expect("GET page");
+        assert!(csp(&response).ends_with(ancestors), "{path}: {}", csp(&response));
+    }
+    let widget = server.http.get(server.url("/chat-widget.js")).send().await.expect("GET widget");
+    assert_eq!(widget.status(), 200);
+    assert!(widget.headers()["content-type"].to_str().unwrap_or_default().contains("javascript"));
+
+    let server =
+        TestServer::start_with(|c| c.chat_embed_origins = "https://www.housing.gov.bh https://eservices.gov.bh".into())
+            .await;
+    let response = server.http.get(server.url("/chat.html")).send().await.expect("GET chat");
+    assert!(
+        csp(&response).ends_with("frame-ancestors https://www.housing.gov.bh https://eservices.gov.bh"),
+        "{}",
+        csp(&response)
+    );
+}
