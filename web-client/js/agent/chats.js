@@ -8,6 +8,9 @@ import { chatActions } from './transfer.js';
 import { loadDraft, renderMode } from './composer.js';
 
 const RECEIPT_DELAY_MS = 300;
+// Ended chats stay (for wrap-up notes and tags) until closed, but each holds a room on the connection (the
+// server allows --max-rooms-per-connection): beyond this many the oldest ended ones are let go by themselves.
+const ENDED_KEPT = 5;
 let typingNow = new Set(); // chat ids whose citizen is typing
 const typing = typingWatch((ids) => { typingNow = ids; renderTyping(); });
 let receiptTimer = 0;
@@ -47,7 +50,7 @@ export function applyStaffEvent(f) {
     case 'chat':
       e.chat = d;
       if (d.status !== 'waiting') { e.position = null; e.estimate = null; }
-      if (d.status === 'ended') typing.set(id, false);
+      if (d.status === 'ended') { typing.set(id, false); pruneEnded(); }
       break;
     case 'message': {
       const isNew = !e.messages.has(d.seq);
@@ -206,6 +209,12 @@ export function select(id, focus = false) {
 export function follow(id) {
   chatEntry(id).held = true;
   state.client.join(staffRoom(id));
+}
+
+function pruneEnded() {
+  const ended = [...state.chats.entries()].filter(([id, e]) => e.chat?.status === 'ended' && id !== state.selected)
+    .sort(([, a], [, b]) => (a.chat.ended_at ?? 0) - (b.chat.ended_at ?? 0));
+  for (const [id] of ended.slice(0, Math.max(0, ended.length - ENDED_KEPT))) unfollow(id);
 }
 
 /** Stop following (released to someone else, or the agent closed an ended chat). */
