@@ -641,6 +641,12 @@ async fn an_agent_transfers_a_chat_from_the_console_and_answers_the_offline_inbo
     assert_eq!(assigned["data"]["from"], json!("Amina"));
     // The chat leaves Amina's console; Huda has the note, internal.
     console.wait_for(&format!("!document.querySelector('{item}')"), "the chat gone from the console").await?;
+    console
+        .wait_for(
+            "document.activeElement?.id === 'mine-title' || document.activeElement?.dataset.testid === 'chat-open'",
+            "the focus on the list of chats",
+        )
+        .await?;
     let staff = huda.join(&format!("chat:{chat}:staff")).await;
     let notes = staff["data"]["notes"].to_string();
     assert!(notes.contains("Ali asks about his 2019 application."), "the handover note: {notes}");

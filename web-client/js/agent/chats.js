@@ -221,11 +221,14 @@ function pruneEnded() {
 export function unfollow(id) {
   state.client.leave(staffRoom(id));
   state.chats.delete(id);
+  const hadFocus = $('pane').contains(document.activeElement) || document.activeElement === document.body;
   if (state.selected === id) {
     state.selected = null;
     renderPane();
   }
   hooks.renderChatList();
+  // The chat went (handed on, closed): the focus goes to the list of chats, not to the page.
+  if (hadFocus && state.selected === null) (document.querySelector('#my-chats [data-testid=chat-open]') || $('mine-title')).focus();
 }
 
 function queueReceipts() {
