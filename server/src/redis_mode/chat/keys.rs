@@ -1,0 +1,123 @@
+//! The live chat's key layout. The desk and everything that isn't one chat's share the hash tag `{desk}`; each
+//! chat has its own `{c:<id>}`; a person's stream stays under `{u:<sub>}` (see `redis_mode::keys`). A commit
+//! script may span several tags: Redis mode runs on one Redis (see `fence`).
+//!
+//! Under `mj:{desk}` — the desk, as parts of one versioned document (`:ver`, incremented by every desk commit):
+//! - `:agents` hash sub → `Agent` (JSON), `:queues` (JSON, both languages), `:waits` (JSON);
+//! - `:open` hash chat id → `OpenChat` (JSON), with indexes kept by the same commits so a command loads only the
+//!   open chats it can touch: `:waiting` (set of queued ids), `:held:<sub>` (set: an agent's chats), `:of:<sub>`
+//!   (set: a citizen's open chats), `:away` (set: chats whose citizen is away), `:gone` (set: agents whose
+//!   connection is down);
+//! - `:chats` sorted set of every chat id by creation time (reports);
+//! - `:canned` hash id → `Canned`, version `:cver`; `:offline` hash id → `OfflineMessage`, version `:over`,
+//!   `:offline:open` (set of open ids), `:offline:of:<sub>` (set: a citizen's open ones); `:hours` the
+//!   schedule (JSON), version `:hver`;
+//! - `:conns:<sub>` an agent's connections per node (hash node → count);
+//! - the room `desk`: `:r:desk:seq`, `:r:desk:log`, `:r:desk:ch`.
+//!
+//! Under `mj:{c:<id>}` — one chat: `:hdr` its header (`Chat`, JSON), `:ver` its version (every commit that
+//! writes the chat increments it), `:msgs` list of messages (index = seq − 1), `:notes` list of notes (index =
+//! id − 1), `:posted` hash `sub \x1f client_msg_id` → `m:<seq>` or `n:<id>`, `:conns` the citizen's connections
+//! to it per node; rooms `chat:<id>` (`:r:cit`) and `chat:<id>:staff` (`:r:staff`).
+//!
+//! Nodes: `mj:nodes` hash node → lease expiry (Redis ms); `mj:node:<node>:keys` the connection hashes the node
+//! has counts in, so whoever finds its lease expired can take them out. Ids: `mj:next:chat`, `mj:next:offline`,
+//! `mj:next:canned`, in `keys::COUNTERS`.
+
+use crate::chat::rooms::ChatRoom;
+use crate::chat::ChatId;
+
+pub const DESK: &str = "mj:{desk}";
+pub const NEXT_CHAT: &str = "mj:next:chat";
+pub const NEXT_OFFLINE: &str = "mj:next:offline";
+pub const NEXT_CANNED: &str = "mj:next:canned";
+
+/// The room tags under a chat's prefix.
+pub const CITIZEN_ROOM: &str = "cit";
+pub const STAFF_ROOM: &str = "staff";
+/// The desk room's tag under [`DESK`].
+pub const DESK_ROOM: &str = "desk";
+
+pub fn chat(id: ChatId) -> String {
+    format!("mj:{{c:{id}}}")
+}
+
+pub fn desk(part: &str) -> String {
+    format!("{DESK}:{part}")
+}
+
+/// The connections of an agent (`desk` presence) across nodes.
+pub fn agent_conns(sub: &str) -> String {
+    format!("{DESK}:conns:{sub}")
+}
+
+/// The citizen's connections to one chat across nodes.
+pub fn citizen_conns(chat_id: ChatId) -> String {
+    format!("{}:conns", chat(chat_id))
+}
+
+/// What a connection hash is about, read back from its key (for a dead node's connections).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conns {
+    Agent(String),
+    Citizen(ChatId),
+}
+
+impl Conns {
+    pub fn key(&self) -> String {
+        match self {
+            Conns::Agent(sub) => agent_conns(sub),
+            Conns::Citizen(id) => citizen_conns(*id),
+        }
+    }
+
+    pub fn parse(key: &str) -> Option<Conns> {
+        if let Some(sub) = key.strip_prefix(&format!("{DESK}:conns:")) {
+            return (!sub.is_empty()).then(|| Conns::Agent(sub.to_string()));
+        }
+        let id = key.strip_prefix("mj:{c:")?.strip_suffix("}:conns")?;
+        id.parse().ok().map(Conns::Citizen)
+    }
+}
+
+/// The key prefix and room tag of a chat room (`person` rooms live under `redis_mode::keys`).
+pub fn room(room: &ChatRoom) -> Option<(String, &'static str)> {
+    match room {
+        ChatRoom::Citizen(id) => Some((chat(*id), CITIZEN_ROOM)),
+        ChatRoom::Staff(id) => Some((chat(*id), STAFF_ROOM)),
+        ChatRoom::Desk => Some((DESK.to_string(), DESK_ROOM)),
+        ChatRoom::User(_) => None,
+    }
+}
+
+/// The key base of a chat room by its name (`chat:<id>`, `chat:<id>:staff`, `desk`).
+pub fn room_base_of(name: &str) -> Option<String> {
+    let (prefix, tag) = room(&ChatRoom::parse(name)?)?;
+    Some(format!("{prefix}:r:{tag}"))
+}
+
+/// The `:posted` field of one idempotent message or note.
+pub fn posted(sub: &str, client_msg_id: &str) -> String {
+    format!("{sub}\u{1f}{client_msg_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_keys_name_what_they_count() {
+        for conns in [Conns::Agent("g-amina".into()), Conns::Citizen(12)] {
+            assert_eq!(Conns::parse(&conns.key()), Some(conns));
+        }
+        assert_eq!(Conns::parse("mj:{c:12}:hdr"), None);
+    }
+
+    #[test]
+    fn chat_rooms_have_their_own_keys() {
+        assert_eq!(room_base_of("chat:12").as_deref(), Some("mj:{c:12}:r:cit"));
+        assert_eq!(room_base_of("chat:12:staff").as_deref(), Some("mj:{c:12}:r:staff"));
+        assert_eq!(room_base_of("desk").as_deref(), Some("mj:{desk}:r:desk"));
+        assert_eq!(room_base_of("user:c-1"), None);
+    }
+}

@@ -1,0 +1,192 @@
+//! Presence across nodes: who still has a connection, whichever node holds it.
+//!
+//! Each node counts its own connections per agent (`desk` presence) and per citizen and chat, and records the
+//! count in Redis under its name (`mj:{desk}:conns:<sub>`, `mj:{c:<id>}:conns`: hash node → count), with a
+//! lease on its name (`mj:nodes`) that it renews every [`LEASE_REFRESH`]. A count counts while its node's lease
+//! holds. When a node's count drops to zero and no other live node counts one, the person's last connection
+//! closed: the desk commit that starts their grace period (or resume window) checks again, in the script, that
+//! no live connection is counted anywhere, so a connection opened meanwhile on another node wins.
+//!
+//! A node that dies stops renewing; [`REAP_AFTER`] past its lease, whichever node sweeps first takes its counts
+//! out (atomically: one node reaps each) and treats every person left without a connection as disconnected. A
+//! node that finds its own lease lapsed (it was cut off from Redis) reports all its counts again.
+
+use std::time::Duration;
+
+use super::desk::Reach;
+use super::keys::Conns;
+use super::scripts::{CONNECTIONS_SCRIPT, LEASE_SCRIPT, REAP_SCRIPT};
+use super::{is_present, RedisChat};
+use crate::auth::User;
+use crate::chat::rules::DeskApplied;
+use crate::chat::{is_desk_staff, ChatId};
+use crate::error::Result;
+
+/// How long a node's counts hold without a renewal.
+pub const LEASE_MS: u64 = 10_000;
+/// How often a node renews its lease.
+pub const LEASE_REFRESH: Duration = Duration::from_secs(2);
+/// How long past a lapsed lease its counts are taken out (a node slow to renew gets this much more).
+pub const REAP_AFTER_MS: u64 = 5_000;
+
+fn nothing() -> DeskApplied<()> {
+    DeskApplied { reply: (), changes: vec![], effects: vec![] }
+}
+
+impl RedisChat {
+    /// Moves this node's count for `conns` by `delta` and records it; returns the live count across nodes.
+    async fn count(&self, conns: &Conns, delta: i64) -> Result<u64> {
+        let key = conns.key();
+        let count = {
+            let mut local = self.conns.lock().expect("BUG: connection counts lock poisoned");
+            let entry = local.entry(key.clone()).or_insert(0);
+            *entry = (i64::from(*entry) + delta).max(0) as u32;
+            let count = *entry;
+            if count == 0 {
+                local.remove(&key);
+            }
+            count
+        };
+        self.report_count(&key, count).await
+    }
+
+    async fn report_count(&self, key: &str, count: u32) -> Result<u64> {
+        let mut call = CONNECTIONS_SCRIPT.prepare_invoke();
+        call.arg(&self.node).arg(LEASE_MS).arg(key).arg(count);
+        let mut conn = self.redis.conn();
+        self.redis.run("connections", call.invoke_async(&mut conn)).await
+    }
+
+    /// A member of staff opened a connection (authenticated as `user`): their grace period, if running, stops.
+    pub async fn staff_connected(&self, user: &User) -> Result<()> {
+        if !is_desk_staff(user.role) {
+            return Ok(());
+        }
+        self.count(&Conns::Agent(user.sub.clone()), 1).await?;
+        let policy = self.policy.clone();
+        self.on_desk(&Reach::default(), &[], false, |input| {
+            let applied = if input.desk.agents.get(&user.sub).is_some_and(|a| a.disconnected_at.is_some()) {
+                input.desk.agent_connected(user, &policy, input.now)
+            } else {
+                nothing()
+            };
+            Ok((None, applied))
+        })
+        .await
+    }
+
+    /// A member of staff's connection closed: if it was their last on every node, their grace period starts.
+    pub async fn staff_disconnected(&self, user: &User) -> Result<()> {
+        if !is_desk_staff(user.role) {
+            return Ok(());
+        }
+        let conns = Conns::Agent(user.sub.clone());
+        if self.count(&conns, -1).await? > 0 {
+            return Ok(());
+        }
+        self.agent_gone(&user.sub, &conns).await
+    }
+
+    /// `sub` has no live connection left (the commit checks it again).
+    async fn agent_gone(&self, sub: &str, conns: &Conns) -> Result<()> {
+        let (reach, absent) = (Reach::default(), [conns.key()]);
+        let gone =
+            self.on_desk(&reach, &absent, false, |input| Ok((None, input.desk.agent_disconnected(sub, input.now))));
+        back_is_fine(gone.await)
+    }
+
+    /// A citizen's connection joined (`present`) or left their chat's room.
+    pub async fn citizen_presence(&self, chat: ChatId, citizen: &str, present: bool) -> Result<()> {
+        let conns = Conns::Citizen(chat);
+        let live = self.count(&conns, if present { 1 } else { -1 }).await?;
+        if present {
+            self.citizen_back(chat, citizen).await
+        } else if live == 0 {
+            self.citizen_gone(chat, Some(citizen), &conns).await
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn citizen_back(&self, chat: ChatId, citizen: &str) -> Result<()> {
+        self.on_desk(&Reach::chat(chat), &[], false, |input| {
+            if input.desk.open.get(&chat).is_none_or(|o| o.citizen_away_since.is_none()) {
+                return Ok((None, nothing()));
+            }
+            Ok((None, input.desk.citizen_presence(chat, citizen, true, input.now)?))
+        })
+        .await
+    }
+
+    /// The citizen of `chat` has no live connection to it (the commit checks it again).
+    async fn citizen_gone(&self, chat: ChatId, citizen: Option<&str>, conns: &Conns) -> Result<()> {
+        let (reach, absent) = (Reach::chat(chat), [conns.key()]);
+        let gone = self.on_desk(&reach, &absent, false, |input| {
+            let Some(owner) = input.desk.open.get(&chat).map(|o| o.citizen.clone()) else {
+                return Ok((None, nothing()));
+            };
+            if citizen.is_some_and(|c| c != owner) {
+                return Ok((None, nothing()));
+            }
+            Ok((None, input.desk.citizen_presence(chat, &owner, false, input.now)?))
+        });
+        back_is_fine(gone.await)
+    }
+
+    /// Renews this node's lease; if it had lapsed, reports every count again.
+    pub async fn renew_lease(&self) -> Result<()> {
+        let mut call = LEASE_SCRIPT.prepare_invoke();
+        call.arg(&self.node).arg(LEASE_MS);
+        let mut conn = self.redis.conn();
+        let valid: i64 = self.redis.run("lease", call.invoke_async(&mut conn)).await?;
+        if valid == 0 {
+            let counts: Vec<(String, u32)> = {
+                let local = self.conns.lock().expect("BUG: connection counts lock poisoned");
+                local.iter().map(|(k, v)| (k.clone(), *v)).collect()
+            };
+            for (key, count) in counts {
+                self.report_count(&key, count).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops this node's lease (a clean stop): its counts stop counting at once and are reaped soon.
+    pub async fn drop_lease(&self) {
+        let mut conn = self.redis.conn();
+        let cmd = redis::cmd("HSET").arg("mj:nodes").arg(&self.node).arg(0).clone();
+        let _ = self.redis.run::<i64>("lease", cmd.query_async(&mut conn)).await;
+    }
+
+    /// Takes out the counts of dead nodes, and lets everyone they left without a connection go.
+    pub(super) async fn reap(&self) -> Result<()> {
+        let mut call = REAP_SCRIPT.prepare_invoke();
+        call.arg(REAP_AFTER_MS);
+        let mut conn = self.redis.conn();
+        let keys: Vec<String> = self.redis.run("reap", call.invoke_async(&mut conn)).await?;
+        for key in keys {
+            match Conns::parse(&key) {
+                Some(conns @ Conns::Agent(_)) => {
+                    if let Conns::Agent(sub) = &conns {
+                        self.agent_gone(sub, &conns).await?;
+                    }
+                }
+                Some(conns @ Conns::Citizen(_)) => {
+                    if let Conns::Citizen(chat) = conns {
+                        self.citizen_gone(chat, None, &conns).await?;
+                    }
+                }
+                None => tracing::warn!(key, "a dead node counted connections under an unknown key"),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Someone who was to be marked gone is connected again: nothing to do.
+fn back_is_fine(result: Result<()>) -> Result<()> {
+    match result {
+        Err(e) if is_present(&e) => Ok(()),
+        other => other,
+    }
+}
