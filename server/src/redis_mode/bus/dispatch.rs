@@ -90,7 +90,15 @@ impl Listener {
         }
         let Some(last) = self.rooms.get(channel).and_then(|t| t.last) else { return Ok(()) };
         let Some(seq) = event_seq(message.frame) else {
-            warn!(channel, "pub/sub message without a seq; ignored");
+            // Unsequenced (typing): never stored, never replayed; after the room's events read before it.
+            let Ok(text) = std::str::from_utf8(message.frame) else {
+                warn!(channel, "pub/sub message that is not UTF-8; ignored");
+                return Ok(());
+            };
+            self.flush_channel(channel);
+            if let Some(track) = self.rooms.get(channel) {
+                self.hub.dispatch_frame(&track.key, &Utf8Bytes::from(text));
+            }
             return Ok(());
         };
         if seq <= last {
