@@ -34,6 +34,8 @@ mod reads;
 mod records;
 mod scripts;
 mod state;
+#[cfg(test)]
+mod tests;
 mod wire;
 
 use std::collections::HashMap;

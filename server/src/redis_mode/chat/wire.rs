@@ -23,8 +23,8 @@ pub fn typing(event: &Routed) -> Result<axum::extract::ws::Utf8Bytes> {
     Err(Error::internal("chat protocol not wired yet"))
 }
 
-// TEMPORARY until the chat seam lands with `protocol::chat`.
+// TEMPORARY until the chat seam lands with `protocol::chat`: a bare frame naming the room.
 fn encode(event: &Routed, seq: u64) -> Result<axum::extract::ws::Utf8Bytes> {
-    let _ = (event, seq);
-    Err(Error::internal("chat protocol not wired yet"))
+    let room = event.room().key();
+    Ok(format!(r#"{{"type":"event","room":"{room}","seq":{seq},"kind":"chat","data":{{}}}}"#).into())
 }
