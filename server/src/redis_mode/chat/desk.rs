@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use redis::Value;
 
+use super::keys;
 use super::plan::Plan;
 use super::scripts::{LOAD_CHATS_SCRIPT, LOAD_DESK_SCRIPT};
 use super::state::{parse_chats, LoadedDesk, Versioned};
@@ -12,8 +13,8 @@ use super::{backoff, gave_up, present, Committed, RedisChat, CHAT_IDS, MAX_ATTEM
 use crate::auth::unix_millis;
 use crate::chat::desk::Desk;
 use crate::chat::rooms::{self, Scope};
-use crate::chat::rules::{settle, Change, ChatState, DeskApplied};
-use crate::chat::{Chat, ChatId};
+use crate::chat::rules::{settle, Change, ChatState, DeskApplied, Effect};
+use crate::chat::{Chat, ChatId, EndReason};
 use crate::error::{Error, ErrorCode, Result};
 
 /// Which open chats a desk command loads beyond the queued ones (see LOAD_DESK).
@@ -184,6 +185,12 @@ impl RedisChat {
         let known: BTreeSet<ChatId> =
             loaded.loaded.iter().chain(loaded.desk.open.keys()).chain(chats.keys()).copied().collect();
         check_reach(&applied, &known)?;
+        let abandoned: Vec<ChatId> = applied
+            .effects
+            .iter()
+            .filter(|(_, e)| matches!(e, Effect::Ended { reason: EndReason::Abandoned }))
+            .map(|(id, _)| *id)
+            .collect();
         let settled = match settle(applied, &mut chats, &self.policy, now) {
             Ok(settled) => settled,
             Err(e) if e.code == ErrorCode::Conflict => return Err(Error::conflict(MOVED)),
@@ -196,6 +203,11 @@ impl RedisChat {
         }
         for key in absent {
             plan.absent(key.clone());
+        }
+        // A chat ends as abandoned only if its citizen is still without a connection, on every node: the away
+        // mark is written apart from the desk's version (see `presence`), so the commit checks the connections.
+        for chat_id in &abandoned {
+            plan.absent(keys::citizen_conns(*chat_id));
         }
         let scope = Scope { desk: Some(&loaded.desk), chats: &chats, policy: &self.policy, now };
         plan.route(rooms::route(&settled.changes, &scope), self.bounds)?;

@@ -6,8 +6,10 @@
 //! - `:agents` hash sub → `Agent` (JSON), `:queues` (JSON, both languages), `:waits` (JSON);
 //! - `:open` hash chat id → `OpenChat` (JSON), with indexes kept by the same commits so a command loads only the
 //!   open chats it can touch: `:waiting` (set of queued ids), `:held:<sub>` (set: an agent's chats), `:of:<sub>`
-//!   (set: a citizen's open chats), `:away` (set: chats whose citizen is away), `:gone` (set: agents whose
-//!   connection is down);
+//!   (set: a citizen's open chats), `:gone` (set: agents whose connection is down);
+//! - `:away` hash chat id → since when its citizen has been away: kept apart from the open entry and written
+//!   without moving the desk's version, so a storm of reconnecting citizens doesn't conflict with routing (the
+//!   open entries are stored without it, and it is merged back on load);
 //! - `:chats` sorted set of every chat id by creation time (reports);
 //! - `:canned` hash id → `Canned`, version `:cver`; `:offline` hash id → `OfflineMessage`, version `:over`,
 //!   `:offline:open` (set of open ids), `:offline:of:<sub>` (set: a citizen's open ones); `:hours` the

@@ -84,7 +84,12 @@ impl RedisChat {
     pub async fn sweep(&self) -> Result<()> {
         self.reap().await?;
         let reach = Reach { sweep: true, ..Reach::default() };
-        self.on_desk(&reach, &[], false, |input| Ok((None, input.desk.sweep(&self.policy, input.now)))).await
+        let swept = self.on_desk(&reach, &[], false, |input| Ok((None, input.desk.sweep(&self.policy, input.now))));
+        match swept.await {
+            // A citizen it would have ended as abandoned came back meanwhile: the next sweep sees them back.
+            Err(e) if super::is_present(&e) => Ok(()),
+            other => other,
+        }
     }
 
     /// The business hours as they are now.

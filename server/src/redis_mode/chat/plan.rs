@@ -9,7 +9,7 @@ use serde_json::{json, Value as Json};
 
 use super::keys;
 use super::wire;
-use crate::chat::desk::{Desk, Waiting};
+use crate::chat::desk::{Desk, OpenChat, Waiting};
 use crate::chat::rooms::{ChatRoom, Routed};
 use crate::chat::rules::ChatState;
 use crate::chat::{Body, Chat, ChatId, ChatLang};
@@ -110,9 +110,14 @@ impl Plan {
                 continue;
             }
             let field = id.to_string();
-            match new {
-                Some(open) => self.op(json!(["hset", keys::desk("open"), field, to_json(open)?])),
-                None => self.op(json!(["hdel", keys::desk("open"), field])),
+            // Whether the citizen is away is kept apart (`:away`), written only by presence and by this
+            // chat leaving the desk, so that presence commits don't conflict with routing.
+            let bare = |o: &OpenChat| OpenChat { citizen_away_since: None, ..o.clone() };
+            if old.map(bare) != new.map(bare) {
+                match new {
+                    Some(open) => self.op(json!(["hset", keys::desk("open"), field, to_json(&bare(open))?])),
+                    None => self.op(json!(["hdel", keys::desk("open"), field])),
+                }
             }
             let (old_citizen, new_citizen) = (old.map(|o| o.citizen.as_str()), new.map(|o| o.citizen.as_str()));
             if old_citizen != new_citizen {
@@ -123,10 +128,13 @@ impl Plan {
                     self.op(json!(["sadd", keys::desk(&format!("of:{sub}")), field]));
                 }
             }
-            let away = |o: Option<&crate::chat::desk::OpenChat>| o.is_some_and(|o| o.citizen_away_since.is_some());
-            if away(old) != away(new) {
-                let op = if away(new) { "sadd" } else { "srem" };
-                self.op(json!([op, keys::desk("away"), field]));
+            let away = |o: Option<&OpenChat>| o.and_then(|o| o.citizen_away_since);
+            // A chat leaving the desk takes its mark with it, even one set after this command's load.
+            if away(old) != away(new) || new.is_none() {
+                match away(new) {
+                    Some(since) => self.op(json!(["hset", keys::desk("away"), field, since.to_string()])),
+                    None => self.op(json!(["hdel", keys::desk("away"), field])),
+                }
             }
         }
         if self.ops.len() > start {
@@ -177,6 +185,10 @@ impl Plan {
     pub fn record(&mut self, hash: String, field: String, value: String, version_key: String) {
         self.op(json!(["hset", hash, field, value]));
         self.bump.insert(version_key);
+    }
+
+    pub fn hset(&mut self, hash: String, field: String, value: String) {
+        self.op(json!(["hset", hash, field, value]));
     }
 
     pub fn set(&mut self, key: String, value: String) {

@@ -14,13 +14,22 @@
 use std::time::Duration;
 
 use super::desk::Reach;
+use super::keys;
 use super::keys::Conns;
-use super::scripts::{CONNECTIONS_SCRIPT, LEASE_SCRIPT, REAP_SCRIPT};
-use super::{is_present, RedisChat};
-use crate::auth::User;
+use super::plan::Plan;
+use super::scripts::{CONNECTIONS_SCRIPT, LEASE_SCRIPT, LOAD_OPEN_SCRIPT, REAP_SCRIPT};
+use super::{backoff, gave_up, is_present, present as present_error, Committed, RedisChat, MAX_ATTEMPTS};
+use std::collections::BTreeMap;
+
+use redis::Value;
+
+use crate::auth::{unix_millis, User};
+use crate::chat::desk::{Agent, Desk, OpenChat};
+use crate::chat::rooms::{self, Scope};
 use crate::chat::rules::DeskApplied;
 use crate::chat::{is_desk_staff, ChatId};
 use crate::error::Result;
+use crate::redis_mode::state::Items;
 
 /// How long a node's counts hold without a renewal.
 pub const LEASE_MS: u64 = 10_000;
@@ -109,28 +118,77 @@ impl RedisChat {
     }
 
     async fn citizen_back(&self, chat: ChatId, citizen: &str) -> Result<()> {
-        self.on_desk(&Reach::chat(chat), &[], false, |input| {
-            if input.desk.open.get(&chat).is_none_or(|o| o.citizen_away_since.is_none()) {
-                return Ok((None, nothing()));
-            }
-            Ok((None, input.desk.citizen_presence(chat, citizen, true, input.now)?))
-        })
-        .await
+        self.citizen_mark(chat, Some(citizen), true, None).await
     }
 
     /// The citizen of `chat` has no live connection to it (the commit checks it again).
     async fn citizen_gone(&self, chat: ChatId, citizen: Option<&str>, conns: &Conns) -> Result<()> {
-        let (reach, absent) = (Reach::chat(chat), [conns.key()]);
-        let gone = self.on_desk(&reach, &absent, false, |input| {
-            let Some(owner) = input.desk.open.get(&chat).map(|o| o.citizen.clone()) else {
-                return Ok((None, nothing()));
+        back_is_fine(self.citizen_mark(chat, citizen, false, Some(conns.key())).await)
+    }
+
+    /// Marks the citizen of `chat` away or back. Light on purpose (a storm of reconnecting citizens makes one
+    /// per connection): it reads only the chat's open entry and its agent, writes only the `:away` mark and the
+    /// desk's `open` event, and checks the desk's version without moving it, so these marks never conflict with
+    /// one another (only with a routing commit, which moves the version). `absent`: the connection hash that
+    /// must have no live connection (going away).
+    async fn citizen_mark(
+        &self,
+        chat: ChatId,
+        citizen: Option<&str>,
+        present: bool,
+        absent: Option<String>,
+    ) -> Result<()> {
+        for attempt in 0..MAX_ATTEMPTS {
+            let generation = self.redis.generation().await?;
+            let mut call = LOAD_OPEN_SCRIPT.prepare_invoke();
+            call.arg(&*generation).arg(chat);
+            let mut conn = self.redis.conn();
+            let Some(reply) = self.redis.attempt::<Value>("load open chat", call.invoke_async(&mut conn)).await? else {
+                self.redis.adopt_after(&generation).await?;
+                continue;
             };
-            if citizen.is_some_and(|c| c != owner) {
-                return Ok((None, nothing()));
+            let mut items = Items::new(reply)?;
+            let version = items.text()?;
+            let (open, away, agent) = (items.text()?, items.text()?, items.text()?);
+            if open.is_empty() {
+                return Ok(());
             }
-            Ok((None, input.desk.citizen_presence(chat, &owner, false, input.now)?))
-        });
-        back_is_fine(gone.await)
+            let mut entry: OpenChat = stored(&open)?;
+            entry.citizen_away_since = away.parse().ok();
+            if citizen.is_some_and(|c| c != entry.citizen) || entry.citizen_away_since.is_none() == present {
+                return Ok(());
+            }
+            let owner = entry.citizen.clone();
+            let mut desk = Desk::default();
+            desk.open.insert(chat, entry);
+            if !agent.is_empty() {
+                let agent: Agent = stored(&agent)?;
+                desk.agents.insert(agent.sub.clone(), agent);
+            }
+            let now = unix_millis();
+            let applied = desk.citizen_presence(chat, &owner, present, now)?;
+            let mut plan = Plan::default();
+            plan.check(keys::desk("ver"), &version);
+            match desk.open.get(&chat).and_then(|o| o.citizen_away_since) {
+                Some(since) => plan.hset(keys::desk("away"), chat.to_string(), since.to_string()),
+                None => plan.hdel(keys::desk("away"), chat.to_string()),
+            }
+            if let Some(key) = &absent {
+                plan.absent(key.clone());
+            }
+            let chats = BTreeMap::new();
+            let scope = Scope { desk: Some(&desk), chats: &chats, policy: &self.policy, now };
+            plan.route(rooms::route(&applied.changes, &scope), self.bounds)?;
+            match self.commit(&generation, &plan).await? {
+                Committed::Done => return Ok(()),
+                Committed::Present => return Err(present_error()),
+                Committed::Moved => backoff(attempt).await,
+                Committed::Fenced => {
+                    self.redis.adopt_after(&generation).await?;
+                }
+            }
+        }
+        Err(gave_up("presence"))
     }
 
     /// Renews this node's lease; if it had lapsed, reports every count again.
@@ -189,4 +247,8 @@ fn back_is_fine(result: Result<()>) -> Result<()> {
         Err(e) if is_present(&e) => Ok(()),
         other => other,
     }
+}
+
+fn stored<T: serde::de::DeserializeOwned>(json: &str) -> Result<T> {
+    serde_json::from_str(json).map_err(|e| crate::error::Error::internal(format_args!("stored desk JSON: {e}")))
 }

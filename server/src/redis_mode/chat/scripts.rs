@@ -95,7 +95,7 @@ return out
 /// sweep's, the chats of away citizens and of agents whose connection is down), a citizen's sub (their open
 /// chats) or '', a chat id (its entry, header and version) or '', then agents' subs (the chats they hold).
 /// Queued chats are always loaded (routing hands them out). Returns `{version, agents (flat), queues, waits,
-/// open (flat), header or false, chat version, offline open count, the desk room's seq, generation}`.
+/// open (flat), away (flat: chat id → since, of the open chats loaded), header or false, chat version, offline open count, the desk room's seq, generation}`.
 const LOAD_DESK: &str = r#"
 local D = 'mj:{desk}'
 local flags = ARGV[2]
@@ -114,13 +114,18 @@ else
   if ARGV[4] ~= '' then add({ARGV[4]}) end
   for i = 5, #ARGV do add(redis.call('SMEMBERS', D .. ':held:' .. ARGV[i])) end
   if string.find(flags, 's', 1, true) then
-    add(redis.call('SMEMBERS', D .. ':away'))
+    add(redis.call('HKEYS', D .. ':away'))
     for _, sub in ipairs(redis.call('SMEMBERS', D .. ':gone')) do add(redis.call('SMEMBERS', D .. ':held:' .. sub)) end
   end
   for _, id in ipairs(order) do
     local j = redis.call('HGET', D .. ':open', id)
     if j then open[#open + 1] = id; open[#open + 1] = j end
   end
+end
+local away = {}
+for i = 1, #open, 2 do
+  local since = redis.call('HGET', D .. ':away', open[i])
+  if since then away[#away + 1] = open[i]; away[#away + 1] = since end
 end
 local hdr, cver = false, '0'
 if ARGV[4] ~= '' then
@@ -129,12 +134,12 @@ if ARGV[4] ~= '' then
   cver = redis.call('GET', P .. ':ver') or '0'
 end
 return {redis.call('GET', D .. ':ver') or '0', redis.call('HGETALL', D .. ':agents'),
-  redis.call('GET', D .. ':queues') or '', redis.call('GET', D .. ':waits') or '', open, hdr, cver,
+  redis.call('GET', D .. ':queues') or '', redis.call('GET', D .. ':waits') or '', open, away, hdr, cver,
   tostring(redis.call('SCARD', D .. ':offline:open')), redis.call('GET', D .. ':r:desk:seq') or '0', GEN}
 "#;
 
 /// One chat in full for a snapshot or a transcript, with the room's seq, consistently: `{generation, seq,
-/// header or false, messages, notes, queues, waits, open entry}`. ARGV: generation, chat id, room tag (or ''),
+/// header or false, messages, notes, queues, waits, open entry, citizen away since}`. ARGV: generation, chat id, room tag (or ''),
 /// notes (1/0).
 const READ_CHAT: &str = r#"
 local D = 'mj:{desk}'
@@ -146,7 +151,21 @@ if ARGV[3] ~= '' then seq = redis.call('GET', P .. ':r:' .. ARGV[3] .. ':seq') o
 local notes = {}
 if ARGV[4] == '1' then notes = redis.call('LRANGE', P .. ':notes', 0, -1) end
 return {GEN, seq, hdr, redis.call('LRANGE', P .. ':msgs', 0, -1), notes, redis.call('GET', D .. ':queues') or '',
-  redis.call('GET', D .. ':waits') or '', redis.call('HGET', D .. ':open', ARGV[2]) or ''}
+  redis.call('GET', D .. ':waits') or '', redis.call('HGET', D .. ':open', ARGV[2]) or '',
+  redis.call('HGET', D .. ':away', ARGV[2]) or ''}
+"#;
+
+/// One open chat for a citizen's presence: `{desk version, open entry or '', away since or '', its agent or ''}`.
+/// ARGV: generation, chat id.
+const LOAD_OPEN: &str = r#"
+local D = 'mj:{desk}'
+local open = redis.call('HGET', D .. ':open', ARGV[2]) or ''
+local agent = ''
+if open ~= '' then
+  local sub = cjson.decode(open).agent
+  if type(sub) == 'string' then agent = redis.call('HGET', D .. ':agents', sub) or '' end
+end
+return {redis.call('GET', D .. ':ver') or '0', open, redis.call('HGET', D .. ':away', ARGV[2]) or '', agent}
 "#;
 
 /// A small versioned record set of the desk (canned responses, offline messages): `{version, values}`.
@@ -226,6 +245,7 @@ pub static LOAD_CHAT_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(LOAD_CHA
 pub static LOAD_CHATS_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(LOAD_CHATS));
 pub static LOAD_DESK_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(LOAD_DESK));
 pub static READ_CHAT_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(READ_CHAT));
+pub static LOAD_OPEN_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(LOAD_OPEN));
 pub static LOAD_SET_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(LOAD_SET));
 pub static SET_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(SET));
 pub static EPHEMERAL_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(EPHEMERAL));

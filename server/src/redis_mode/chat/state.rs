@@ -60,6 +60,12 @@ impl LoadedDesk {
             desk.open.insert(id, open);
             loaded.insert(id);
         }
+        for (id, since) in items.pairs()? {
+            let (Ok(id), Ok(since)) = (id.parse::<ChatId>(), since.parse::<u64>()) else { continue };
+            if let Some(open) = desk.open.get_mut(&id) {
+                open.citizen_away_since = Some(since);
+            }
+        }
         let header = text(items.value()?);
         let chat_version = items.text()?;
         let chat = header.map(|h| json(&h).map(|value| Versioned { value, version: chat_version })).transpose()?;
@@ -152,8 +158,11 @@ impl FullChat {
             desk.waits = json(&waits)?;
         }
         let open = items.text()?;
+        let away = items.text()?.parse().ok();
         if !open.is_empty() {
-            desk.open.insert(chat.id, json(&open)?);
+            let mut open: OpenChat = json(&open)?;
+            open.citizen_away_since = away;
+            desk.open.insert(chat.id, open);
         }
         let state = ChatState::from_parts(chat, messages, notes, HashMap::new());
         Ok(Some(FullChat { generation, seq, state, desk }))

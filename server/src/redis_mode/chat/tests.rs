@@ -9,6 +9,7 @@ use redis::aio::ConnectionManager;
 use super::desk::Reach;
 use super::*;
 use crate::auth::{Role, User};
+use crate::chat::desk::Desk;
 use crate::chat::rules::{ChatCommand, ChatReply};
 use crate::chat::{Availability, Category, ChatLang, StartForm};
 use crate::qa::Localized;
@@ -154,4 +155,34 @@ async fn an_agents_last_connection_on_any_node_starts_the_grace_period() {
     desk.check().expect("consistent");
     assert_eq!(desk.agents["g-amina"].availability, Availability::Offline);
     assert_eq!(desk.queues.en.len(), 1, "the chat went back to the queue");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_citizen_back_on_another_node_within_the_window_keeps_the_chat() {
+    let Some(server) = redis_server() else { return };
+    let policy = ChatPolicy { resume_window_ms: 300, ..ChatPolicy::default() };
+    let nodes = [node(server.1, &policy).await, node(server.1, &policy).await];
+    let amina = user("g-amina", Role::Agent);
+    nodes[0].set_status(&amina, Availability::Available, Some(vec![ChatLang::En])).await.expect("status");
+    let (one, two) = (user("c-1", Role::Citizen), user("c-2", Role::Citizen));
+    let first = nodes[0].start(&one, form(&nodes[0])).await.expect("start").chat;
+    let second = nodes[0].start(&two, form(&nodes[0])).await.expect("start").chat;
+    for (chat, citizen) in [(first, &one), (second, &two)] {
+        nodes[0].citizen_presence(chat, &citizen.sub, true).await.expect("joined");
+        nodes[0].citizen_presence(chat, &citizen.sub, false).await.expect("left");
+    }
+    let away = |desk: &Desk, chat| desk.open.get(&chat).and_then(|o| o.citizen_away_since);
+    let desk = nodes[1].read_desk(&Reach { all: true, ..Reach::default() }).await.expect("desk").desk;
+    assert!(away(&desk, first).is_some() && away(&desk, second).is_some());
+    // The first citizen comes back through the other node; the second stays away past the window.
+    nodes[1].citizen_presence(first, &one.sub, true).await.expect("back");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    nodes[0].sweep().await.expect("sweep");
+    nodes[1].sweep().await.expect("sweep");
+    let desk = nodes[1].read_desk(&Reach { all: true, ..Reach::default() }).await.expect("desk").desk;
+    desk.check().expect("consistent");
+    assert_eq!(away(&desk, first), None);
+    assert!(!desk.open.contains_key(&second), "abandoned");
+    let ended = nodes[0].chat_state(second).await.expect("chat").chat;
+    assert_eq!(ended.end_reason, Some(crate::chat::EndReason::Abandoned));
 }
