@@ -207,7 +207,9 @@ impl RedisChat {
         // A chat ends as abandoned only if its citizen is still without a connection, on every node: the away
         // mark is written apart from the desk's version (see `presence`), so the commit checks the connections.
         for chat_id in &abandoned {
-            plan.absent(keys::citizen_conns(*chat_id));
+            if let Some(open) = before.open.get(chat_id) {
+                plan.absent(keys::conns(&open.citizen));
+            }
         }
         let scope = Scope { desk: Some(&loaded.desk), chats: &chats, policy: &self.policy, now };
         plan.route(rooms::route(&settled.changes, &scope), self.bounds)?;

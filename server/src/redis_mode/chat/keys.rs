@@ -14,13 +14,12 @@
 //! - `:canned` hash id → `Canned`, version `:cver`; `:offline` hash id → `OfflineMessage`, version `:over`,
 //!   `:offline:open` (set of open ids), `:offline:of:<sub>` (set: a citizen's open ones); `:hours` the
 //!   schedule (JSON), version `:hver`;
-//! - `:conns:<sub>` an agent's connections per node (hash node → count);
+//! - `:conns:<sub>` the connections authenticated as `sub`, per node (hash node → count);
 //! - the room `desk`: `:r:desk:seq`, `:r:desk:log`, `:r:desk:ch`.
 //!
 //! Under `mj:{c:<id>}` — one chat: `:hdr` its header (`Chat`, JSON), `:ver` its version (every commit that
 //! writes the chat increments it), `:msgs` list of messages (index = seq − 1), `:notes` list of notes (index =
-//! id − 1), `:posted` hash `sub \x1f client_msg_id` → `m:<seq>` or `n:<id>`, `:conns` the citizen's connections
-//! to it per node; rooms `chat:<id>` (`:r:cit`) and `chat:<id>:staff` (`:r:staff`).
+//! id − 1), `:posted` hash `sub \x1f client_msg_id` → `m:<seq>` or `n:<id>`; rooms `chat:<id>` (`:r:cit`) and `chat:<id>:staff` (`:r:staff`).
 //!
 //! Nodes: `mj:nodes` hash node → lease expiry (Redis ms); `mj:node:<node>:keys` the connection hashes the node
 //! has counts in, so whoever finds its lease expired can take them out. Ids: `mj:next:chat`, `mj:next:offline`,
@@ -48,38 +47,14 @@ pub fn desk(part: &str) -> String {
     format!("{DESK}:{part}")
 }
 
-/// The connections of an agent (`desk` presence) across nodes.
-pub fn agent_conns(sub: &str) -> String {
+/// The connections authenticated as `sub` across nodes (staff and citizens alike).
+pub fn conns(sub: &str) -> String {
     format!("{DESK}:conns:{sub}")
 }
 
-/// The citizen's connections to one chat across nodes.
-pub fn citizen_conns(chat_id: ChatId) -> String {
-    format!("{}:conns", chat(chat_id))
-}
-
-/// What a connection hash is about, read back from its key (for a dead node's connections).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Conns {
-    Agent(String),
-    Citizen(ChatId),
-}
-
-impl Conns {
-    pub fn key(&self) -> String {
-        match self {
-            Conns::Agent(sub) => agent_conns(sub),
-            Conns::Citizen(id) => citizen_conns(*id),
-        }
-    }
-
-    pub fn parse(key: &str) -> Option<Conns> {
-        if let Some(sub) = key.strip_prefix(&format!("{DESK}:conns:")) {
-            return (!sub.is_empty()).then(|| Conns::Agent(sub.to_string()));
-        }
-        let id = key.strip_prefix("mj:{c:")?.strip_suffix("}:conns")?;
-        id.parse().ok().map(Conns::Citizen)
-    }
+/// Whose connections a connection hash counts, read back from its key (for a dead node's connections).
+pub fn conns_of(key: &str) -> Option<&str> {
+    key.strip_prefix(DESK).and_then(|k| k.strip_prefix(":conns:")).filter(|sub| !sub.is_empty())
 }
 
 /// The key prefix and room tag of a chat room (`person` rooms live under `redis_mode::keys`).
@@ -108,11 +83,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn connection_keys_name_what_they_count() {
-        for conns in [Conns::Agent("g-amina".into()), Conns::Citizen(12)] {
-            assert_eq!(Conns::parse(&conns.key()), Some(conns));
-        }
-        assert_eq!(Conns::parse("mj:{c:12}:hdr"), None);
+    fn connection_keys_name_whose_they_are() {
+        assert_eq!(conns_of(&conns("g-amina")), Some("g-amina"));
+        assert_eq!(conns_of("mj:{c:12}:hdr"), None);
     }
 
     #[test]

@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use super::desk::Reach;
 use super::keys;
-use super::keys::Conns;
 use super::plan::Plan;
 use super::scripts::{CONNECTIONS_SCRIPT, LEASE_SCRIPT, LOAD_OPEN_SCRIPT, REAP_SCRIPT};
 use super::{backoff, gave_up, is_present, present as present_error, Committed, RedisChat, MAX_ATTEMPTS};
@@ -43,9 +42,10 @@ fn nothing() -> DeskApplied<()> {
 }
 
 impl RedisChat {
-    /// Moves this node's count for `conns` by `delta` and records it; returns the live count across nodes.
-    async fn count(&self, conns: &Conns, delta: i64) -> Result<u64> {
-        let key = conns.key();
+    /// Moves this node's count of `sub`'s connections by `delta` and records it; returns the live count across
+    /// nodes.
+    async fn count(&self, sub: &str, delta: i64) -> Result<u64> {
+        let key = keys::conns(sub);
         let count = {
             let mut local = self.conns.lock().expect("BUG: connection counts lock poisoned");
             let entry = local.entry(key.clone()).or_insert(0);
@@ -66,64 +66,70 @@ impl RedisChat {
         self.redis.run("connections", call.invoke_async(&mut conn)).await
     }
 
-    /// A member of staff opened a connection (authenticated as `user`): their grace period, if running, stops.
-    pub async fn staff_connected(&self, user: &User) -> Result<()> {
-        if !is_desk_staff(user.role) {
-            return Ok(());
-        }
-        self.count(&Conns::Agent(user.sub.clone()), 1).await?;
-        let policy = self.policy.clone();
-        self.on_desk(&Reach::default(), &[], false, |input| {
-            let applied = if input.desk.agents.get(&user.sub).is_some_and(|a| a.disconnected_at.is_some()) {
-                input.desk.agent_connected(user, &policy, input.now)
-            } else {
-                nothing()
-            };
-            Ok((None, applied))
-        })
-        .await
-    }
-
-    /// A member of staff's connection closed: if it was their last on every node, their grace period starts.
-    pub async fn staff_disconnected(&self, user: &User) -> Result<()> {
-        if !is_desk_staff(user.role) {
-            return Ok(());
-        }
-        let conns = Conns::Agent(user.sub.clone());
-        if self.count(&conns, -1).await? > 0 {
-            return Ok(());
-        }
-        self.agent_gone(&user.sub, &conns).await
-    }
-
-    /// `sub` has no live connection left (the commit checks it again).
-    async fn agent_gone(&self, sub: &str, conns: &Conns) -> Result<()> {
-        let (reach, absent) = (Reach::default(), [conns.key()]);
-        let gone =
-            self.on_desk(&reach, &absent, false, |input| Ok((None, input.desk.agent_disconnected(sub, input.now))));
-        back_is_fine(gone.await)
-    }
-
-    /// A citizen's connection joined (`present`) or left their chat's room.
-    pub async fn citizen_presence(&self, chat: ChatId, citizen: &str, present: bool) -> Result<()> {
-        let conns = Conns::Citizen(chat);
-        let live = self.count(&conns, if present { 1 } else { -1 }).await?;
-        if present {
-            self.citizen_back(chat, citizen).await
-        } else if live == 0 {
-            self.citizen_gone(chat, Some(citizen), &conns).await
+    /// A connection authenticated as `user` opened: a member of staff's grace period stops, a citizen's chats'
+    /// resume windows stop.
+    pub async fn connected(&self, user: &User) -> Result<()> {
+        self.count(&user.sub, 1).await?;
+        if is_desk_staff(user.role) {
+            let policy = self.policy.clone();
+            self.on_desk(&Reach::default(), &[], false, |input| {
+                let applied = if input.desk.agents.get(&user.sub).is_some_and(|a| a.disconnected_at.is_some()) {
+                    input.desk.agent_connected(user, &policy, input.now)
+                } else {
+                    nothing()
+                };
+                Ok((None, applied))
+            })
+            .await
         } else {
+            for chat in self.open_chats_of(&user.sub).await? {
+                self.citizen_mark(chat, Some(&user.sub), true, None).await?;
+            }
             Ok(())
         }
     }
 
-    async fn citizen_back(&self, chat: ChatId, citizen: &str) -> Result<()> {
-        self.citizen_mark(chat, Some(citizen), true, None).await
+    /// A connection authenticated as `user` closed: if it was their last on every node, a member of staff's
+    /// grace period starts, and each of a citizen's open chats starts its resume window.
+    pub async fn disconnected(&self, user: &User) -> Result<()> {
+        if self.count(&user.sub, -1).await? > 0 {
+            return Ok(());
+        }
+        self.gone(&user.sub, Some(is_desk_staff(user.role))).await
     }
 
-    /// The citizen of `chat` has no live connection to it (the commit checks it again).
-    async fn citizen_gone(&self, chat: ChatId, citizen: Option<&str>, conns: &Conns) -> Result<()> {
-        back_is_fine(self.citizen_mark(chat, citizen, false, Some(conns.key())).await)
+    /// `sub` has no live connection left (each commit checks it again): on the desk, their grace period starts;
+    /// as a citizen, their open chats' resume windows. `staff`: which they are, if known.
+    async fn gone(&self, sub: &str, staff: Option<bool>) -> Result<()> {
+        if staff == Some(false) {
+            return self.citizen_gone(sub).await;
+        }
+        let (reach, absent) = (Reach::default(), [keys::conns(sub)]);
+        let gone = self.on_desk(&reach, &absent, false, |input| {
+            if input.desk.agents.get(sub).is_none_or(|a| a.disconnected_at.is_some()) {
+                return Ok((None, nothing()));
+            }
+            Ok((None, input.desk.agent_disconnected(sub, input.now)))
+        });
+        back_is_fine(gone.await)?;
+        match staff {
+            Some(true) => Ok(()),
+            _ => self.citizen_gone(sub).await,
+        }
+    }
+
+    async fn citizen_gone(&self, sub: &str) -> Result<()> {
+        for chat in self.open_chats_of(sub).await? {
+            back_is_fine(self.citizen_mark(chat, Some(sub), false, Some(keys::conns(sub))).await)?;
+        }
+        Ok(())
+    }
+
+    /// The open chats of a citizen, as the desk's index has them.
+    async fn open_chats_of(&self, sub: &str) -> Result<Vec<ChatId>> {
+        let mut conn = self.redis.conn();
+        let cmd = redis::cmd("SMEMBERS").arg(keys::desk(&format!("of:{sub}"))).clone();
+        self.redis.run("open chats", cmd.query_async(&mut conn)).await
     }
 
     /// Marks the citizen of `chat` away or back. Light on purpose (a storm of reconnecting citizens makes one
@@ -223,17 +229,8 @@ impl RedisChat {
         let mut conn = self.redis.conn();
         let keys: Vec<String> = self.redis.run("reap", call.invoke_async(&mut conn)).await?;
         for key in keys {
-            match Conns::parse(&key) {
-                Some(conns @ Conns::Agent(_)) => {
-                    if let Conns::Agent(sub) = &conns {
-                        self.agent_gone(sub, &conns).await?;
-                    }
-                }
-                Some(conns @ Conns::Citizen(_)) => {
-                    if let Conns::Citizen(chat) = conns {
-                        self.citizen_gone(chat, None, &conns).await?;
-                    }
-                }
+            match keys::conns_of(&key) {
+                Some(sub) => self.gone(sub, None).await?,
                 None => tracing::warn!(key, "a dead node counted connections under an unknown key"),
             }
         }
