@@ -213,6 +213,9 @@ impl RedisChat {
         }
         let scope = Scope { desk: Some(&loaded.desk), chats: &chats, policy: &self.policy, now };
         plan.route(rooms::route(&settled.changes, &scope), self.bounds)?;
+        for (person, room) in rooms::revoked(&settled.changes) {
+            plan.revoke(room.key(), person);
+        }
         match self.commit(generation, &plan).await? {
             Committed::Done => Ok(Some(settled.reply)),
             Committed::Moved => Ok(None),

@@ -31,6 +31,8 @@ pub struct Plan {
     ops: Vec<Json>,
     bump: BTreeSet<String>,
     events: Vec<Json>,
+    /// `[room, person]`: who loses which room, after the events.
+    revoke: Vec<[String; 2]>,
     /// Unsequenced frames (typing): `(channel, frame)`, published apart.
     pub ephemeral: Vec<(String, String)>,
 }
@@ -57,7 +59,12 @@ impl Plan {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty() && self.events.is_empty()
+        self.ops.is_empty() && self.events.is_empty() && self.revoke.is_empty()
+    }
+
+    /// `person` loses `room` on every node once the commit's events are out (an agent who handed a chat on).
+    pub fn revoke(&mut self, room: String, person: String) {
+        self.revoke.push([room, person]);
     }
 
     /// The events published by this plan's commit.
@@ -241,7 +248,7 @@ impl Plan {
         let checks: Vec<[&str; 2]> = self.checks.iter().map(|(k, v)| [k.as_str(), v.as_str()]).collect();
         json!({
             "checks": checks, "absent": self.absent, "ops": self.ops, "bump": self.bump,
-            "events": self.events, "publish": publish,
+            "events": self.events, "revoke": self.revoke, "publish": publish,
         })
         .to_string()
     }

@@ -26,7 +26,7 @@ use crate::auth::{unix_millis, User};
 use crate::chat::desk::{Agent, Desk, OpenChat};
 use crate::chat::rooms::{self, Scope};
 use crate::chat::rules::DeskApplied;
-use crate::chat::{is_desk_staff, ChatId};
+use crate::chat::ChatId;
 use crate::error::Result;
 use crate::redis_mode::state::Items;
 
@@ -43,7 +43,8 @@ fn nothing() -> DeskApplied<()> {
 
 impl RedisChat {
     /// Moves this node's count of `sub`'s connections by `delta` and records it; returns the live count across
-    /// nodes.
+    /// nodes. (The connection layer tells the store of a person's first and last connection on this node only,
+    /// so the count here is 0 or 1; the sum across nodes is what matters.)
     async fn count(&self, sub: &str, delta: i64) -> Result<u64> {
         let key = keys::conns(sub);
         let count = {
@@ -66,36 +67,44 @@ impl RedisChat {
         self.redis.run("connections", call.invoke_async(&mut conn)).await
     }
 
-    /// A connection authenticated as `user` opened: a member of staff's grace period stops, a citizen's chats'
-    /// resume windows stop.
-    pub async fn connected(&self, user: &User) -> Result<()> {
+    /// The first connection of member of staff `user` on this node opened: their grace period, if running, stops.
+    pub async fn staff_connected(&self, user: &User) -> Result<()> {
         self.count(&user.sub, 1).await?;
-        if is_desk_staff(user.role) {
-            let policy = self.policy.clone();
-            self.on_desk(&Reach::default(), &[], false, |input| {
-                let applied = if input.desk.agents.get(&user.sub).is_some_and(|a| a.disconnected_at.is_some()) {
-                    input.desk.agent_connected(user, &policy, input.now)
-                } else {
-                    nothing()
-                };
-                Ok((None, applied))
-            })
-            .await
-        } else {
-            for chat in self.open_chats_of(&user.sub).await? {
-                self.citizen_mark(chat, Some(&user.sub), true, None).await?;
-            }
-            Ok(())
-        }
+        let policy = self.policy.clone();
+        self.on_desk(&Reach::default(), &[], false, |input| {
+            let applied = if input.desk.agents.get(&user.sub).is_some_and(|a| a.disconnected_at.is_some()) {
+                input.desk.agent_connected(user, &policy, input.now)
+            } else {
+                nothing()
+            };
+            Ok((None, applied))
+        })
+        .await
     }
 
-    /// A connection authenticated as `user` closed: if it was their last on every node, a member of staff's
-    /// grace period starts, and each of a citizen's open chats starts its resume window.
-    pub async fn disconnected(&self, user: &User) -> Result<()> {
-        if self.count(&user.sub, -1).await? > 0 {
+    /// The last connection of member of staff `sub` on this node closed: if they have none on any node, their
+    /// grace period starts.
+    pub async fn staff_disconnected(&self, sub: &str) -> Result<()> {
+        if self.count(sub, -1).await? > 0 {
             return Ok(());
         }
-        self.gone(&user.sub, Some(is_desk_staff(user.role))).await
+        self.gone(sub, Some(true)).await
+    }
+
+    /// A citizen's first connection on this node opened (`present`), or their last one here closed: their open
+    /// chats' resume windows stop, or start if they have no connection on any node.
+    pub async fn citizen_present(&self, sub: &str, present: bool) -> Result<()> {
+        if present {
+            self.count(sub, 1).await?;
+            for chat in self.open_chats_of(sub).await? {
+                self.citizen_mark(chat, Some(sub), true, None).await?;
+            }
+            Ok(())
+        } else if self.count(sub, -1).await? > 0 {
+            Ok(())
+        } else {
+            self.gone(sub, Some(false)).await
+        }
     }
 
     /// `sub` has no live connection left (each commit checks it again): on the desk, their grace period starts;

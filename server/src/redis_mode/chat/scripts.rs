@@ -27,9 +27,10 @@ end
 
 /// Commits a chat change computed in Rust, if what it was computed from is unchanged. ARGV[2] is JSON:
 /// `{checks: [[key, version]], absent: [key], ops: [[op, key, ...]], bump: [key], events: [[prefix, room, head,
-/// tail, maxlen, ttl?]], publish}`. `checks` are the versions read (a missing key reads `0`); `absent` the
+/// tail, maxlen, ttl?]], revoke: [[room, person]], publish}`. `checks` are the versions read (a missing key reads `0`); `absent` the
 /// connection hashes that must have no live connection (an agent's or a citizen's last connection closed, and
-/// none opened since, on any node); `bump` the versions this commit moves on. Returns 1, 0 when something
+/// none opened since, on any node); `bump` the versions this commit moves on; `revoke` the people who lose a
+/// room, published after the events on `mj:revoke`, which every node's bus hears (see `bus`). Returns 1, 0 when something
 /// moved (the caller reloads and retries), or 2 when someone in `absent` has a connection again.
 const COMMIT: &str = r#"
 local p = cjson.decode(ARGV[2])
@@ -57,6 +58,11 @@ for _, k in ipairs(p.bump) do redis.call('INCR', k) end
 for _, e in ipairs(p.events) do
   emit(e[1], e[2], e[3], e[4], e[5], p.publish)
   if e[6] then redis.call('PEXPIRE', e[1] .. ':r:' .. e[2] .. ':log', e[6]) end
+end
+if #p.revoke > 0 then
+  local t = redis.call('TIME')
+  local stamp = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000)) .. ' ' .. GEN .. ' '
+  for _, r in ipairs(p.revoke) do redis.call(p.publish, 'mj:revoke', stamp .. r[1] .. ' ' .. r[2]) end
 end
 return 1
 "#;

@@ -128,14 +128,14 @@ async fn an_agents_last_connection_on_any_node_starts_the_grace_period() {
     let policy = ChatPolicy { agent_grace_ms: 200, ..ChatPolicy::default() };
     let nodes = [node(server.1, &policy).await, node(server.1, &policy).await];
     let amina = user("g-amina", Role::Agent);
-    nodes[0].connected(&amina).await.expect("connected");
+    nodes[0].staff_connected(&amina).await.expect("connected");
     nodes[0].set_status(&amina, Availability::Available, Some(vec![ChatLang::En])).await.expect("status");
     let citizen = user("c-1", Role::Citizen);
     let started = nodes[1].start(&citizen, form(&nodes[1])).await.expect("start");
     assert_eq!(started.position, None);
     // The connection moves: opened on the other node before the first closes.
-    nodes[1].connected(&amina).await.expect("connected");
-    nodes[0].disconnected(&amina).await.expect("disconnected");
+    nodes[1].staff_connected(&amina).await.expect("connected");
+    nodes[0].staff_disconnected(&amina.sub).await.expect("disconnected");
     tokio::time::sleep(Duration::from_millis(400)).await;
     nodes[0].sweep().await.expect("sweep");
     nodes[1].sweep().await.expect("sweep");
@@ -168,14 +168,14 @@ async fn a_citizen_back_on_another_node_within_the_window_keeps_the_chat() {
     let first = nodes[0].start(&one, form(&nodes[0])).await.expect("start").chat;
     let second = nodes[0].start(&two, form(&nodes[0])).await.expect("start").chat;
     for citizen in [&one, &two] {
-        nodes[0].connected(citizen).await.expect("connected");
-        nodes[0].disconnected(citizen).await.expect("disconnected");
+        nodes[0].citizen_present(&citizen.sub, true).await.expect("connected");
+        nodes[0].citizen_present(&citizen.sub, false).await.expect("disconnected");
     }
     let away = |desk: &Desk, chat| desk.open.get(&chat).and_then(|o| o.citizen_away_since);
     let desk = nodes[1].read_desk(&Reach { all: true, ..Reach::default() }).await.expect("desk").desk;
     assert!(away(&desk, first).is_some() && away(&desk, second).is_some());
     // The first citizen comes back through the other node; the second stays away past the window.
-    nodes[1].connected(&one).await.expect("back");
+    nodes[1].citizen_present(&one.sub, true).await.expect("back");
     tokio::time::sleep(Duration::from_millis(400)).await;
     nodes[0].sweep().await.expect("sweep");
     nodes[1].sweep().await.expect("sweep");
