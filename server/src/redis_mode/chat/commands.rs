@@ -14,13 +14,20 @@ use super::{backoff, gave_up, no_chat, Committed, RedisChat, MAX_ATTEMPTS};
 use crate::auth::{unix_millis, User};
 use crate::chat::canned::shortcut_of;
 use crate::chat::rooms::{self, Scope};
-use crate::chat::rules::{ChatCommand, ChatReply};
+use crate::chat::rules::{ChatCommand, ChatReply, Posted};
 use crate::chat::ChatId;
 use crate::error::Result;
 
 impl RedisChat {
-    /// Applies one command on chat `id` by `actor`.
-    pub async fn chat_command(&self, id: ChatId, actor: &User, command: ChatCommand) -> Result<ChatReply> {
+    /// Applies one command on chat `id` by `actor`. `admit` is asked before a message that is not a retry of
+    /// one already taken (the sender's message limit, which looks without taking).
+    pub async fn chat_command(
+        &self,
+        id: ChatId,
+        actor: &User,
+        command: ChatCommand,
+        admit: &(dyn Fn() -> Result<()> + Send + Sync),
+    ) -> Result<ChatReply> {
         let poster = match &command {
             ChatCommand::Send { client_msg_id: Some(cmid), .. }
             | ChatCommand::Note { client_msg_id: Some(cmid), .. } => Some((actor.sub.as_str(), cmid.as_str())),
@@ -44,6 +51,9 @@ impl RedisChat {
             };
             let mut loaded = LoadedChat::parse(reply, poster)?.ok_or_else(no_chat)?;
             let before = loaded.state.chat.clone();
+            if matches!(command, ChatCommand::Send { .. }) && !matches!(loaded.posted, Some(Posted::Message(_))) {
+                admit()?;
+            }
             let canned = shortcut.as_ref().and_then(|s| loaded.canned.iter().find(|c| c.shortcut == *s));
             let now = unix_millis();
             let applied = loaded.state.apply(actor, command.clone(), canned, &self.policy, now)?;

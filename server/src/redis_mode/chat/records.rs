@@ -8,7 +8,7 @@ use redis::Value;
 
 use super::keys;
 use super::plan::Plan;
-use super::scripts::LOAD_SET_SCRIPT;
+use super::scripts::{LOAD_OFFLINE_SCRIPT, LOAD_SET_SCRIPT};
 use super::{backoff, gave_up, Committed, RedisChat, CANNED_IDS, MAX_ATTEMPTS, OFFLINE_IDS};
 use crate::auth::{unix_millis, User};
 use crate::chat::canned::{self, Canned, NewCanned};
@@ -175,47 +175,96 @@ impl RedisChat {
         Ok(records)
     }
 
+    /// Loads one offline message (if `id`) and `citizen`'s count of open ones.
+    async fn load_offline(
+        &self,
+        generation: &str,
+        id: Option<OfflineId>,
+        citizen: Option<&str>,
+    ) -> Result<Option<(String, Option<OfflineMessage>, usize)>> {
+        let mut call = LOAD_OFFLINE_SCRIPT.prepare_invoke();
+        call.arg(generation).arg(id.map(|i| i.to_string()).unwrap_or_default()).arg(citizen.unwrap_or(""));
+        let mut conn = self.redis.conn();
+        let Some(reply) = self.redis.attempt::<Value>("load offline", call.invoke_async(&mut conn)).await? else {
+            return Ok(None);
+        };
+        let mut items = Items::new(reply)?;
+        let version = items.text()?;
+        let record = items.text()?;
+        let open = items.number()?;
+        let record = (!record.is_empty())
+            .then(|| serde_json::from_str(&record).map_err(|e| Error::internal(format_args!("stored record: {e}"))))
+            .transpose()?;
+        Ok(Some((version, record, open)))
+    }
+
+    /// One change to the offline inbox to its commit: `run` gets the message `id` names (if any), the citizen's
+    /// count of open ones, a new id (if `new_id`) and the time, and returns the message as it is after.
+    async fn on_offline(
+        &self,
+        id: Option<OfflineId>,
+        citizen: Option<&str>,
+        mut run: impl FnMut(Option<OfflineMessage>, usize, OfflineId, u64) -> Result<OfflineMessage>,
+    ) -> Result<OfflineMessage> {
+        let mut new_id = None;
+        for attempt in 0..MAX_ATTEMPTS {
+            let generation = self.redis.generation().await?;
+            let Some((version, record, open)) = self.load_offline(&generation, id, citizen).await? else {
+                self.redis.adopt_after(&generation).await?;
+                new_id = None;
+                continue;
+            };
+            if id.is_none() && new_id.is_none() {
+                match self.next_id(&generation, OFFLINE_IDS).await? {
+                    Some(n) => new_id = Some(n),
+                    None => {
+                        self.redis.adopt_after(&generation).await?;
+                        continue;
+                    }
+                }
+            }
+            let now = unix_millis();
+            let message = run(record, open, new_id.unwrap_or(0), now)?;
+            let mut plan = Plan::default();
+            let (hash, ver) = (keys::desk("offline"), keys::desk("over"));
+            plan.check(ver.clone(), &version);
+            plan.record(hash, message.id.to_string(), json(&message)?, ver);
+            let is_open = message.status == OfflineStatus::Open;
+            plan.member(keys::desk("offline:open"), message.id.to_string(), is_open);
+            plan.member(keys::desk(&format!("offline:of:{}", message.citizen_sub)), message.id.to_string(), is_open);
+            let changes = vec![Change::Offline(Box::new(message.clone()))];
+            let chats = BTreeMap::new();
+            let scope = Scope { desk: None, chats: &chats, policy: &self.policy, now };
+            plan.route(rooms::route(&changes, &scope), self.bounds)?;
+            match self.commit(&generation, &plan).await? {
+                Committed::Done => return Ok(message),
+                Committed::Moved | Committed::Present => backoff(attempt).await,
+                Committed::Fenced => {
+                    self.redis.adopt_after(&generation).await?;
+                    new_id = None;
+                }
+            }
+        }
+        Err(gave_up("offline"))
+    }
+
+    /// A citizen leaves an offline message.
     pub async fn submit_offline(&self, actor: &User, form: OfflineForm) -> Result<OfflineMessage> {
-        let open_of = keys::desk(&format!("offline:of:{}", actor.sub));
-        self.on_set::<OfflineMessage, _>(
-            &keys::desk("offline"),
-            &keys::desk("over"),
-            Some(OFFLINE_IDS),
-            |all, id, now| {
-                let open = all.iter().filter(|m| m.citizen_sub == actor.sub && m.status == OfflineStatus::Open).count();
-                let message = offline::submit(id, actor, form.clone(), open, &self.policy, now)?;
-                let mut change = SetChange::new(message.clone());
-                change.write.push((id, json(&message)?));
-                change.members.push((keys::desk("offline:open"), id.to_string(), true));
-                change.members.push((open_of.clone(), id.to_string(), true));
-                change.changes.push(Change::Offline(Box::new(message)));
-                Ok(change)
-            },
-        )
+        self.on_offline(None, Some(&actor.sub), |_, open, id, now| {
+            offline::submit(id, actor, form.clone(), open, &self.policy, now)
+        })
         .await
     }
 
     /// Answers (`answer` set) or closes an offline message.
     pub async fn settle_offline(&self, actor: &User, id: OfflineId, answer: Option<String>) -> Result<OfflineMessage> {
-        self.on_set::<OfflineMessage, _>(&keys::desk("offline"), &keys::desk("over"), None, |all, _, now| {
-            let mut message =
-                all.iter().find(|m| m.id == id).cloned().ok_or_else(|| Error::not_found("No such offline message."))?;
+        self.on_offline(Some(id), None, |record, _, _, now| {
+            let mut message = record.ok_or_else(|| Error::not_found("No such offline message."))?;
             match answer.clone() {
                 Some(text) => message.answer(actor, text, &self.policy, now)?,
                 None => message.close(actor, now)?,
             }
-            let mut change = SetChange::new(message.clone());
-            change.write.push((id, json(&message)?));
-            if message.status != OfflineStatus::Open {
-                change.members.push((keys::desk("offline:open"), id.to_string(), false));
-                change.members.push((
-                    keys::desk(&format!("offline:of:{}", message.citizen_sub)),
-                    id.to_string(),
-                    false,
-                ));
-            }
-            change.changes.push(Change::Offline(Box::new(message)));
-            Ok(change)
+            Ok(message)
         })
         .await
     }

@@ -180,6 +180,17 @@ const LOAD_SET: &str = r#"
 return {redis.call('GET', ARGV[3]) or '0', redis.call('HVALS', ARGV[2])}
 "#;
 
+/// One offline message and a citizen's count of open ones: `{version, record or '', open count}`. ARGV:
+/// generation, id or '', citizen sub or ''.
+const LOAD_OFFLINE: &str = r#"
+local D = 'mj:{desk}'
+local record = ''
+if ARGV[2] ~= '' then record = redis.call('HGET', D .. ':offline', ARGV[2]) or '' end
+local open = 0
+if ARGV[3] ~= '' then open = redis.call('SCARD', D .. ':offline:of:' .. ARGV[3]) end
+return {redis.call('GET', D .. ':over') or '0', record, tostring(open)}
+"#;
+
 /// Sets a key behind the fence. ARGV: generation, key, value.
 const SET: &str = r#"
 redis.call('SET', ARGV[2], ARGV[3])
@@ -253,6 +264,7 @@ pub static LOAD_DESK_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(LOAD_DES
 pub static READ_CHAT_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(READ_CHAT));
 pub static LOAD_OPEN_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(LOAD_OPEN));
 pub static LOAD_SET_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(LOAD_SET));
+pub static LOAD_OFFLINE_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(LOAD_OFFLINE));
 pub static SET_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(SET));
 pub static EPHEMERAL_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(EPHEMERAL));
 pub static CONNECTIONS_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{LIVE}{CONNECTIONS}")));

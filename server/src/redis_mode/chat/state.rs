@@ -79,6 +79,8 @@ impl LoadedDesk {
 /// One chat as LOAD_CHAT returned it, ready for the rules.
 pub struct LoadedChat {
     pub state: ChatState,
+    /// What the looked-up `client_msg_id` posted before, if anything.
+    pub posted: Option<Posted>,
     pub version: String,
     pub canned: Vec<crate::chat::canned::Canned>,
 }
@@ -109,7 +111,8 @@ impl LoadedChat {
                 notes.insert(note.id, note);
             }
         }
-        Ok(Some(LoadedChat { state: ChatState::from_parts(chat, messages, notes, index), version, canned }))
+        let posted = index.values().next().copied();
+        Ok(Some(LoadedChat { state: ChatState::from_parts(chat, messages, notes, index), posted, version, canned }))
     }
 }
 

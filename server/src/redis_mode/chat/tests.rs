@@ -103,15 +103,15 @@ async fn two_nodes_route_at_once_without_double_assignment_or_overload() {
     let id = *desk.agents["g-0"].chats.iter().next().expect("a chat");
     let citizen = user(&desk.open[&id].citizen, Role::Citizen);
     let send = |text: &str, cmid: &str| ChatCommand::Send { text: text.into(), client_msg_id: Some(cmid.into()) };
-    let a = nodes[1].chat_command(id, &citizen, send("hello", "m-1")).await.expect("send");
-    let b = nodes[0].chat_command(id, &citizen, send("hello", "m-1")).await.expect("retry");
+    let a = nodes[1].chat_command(id, &citizen, send("hello", "m-1"), &|| Ok(())).await.expect("send");
+    let b = nodes[0].chat_command(id, &citizen, send("hello", "m-1"), &|| Ok(())).await.expect("retry");
     match (a, b) {
         (ChatReply::Sent { message: a, duplicate: false }, ChatReply::Sent { message: b, duplicate: true }) => {
             assert_eq!(a, b)
         }
         other => panic!("{other:?}"),
     }
-    nodes[0].chat_command(id, &user("g-0", Role::Agent), send("hi", "a-1")).await.expect("reply");
+    nodes[0].chat_command(id, &user("g-0", Role::Agent), send("hi", "a-1"), &|| Ok(())).await.expect("reply");
     let state = nodes[1].chat_state(id).await.expect("state");
     assert_eq!(state.messages.len() as u64, state.chat.last_seq);
     assert_eq!(state.chat.texts, 2);
