@@ -26,6 +26,8 @@ pub const NEXT_BROADCAST: &str = "mj:next:broadcast";
 pub const NEXT_QUESTION: &str = "mj:next:question";
 pub const CODES: &str = "mj:codes";
 pub const BROADCASTS: &str = "mj:broadcasts";
+/// The channel where commits name who lost a room: `<time> <generation> <room> <person>` (see the bus).
+pub const REVOKE_CHANNEL: &str = "mj:revoke";
 
 /// Every id counter. A new generation makes each jump past anything it may have handed out before; a domain
 /// that takes ids of its own adds its counter here.
@@ -65,14 +67,13 @@ pub const OWN_ROOM: &str = "own";
 /// The key base of any room a client may join, by its name (the hub's key); `None` for a name that is no room.
 /// The live chat's rooms (`chat:<id>`, `chat:<id>:staff`, `desk`) are laid out in `chat::keys`.
 pub fn room_base_of(key: &str) -> Option<String> {
-    if let Some(base) = super::chat::keys::room_base_of(key) {
-        return Some(base);
-    }
     Some(match Room::parse(key)? {
         Room::Broadcast(room) => room_base(room),
         Room::Person(sub) => format!("{}:r:{OWN_ROOM}", person_prefix(&sub)),
-        // The chat's rooms have no keys in Redis yet (its store answers `unavailable`).
-        Room::Chat(_) => return None,
+        Room::Chat(room) => {
+            let (prefix, tag) = super::chat::keys::room(&room)?;
+            format!("{prefix}:r:{tag}")
+        }
     })
 }
 

@@ -11,6 +11,7 @@ use tracing::warn;
 use super::{End, Listener, Step};
 use crate::hub::{CloseReason, WireFrame};
 use crate::redis_mode::conn::History;
+use crate::redis_mode::keys;
 use crate::redis_mode::lag::{self, Pressure};
 use crate::redis_mode::resp::Push;
 use crate::redis_mode::scripts::REPLAY_SCRIPT;
@@ -81,6 +82,16 @@ impl Listener {
             warn!(channel, "pub/sub message without a time and generation; ignored");
             return Ok(());
         };
+        if channel == keys::REVOKE_CHANNEL {
+            // After every event read before it, so the last ones still reach the person losing the room.
+            self.flush_pending().await;
+            let text = std::str::from_utf8(message.frame).unwrap_or_default();
+            match text.split_once(' ') {
+                Some((room, person)) => self.hub.revoke(room, person),
+                None => warn!(text, "a revocation without a room and a person; ignored"),
+            }
+            return Ok(());
+        }
         if self.generation.as_deref().map(str::as_bytes) != Some(message.generation) {
             // Published under a generation these positions don't belong to: whatever came before goes out first,
             // then the generation is checked, and on a new one every client starts over.

@@ -33,10 +33,6 @@ pub struct Reach {
 }
 
 impl Reach {
-    pub fn chat(id: ChatId) -> Self {
-        Reach { chat: Some(id), ..Reach::default() }
-    }
-
     pub fn agent(sub: &str) -> Self {
         Reach { agents: vec![sub.to_string()], ..Reach::default() }
     }

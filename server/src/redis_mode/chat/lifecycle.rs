@@ -4,10 +4,9 @@
 use super::desk::Reach;
 use super::RedisChat;
 use crate::auth::User;
-use crate::chat::desk::Agent;
 use crate::chat::hours::Schedule;
-use crate::chat::rules::{StartContext, Started};
-use crate::chat::{Availability, ChatId, ChatLang, StartForm};
+use crate::chat::rules::{DeskCommand, DeskReply, StartContext, Started};
+use crate::chat::StartForm;
 use crate::error::Result;
 
 impl RedisChat {
@@ -22,58 +21,15 @@ impl RedisChat {
         .await
     }
 
-    pub async fn end(&self, chat: ChatId, actor: &User) -> Result<()> {
-        self.on_chat_desk(chat, actor, |desk, c, now| desk.end(c, actor, &self.policy, now)).await
-    }
-
-    pub async fn take(&self, chat: ChatId, actor: &User) -> Result<()> {
-        self.on_chat_desk(chat, actor, |desk, c, now| desk.take(c, actor, &self.policy, now)).await
-    }
-
-    pub async fn transfer(&self, chat: ChatId, actor: &User, to: &str, note: Option<String>) -> Result<()> {
-        self.on_chat_desk(chat, actor, |desk, c, now| desk.transfer(c, actor, to, note.clone(), &self.policy, now))
-            .await
-    }
-
-    pub async fn requeue(&self, chat: ChatId, actor: &User, note: Option<String>) -> Result<()> {
-        self.on_chat_desk(chat, actor, |desk, c, now| desk.requeue(c, actor, note.clone(), &self.policy, now)).await
-    }
-
-    /// A desk command on one existing chat.
-    async fn on_chat_desk(
-        &self,
-        chat: ChatId,
-        actor: &User,
-        mut run: impl FnMut(
-            &mut crate::chat::desk::Desk,
-            &crate::chat::Chat,
-            u64,
-        ) -> Result<crate::chat::rules::DeskApplied<()>>,
-    ) -> Result<()> {
-        // The agents whose chats a command on this chat may hand on: the actor's (for its own load).
-        let reach = Reach { chat: Some(chat), agents: vec![actor.sub.clone()], ..Reach::default() };
+    /// A desk command (`Desk::apply`): end, take, transfer, requeue, an agent's status or cap. It reaches the
+    /// command's chat and the chats of the actor (and of the agent whose cap it sets), besides the queued ones.
+    pub async fn desk_command(&self, actor: &User, command: DeskCommand) -> Result<DeskReply> {
+        let mut reach = Reach { chat: command.chat(), agents: vec![actor.sub.clone()], ..Reach::default() };
+        if let DeskCommand::Cap { agent, .. } = &command {
+            reach.agents.push(agent.clone());
+        }
         self.on_desk(&reach, &[], false, |input| {
-            let c = input.chat.ok_or_else(super::no_chat)?;
-            Ok((None, run(input.desk, c, input.now)?))
-        })
-        .await
-    }
-
-    pub async fn set_status(
-        &self,
-        actor: &User,
-        availability: Availability,
-        languages: Option<Vec<ChatLang>>,
-    ) -> Result<Agent> {
-        self.on_desk(&Reach::agent(&actor.sub), &[], false, |input| {
-            Ok((None, input.desk.set_status(actor, availability, languages.clone(), &self.policy, input.now)?))
-        })
-        .await
-    }
-
-    pub async fn set_cap(&self, actor: &User, agent: &str, cap: Option<u32>) -> Result<Agent> {
-        self.on_desk(&Reach::agent(agent), &[], false, |input| {
-            Ok((None, input.desk.set_cap(actor, agent, cap, &self.policy, input.now)?))
+            Ok((None, input.desk.apply(actor, command.clone(), input.chat, &self.policy, input.now)?))
         })
         .await
     }

@@ -46,6 +46,7 @@ use std::time::Duration;
 use rand::Rng;
 
 pub use plan::Bounds;
+pub use reads::ChatRoomData;
 
 use super::conn::Redis;
 use crate::chat::hours::Schedule;
@@ -96,10 +97,6 @@ impl RedisChat {
             node: format!("{:016x}", rand::random::<u64>()),
             conns: Mutex::new(HashMap::new()),
         }
-    }
-
-    pub fn policy(&self) -> &ChatPolicy {
-        &self.policy
     }
 
     /// Counts room events this node's scripts published (`majlis_events_published_total`).

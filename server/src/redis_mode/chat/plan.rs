@@ -198,10 +198,6 @@ impl Plan {
         self.op(json!(["hset", hash, field, value]));
     }
 
-    pub fn set(&mut self, key: String, value: String) {
-        self.op(json!(["set", key, value]));
-    }
-
     pub fn hdel(&mut self, hash: String, field: String) {
         self.op(json!(["hdel", hash, field]));
     }

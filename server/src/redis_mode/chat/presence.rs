@@ -21,6 +21,7 @@ use super::{backoff, gave_up, is_present, present as present_error, Committed, R
 use std::collections::BTreeMap;
 
 use redis::Value;
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::{unix_millis, User};
 use crate::chat::desk::{Agent, Desk, OpenChat};
@@ -222,6 +223,22 @@ impl RedisChat {
             }
         }
         Ok(())
+    }
+
+    /// Renews this node's lease every [`LEASE_REFRESH`] until `stop`, then drops it.
+    pub async fn keep_lease(&self, stop: CancellationToken) {
+        let mut tick = tokio::time::interval(LEASE_REFRESH);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            if let Err(error) = self.renew_lease().await {
+                tracing::debug!(code = ?error.code, "could not renew this node's lease; the next tick retries");
+            }
+        }
+        self.drop_lease().await;
     }
 
     /// Drops this node's lease (a clean stop): its counts stop counting at once and are reaped soon.

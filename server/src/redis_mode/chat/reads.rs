@@ -14,7 +14,6 @@ use crate::chat::rooms::{self, ChatRoom, DeskSnapshot, StartInfo, UserSnapshot};
 use crate::chat::rules::ChatState;
 use crate::chat::{is_desk_staff, Chat, ChatId};
 use crate::error::{Error, Result};
-use crate::redis_mode::conn::History;
 
 /// A room's state and the position it reflects (its epoch is the generation).
 pub struct Read<T> {
@@ -116,18 +115,5 @@ impl RedisChat {
         }
         let offline = self.offline_messages().await?;
         Ok(report::report(&chats, &offline, from, to))
-    }
-
-    /// The events of a chat room after `since`, if its history still holds them all under the same epoch.
-    pub async fn room_history(&self, base: &str, since: Option<u64>) -> Result<History> {
-        let reply: Value = self
-            .redis
-            .fenced("replay", |generation| {
-                let mut call = crate::redis_mode::scripts::REPLAY_SCRIPT.prepare_invoke();
-                call.arg(generation).arg(base).arg(since.map(|s| s.to_string()).unwrap_or_default());
-                call
-            })
-            .await?;
-        History::parse(reply)
     }
 }

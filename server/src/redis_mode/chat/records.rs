@@ -137,7 +137,7 @@ impl RedisChat {
 
     /// Creates a canned response (`id` `None`) or replaces one.
     pub async fn put_canned(&self, actor: &User, id: Option<CannedId>, new: NewCanned) -> Result<Canned> {
-        admin_only(actor)?;
+        admin_only(actor, "manage canned responses")?;
         let counter = id.is_none().then_some(CANNED_IDS);
         self.on_set::<Canned, _>(&keys::desk("canned"), &keys::desk("cver"), counter, |existing, new_id, now| {
             let id = id.unwrap_or(new_id);
@@ -154,7 +154,7 @@ impl RedisChat {
     }
 
     pub async fn remove_canned(&self, actor: &User, id: CannedId) -> Result<()> {
-        admin_only(actor)?;
+        admin_only(actor, "manage canned responses")?;
         self.on_set::<Canned, _>(&keys::desk("canned"), &keys::desk("cver"), None, |existing, _, _| {
             if !existing.iter().any(|c| c.id == id) {
                 return Err(Error::not_found("No such canned response."));
@@ -294,7 +294,7 @@ impl RedisChat {
     }
 
     pub async fn set_schedule(&self, actor: &User, schedule: Schedule) -> Result<Schedule> {
-        admin_only(actor)?;
+        admin_only(actor, "set the business hours")?;
         let schedule = schedule.checked()?;
         let json = json(&schedule)?;
         let _: i64 = self
@@ -309,9 +309,9 @@ impl RedisChat {
     }
 }
 
-fn admin_only(actor: &User) -> Result<()> {
+fn admin_only(actor: &User, what: &str) -> Result<()> {
     if !is_supervisor(actor.role) {
-        return Err(Error::forbidden("Only admins manage this."));
+        return Err(Error::forbidden(format!("Only admins {what}.")));
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use super::desk::Reach;
 use super::*;
 use crate::auth::{Role, User};
 use crate::chat::desk::Desk;
-use crate::chat::rules::{ChatCommand, ChatReply};
+use crate::chat::rules::{ChatCommand, ChatReply, DeskCommand};
 use crate::chat::{Availability, Category, ChatLang, StartForm};
 use crate::qa::Localized;
 
@@ -76,7 +76,13 @@ async fn two_nodes_route_at_once_without_double_assignment_or_overload() {
     let nodes = Arc::new([node(server.1, &policy).await, node(server.1, &policy).await]);
     for i in 0..4 {
         let agent = user(&format!("g-{i}"), Role::Agent);
-        nodes[i % 2].set_status(&agent, Availability::Available, Some(vec![ChatLang::En])).await.expect("status");
+        nodes[i % 2]
+            .desk_command(
+                &agent,
+                DeskCommand::Status { availability: Availability::Available, languages: Some(vec![ChatLang::En]) },
+            )
+            .await
+            .expect("status");
     }
     let mut tasks = vec![];
     for i in 0..20 {
@@ -115,7 +121,7 @@ async fn two_nodes_route_at_once_without_double_assignment_or_overload() {
     let state = nodes[1].chat_state(id).await.expect("state");
     assert_eq!(state.messages.len() as u64, state.chat.last_seq);
     assert_eq!(state.chat.texts, 2);
-    nodes[1].end(id, &citizen).await.expect("end");
+    nodes[1].desk_command(&citizen, DeskCommand::End { chat: id }).await.expect("end");
     let desk = nodes[0].read_desk(&Reach { all: true, ..Reach::default() }).await.expect("desk").desk;
     desk.check().expect("the desk is consistent");
     assert_eq!(desk.queues.en.len(), 7, "the freed place went to the queue's head");
@@ -129,7 +135,13 @@ async fn an_agents_last_connection_on_any_node_starts_the_grace_period() {
     let nodes = [node(server.1, &policy).await, node(server.1, &policy).await];
     let amina = user("g-amina", Role::Agent);
     nodes[0].staff_connected(&amina).await.expect("connected");
-    nodes[0].set_status(&amina, Availability::Available, Some(vec![ChatLang::En])).await.expect("status");
+    nodes[0]
+        .desk_command(
+            &amina,
+            DeskCommand::Status { availability: Availability::Available, languages: Some(vec![ChatLang::En]) },
+        )
+        .await
+        .expect("status");
     let citizen = user("c-1", Role::Citizen);
     let started = nodes[1].start(&citizen, form(&nodes[1])).await.expect("start");
     assert_eq!(started.position, None);
@@ -163,7 +175,13 @@ async fn a_citizen_back_on_another_node_within_the_window_keeps_the_chat() {
     let policy = ChatPolicy { resume_window_ms: 300, ..ChatPolicy::default() };
     let nodes = [node(server.1, &policy).await, node(server.1, &policy).await];
     let amina = user("g-amina", Role::Agent);
-    nodes[0].set_status(&amina, Availability::Available, Some(vec![ChatLang::En])).await.expect("status");
+    nodes[0]
+        .desk_command(
+            &amina,
+            DeskCommand::Status { availability: Availability::Available, languages: Some(vec![ChatLang::En]) },
+        )
+        .await
+        .expect("status");
     let (one, two) = (user("c-1", Role::Citizen), user("c-2", Role::Citizen));
     let first = nodes[0].start(&one, form(&nodes[0])).await.expect("start").chat;
     let second = nodes[0].start(&two, form(&nodes[0])).await.expect("start").chat;
