@@ -1,0 +1,203 @@
+//! The live chat across nodes on one Redis: the citizen on one node and the agent on another, routing decided
+//! by several nodes at once, an agent's connection moving between nodes, and a node killed mid-chat. Each test
+//! starts its own `redis-server` (see `majlis_tests::redis`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use majlis_server::auth::{Role, User};
+use majlis_tests::redis::Cluster;
+use majlis_tests::{generous, Client, TestServer};
+use serde_json::{json, Value};
+
+/// Every day open, all day: the tests run at any hour.
+const ALWAYS_OPEN: &str = r#"{"time_zone":"Asia/Bahrain","week":{"sun":[{"open":"00:00","close":"24:00"}],"mon":[{"open":"00:00","close":"24:00"}],"tue":[{"open":"00:00","close":"24:00"}],"wed":[{"open":"00:00","close":"24:00"}],"thu":[{"open":"00:00","close":"24:00"}],"fri":[{"open":"00:00","close":"24:00"}],"sat":[{"open":"00:00","close":"24:00"}]},"holidays":[]}"#;
+
+async fn cluster(n: usize, tweak: impl Fn(&mut majlis_server::Config)) -> Cluster {
+    let cluster = Cluster::start(n, |c| {
+        generous(c);
+        c.chat.messages_per_minute = 100_000;
+        c.chat.messages_burst = 100_000;
+        c.chat.starts_burst = 100;
+        tweak(c);
+    })
+    .await;
+    assert_eq!(cluster.redis.command(&["SET", "mj:{desk}:hours", ALWAYS_OPEN]).as_deref(), Some("+OK"));
+    cluster
+}
+
+/// A client authenticated as `sub` (a fixed identity, so tests can name its personal stream).
+async fn as_user(node: &TestServer, role: Role, sub: &str, name: &str) -> Client {
+    let user = User { sub: sub.into(), name: name.into(), role };
+    let token = node.app.tokens.mint(&user, 3600).expect("mint").0;
+    let mut client = Client::connect(&node.ws_url()).await;
+    client.ok(json!({"type": "auth", "token": token})).await;
+    client
+}
+
+/// An agent on the desk, available for `langs`, in their own stream.
+async fn agent(node: &TestServer, sub: &str, langs: &[&str]) -> Client {
+    let mut agent = as_user(node, Role::Agent, sub, sub).await;
+    agent.join(&format!("user:{sub}")).await;
+    agent.ok(json!({"type": "agent_status", "availability": "available", "languages": langs})).await;
+    agent
+}
+
+/// The consent line's version the pre-chat form quotes (the start info's, as configured).
+async fn consent_version(node: &TestServer) -> String {
+    node.app.config.chat.consent().version
+}
+
+/// A citizen's new chat in `lang`: the start's result.
+async fn start(citizen: &mut Client, lang: &str, version: &str) -> Value {
+    citizen
+        .ok(json!({"type": "chat_start", "category": "inquiry", "lang": lang, "name": "Fatima", "consent": true,
+            "consent_version": version}))
+        .await
+}
+
+fn chat_id(started: &Value) -> u64 {
+    started["chat"].as_u64().expect("chat id")
+}
+
+/// The next event of `room` of `kind`.
+async fn event(client: &mut Client, room: &str, kind: &str) -> Value {
+    client
+        .next_matching(&format!("{kind} in {room}"), |f| f["type"] == "event" && f["room"] == room && f["kind"] == kind)
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_citizen_on_one_node_chats_with_an_agent_on_another() {
+    let cluster = cluster(2, |_| {}).await;
+    let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let mut amina = agent(a, "g-amina", &["ar"]).await;
+    let version = consent_version(b).await;
+    let mut citizen = as_user(b, Role::Citizen, "c-fatima", "Fatima").await;
+    let started = start(&mut citizen, "ar", &version).await;
+    let id = chat_id(&started);
+    assert_eq!(started["position"], Value::Null, "an available agent takes it at once: {started}");
+    let assigned = event(&mut amina, "user:g-amina", "assigned").await;
+    assert_eq!(assigned["data"]["chat"]["id"], id);
+    let (room, staff) = (format!("chat:{id}"), format!("chat:{id}:staff"));
+    let snapshot = amina.join(&staff).await;
+    assert_eq!(snapshot["data"]["chat"]["agent"]["sub"], "g-amina");
+    let snapshot = citizen.join(&room).await;
+    assert_eq!(snapshot["data"]["chat"]["status"], "active");
+    let joined = snapshot["data"]["messages"].as_array().expect("messages").len() as u64;
+
+    let sent =
+        citizen.ok(json!({"type": "chat_send", "chat": id, "text": "انقطعت المياه", "client_msg_id": "m-1"})).await;
+    let seq = sent["message"]["seq"].as_u64().expect("seq");
+    assert_eq!(seq, joined + 1);
+    let seen = event(&mut amina, &staff, "message").await;
+    assert_eq!((seen["data"]["text"].as_str(), seen["data"]["seq"].as_u64()), (Some("انقطعت المياه"), Some(seq)));
+    // A retry is the same message, not another.
+    let again =
+        citizen.ok(json!({"type": "chat_send", "chat": id, "text": "انقطعت المياه", "client_msg_id": "m-1"})).await;
+    assert_eq!((again["duplicate"].as_bool(), again["message"]["seq"].as_u64()), (Some(true), Some(seq)));
+
+    amina.ok(json!({"type": "chat_typing", "chat": id, "typing": true})).await;
+    citizen.next_matching("the agent typing", |f| f["type"] == "typing" && f["room"] == room.as_str()).await;
+    let reply =
+        amina.ok(json!({"type": "chat_send", "chat": id, "text": "We are on it.", "client_msg_id": "a-1"})).await;
+    let seen = event(&mut citizen, &room, "message").await;
+    assert_eq!(seen["data"]["seq"], reply["message"]["seq"]);
+    assert_eq!(seen["data"]["seq"].as_u64(), Some(seq + 1), "no gap, no duplicate");
+
+    citizen.ok(json!({"type": "chat_receipt", "chat": id, "delivered": seq + 1, "read": seq + 1})).await;
+    let receipts = event(&mut amina, &staff, "receipts").await;
+    assert_eq!(receipts["data"]["citizen"], json!({"delivered": seq + 1, "read": seq + 1}));
+
+    amina.ok(json!({"type": "chat_note", "chat": id, "text": "Water outage, district 4."})).await;
+    event(&mut amina, &staff, "note").await;
+    amina.ok(json!({"type": "chat_end", "chat": id})).await;
+    let ended = citizen
+        .next_matching("the chat ended", |f| {
+            f["room"] == room.as_str() && f["kind"] == "chat" && f["data"]["status"] == "ended"
+        })
+        .await;
+    assert_eq!(ended["data"]["end_reason"], "agent");
+    citizen.ok(json!({"type": "chat_rate", "chat": id, "score": 5})).await;
+    let refused = citizen.refused(json!({"type": "chat_send", "chat": id, "text": "one more"})).await;
+    assert_eq!(refused.code, "conflict");
+
+    // The citizen's room never carried the note, on any node.
+    let mut late = as_user(a, Role::Citizen, "c-fatima", "Fatima").await;
+    let snapshot = late.join(&room).await;
+    assert!(!snapshot.to_string().contains("district 4"), "{snapshot}");
+    assert_eq!(snapshot["data"]["chat"]["rating"]["score"], 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_routing_at_once_never_double_assign_nor_exceed_a_cap() {
+    let (agents, cap, chats) = (4, 3, 20);
+    let cluster = cluster(2, |c| c.chat.agent_cap = cap).await;
+    let mut desk = Vec::new();
+    for i in 0..agents {
+        desk.push(agent(&cluster.nodes[i % 2], &format!("g-{i}"), &["en"]).await);
+    }
+    let version = consent_version(&cluster.nodes[0]).await;
+    let mut tasks = Vec::new();
+    for i in 0..chats {
+        let node = &cluster.nodes[i % 2];
+        let mut citizen = as_user(node, Role::Citizen, &format!("c-{i}"), "Citizen").await;
+        let version = version.clone();
+        tasks.push(tokio::spawn(async move { chat_id(&start(&mut citizen, "en", &version).await) }));
+    }
+    let mut ids = BTreeSet::new();
+    for task in tasks {
+        assert!(ids.insert(task.await.expect("start")), "a chat id handed out twice");
+    }
+    // What each agent was told it holds, from both nodes' points of view.
+    let mut holder: BTreeMap<u64, String> = BTreeMap::new();
+    let expected = agents * cap as usize;
+    let mut got = 0;
+    for (i, agent) in desk.iter_mut().enumerate() {
+        let own = format!("user:g-{i}");
+        let snapshot = agent.join(&own).await;
+        let held = snapshot["data"]["chats"].as_array().expect("chats").clone();
+        assert!(held.len() <= cap as usize, "g-{i} holds {} chats: {snapshot}", held.len());
+        for chat in held {
+            let id = chat["id"].as_u64().expect("id");
+            assert!(holder.insert(id, format!("g-{i}")).is_none(), "chat {id} assigned twice");
+            got += 1;
+        }
+    }
+    assert_eq!(got, expected, "every agent full, the rest waiting");
+    let mut admin = as_user(&cluster.nodes[1], Role::Admin, "a-noor", "Noor").await;
+    let snapshot = admin.join("desk").await;
+    let waiting = snapshot["data"]["queues"]["en"].as_array().expect("queue").len();
+    assert_eq!(waiting, chats - expected);
+    for a in snapshot["data"]["agents"].as_array().expect("agents") {
+        assert_eq!(a["load"].as_u64(), Some(u64::from(cap)), "{a}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_agent_moving_between_nodes_keeps_their_chats() {
+    let cluster = cluster(2, |c| c.chat.agent_grace_secs = 1).await;
+    let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let mut first = agent(a, "g-huda", &["en"]).await;
+    let version = consent_version(a).await;
+    let mut citizen = as_user(a, Role::Citizen, "c-ali", "Ali").await;
+    let id = chat_id(&start(&mut citizen, "en", &version).await);
+    event(&mut first, "user:g-huda", "assigned").await;
+    // A second connection on the other node, then the first one closes: still connected, nothing requeued.
+    let mut second = as_user(b, Role::Agent, "g-huda", "g-huda").await;
+    second.join("user:g-huda").await;
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut admin = as_user(b, Role::Admin, "a-noor", "Noor").await;
+    let snapshot = admin.join("desk").await;
+    let huda = &snapshot["data"]["agents"][0];
+    assert_eq!((huda["connected"].as_bool(), huda["load"].as_u64()), (Some(true), Some(1)), "{snapshot}");
+    let snapshot = citizen.join(&format!("chat:{id}")).await;
+    assert_eq!(snapshot["data"]["chat"]["status"], "active");
+    // Once every connection is gone, the grace period runs out and the chat goes back to the queue.
+    drop(second);
+    let requeued = citizen
+        .next_matching("the chat back in the queue", |f| f["kind"] == "chat" && f["data"]["status"] == "waiting")
+        .await;
+    assert_eq!(requeued["room"], format!("chat:{id}"));
+}
