@@ -4,6 +4,12 @@
 
 #[path = "broadcast_qa.rs"]
 mod broadcast_qa;
+#[path = "chat_conversation.rs"]
+mod chat_conversation;
+#[path = "chat_queue.rs"]
+mod chat_queue;
+#[path = "chat_rest.rs"]
+mod chat_rest;
 #[path = "identity.rs"]
 mod identity;
 #[path = "personal_stream.rs"]
