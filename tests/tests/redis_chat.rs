@@ -201,3 +201,71 @@ async fn an_agent_moving_between_nodes_keeps_their_chats() {
         .await;
     assert_eq!(requeued["room"], format!("chat:{id}"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_agent_who_hands_a_chat_on_from_another_node_loses_its_staff_room() {
+    let cluster = cluster(2, |_| {}).await;
+    let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let mut amina = agent(a, "g-amina", &["en"]).await;
+    let version = consent_version(a).await;
+    let mut citizen = as_user(a, Role::Citizen, "c-ali", "Ali").await;
+    let id = chat_id(&start(&mut citizen, "en", &version).await);
+    let (room, staff) = (format!("chat:{id}"), format!("chat:{id}:staff"));
+    event(&mut amina, "user:g-amina", "assigned").await;
+    amina.join(&staff).await;
+    citizen.join(&room).await;
+    // A supervisor on the other node hands it to Huda, also on the other node.
+    let mut huda = agent(b, "g-huda", &["en"]).await;
+    let mut admin = as_user(b, Role::Admin, "a-noor", "Noor").await;
+    admin.ok(json!({"type": "chat_transfer", "chat": id, "to": "g-huda", "note": "Huda knows water."})).await;
+    event(&mut amina, "user:g-amina", "released").await;
+    event(&mut huda, "user:g-huda", "assigned").await;
+    huda.join(&staff).await;
+    citizen.ok(json!({"type": "chat_send", "chat": id, "text": "Still no water", "client_msg_id": "m-1"})).await;
+    event(&mut huda, &staff, "message").await;
+    let staff_room = staff.clone();
+    amina
+        .assert_no(Duration::from_millis(500), "the staff room after handing it on", move |f| {
+            // The transfer's own events came before the revocation; nothing after it.
+            f["room"] == staff_room.as_str() && f["data"]["text"] == "Still no water"
+        })
+        .await;
+    let refused = amina.refused(json!({"type": "chat_note", "chat": id, "text": "mine?"})).await;
+    assert_eq!(refused.code, "forbidden");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redis_restart_makes_chat_clients_resync_and_the_chat_goes_on() {
+    let mut cluster = cluster(2, |_| {}).await;
+    let mut amina = agent(&cluster.nodes[0], "g-amina", &["en"]).await;
+    let version = consent_version(&cluster.nodes[0]).await;
+    let mut citizen = as_user(&cluster.nodes[1], Role::Citizen, "c-ali", "Ali").await;
+    let id = chat_id(&start(&mut citizen, "en", &version).await);
+    let (room, staff) = (format!("chat:{id}"), format!("chat:{id}:staff"));
+    let before = amina.join(&staff).await;
+    citizen.join(&room).await;
+    let sent = citizen.ok(json!({"type": "chat_send", "chat": id, "text": "before", "client_msg_id": "m-1"})).await;
+    event(&mut amina, &staff, "message").await;
+
+    // Every restart counts as a possible loss: one new generation, every chat client starts over once.
+    cluster.redis.restart();
+    for node in &cluster.nodes {
+        node.wait_ready().await;
+    }
+    assert_eq!(citizen.closed().await, (4010, "resync".to_string()));
+    assert_eq!(amina.closed().await, (4010, "resync".to_string()));
+    let mut amina = as_user(&cluster.nodes[1], Role::Agent, "g-amina", "g-amina").await;
+    let mut citizen = as_user(&cluster.nodes[0], Role::Citizen, "c-ali", "Ali").await;
+    let snapshot = amina.join(&staff).await;
+    assert_ne!(snapshot["epoch"], before["epoch"]);
+    let snapshot = citizen.join(&room).await;
+    let messages = snapshot["data"]["messages"].as_array().expect("messages");
+    assert!(messages.iter().any(|m| m["seq"] == sent["message"]["seq"] && m["text"] == "before"), "{snapshot}");
+    // The retry of the acknowledged message is still a retry; new ones follow it.
+    let again = citizen.ok(json!({"type": "chat_send", "chat": id, "text": "before", "client_msg_id": "m-1"})).await;
+    assert_eq!(again["duplicate"], true);
+    let after = citizen.ok(json!({"type": "chat_send", "chat": id, "text": "after", "client_msg_id": "m-2"})).await;
+    assert_eq!(after["message"]["seq"].as_u64(), sent["message"]["seq"].as_u64().map(|s| s + 1));
+    let seen = event(&mut amina, &staff, "message").await;
+    assert_eq!(seen["data"]["text"], "after");
+}
