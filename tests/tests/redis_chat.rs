@@ -129,19 +129,42 @@ async fn a_citizen_on_one_node_chats_with_an_agent_on_another() {
     assert_eq!(snapshot["data"]["chat"]["rating"]["score"], 5);
 }
 
+/// The desk as an admin's snapshot shows it: every chat held by exactly one agent, nobody over `cap`; returns
+/// the number held and the number waiting.
+fn check_desk(snapshot: &Value, cap: u32) -> (usize, usize) {
+    let mut holder: BTreeMap<u64, String> = BTreeMap::new();
+    for a in snapshot["data"]["agents"].as_array().expect("agents") {
+        let chats = a["chats"].as_array().expect("chats");
+        assert!(chats.len() <= cap as usize, "over the cap: {a}");
+        assert_eq!(a["load"].as_u64(), Some(chats.len() as u64), "{a}");
+        for chat in chats {
+            let id = chat.as_u64().expect("id");
+            assert!(holder.insert(id, a["sub"].to_string()).is_none(), "chat {id} held twice");
+        }
+    }
+    let waiting: BTreeSet<u64> = snapshot["data"]["queues"]["en"]
+        .as_array()
+        .expect("queue")
+        .iter()
+        .map(|w| w["chat"].as_u64().expect("id"))
+        .collect();
+    assert!(waiting.iter().all(|id| !holder.contains_key(id)), "a chat both waiting and held");
+    (holder.len(), waiting.len())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_nodes_routing_at_once_never_double_assign_nor_exceed_a_cap() {
-    let (agents, cap, chats) = (4, 3, 20);
+    let (agents, cap, chats) = (8, 3, 60);
     let cluster = cluster(2, |c| c.chat.agent_cap = cap).await;
     let mut desk = Vec::new();
     for i in 0..agents {
         desk.push(agent(&cluster.nodes[i % 2], &format!("g-{i}"), &["en"]).await);
     }
     let version = consent_version(&cluster.nodes[0]).await;
+    // Every start at once, half through each node.
     let mut tasks = Vec::new();
     for i in 0..chats {
-        let node = &cluster.nodes[i % 2];
-        let mut citizen = as_user(node, Role::Citizen, &format!("c-{i}"), "Citizen").await;
+        let mut citizen = as_user(&cluster.nodes[i % 2], Role::Citizen, &format!("c-{i}"), "Citizen").await;
         let version = version.clone();
         tasks.push(tokio::spawn(async move { chat_id(&start(&mut citizen, "en", &version).await) }));
     }
@@ -149,29 +172,28 @@ async fn two_nodes_routing_at_once_never_double_assign_nor_exceed_a_cap() {
     for task in tasks {
         assert!(ids.insert(task.await.expect("start")), "a chat id handed out twice");
     }
-    // What each agent was told it holds, from both nodes' points of view.
-    let mut holder: BTreeMap<u64, String> = BTreeMap::new();
-    let expected = agents * cap as usize;
-    let mut got = 0;
-    for (i, agent) in desk.iter_mut().enumerate() {
-        let own = format!("user:g-{i}");
-        let snapshot = agent.join(&own).await;
-        let held = snapshot["data"]["chats"].as_array().expect("chats").clone();
-        assert!(held.len() <= cap as usize, "g-{i} holds {} chats: {snapshot}", held.len());
-        for chat in held {
-            let id = chat["id"].as_u64().expect("id");
-            assert!(holder.insert(id, format!("g-{i}")).is_none(), "chat {id} assigned twice");
-            got += 1;
-        }
-    }
-    assert_eq!(got, expected, "every agent full, the rest waiting");
     let mut admin = as_user(&cluster.nodes[1], Role::Admin, "a-noor", "Noor").await;
-    let snapshot = admin.join("desk").await;
-    let waiting = snapshot["data"]["queues"]["en"].as_array().expect("queue").len();
-    assert_eq!(waiting, chats - expected);
-    for a in snapshot["data"]["agents"].as_array().expect("agents") {
-        assert_eq!(a["load"].as_u64(), Some(u64::from(cap)), "{a}");
+    let full = agents * cap as usize;
+    assert_eq!(check_desk(&admin.join("desk").await, cap), (full, chats - full));
+
+    // Every agent ends every chat they hold at once, from both nodes: the freed places go to the queue's head,
+    // still never twice and never over a cap.
+    let mut tasks = Vec::new();
+    for (i, mut agent) in desk.into_iter().enumerate() {
+        let own = format!("user:g-{i}");
+        tasks.push(tokio::spawn(async move {
+            let snapshot = agent.join(&own).await;
+            for chat in snapshot["data"]["chats"].as_array().expect("chats").clone() {
+                agent.ok(json!({"type": "chat_end", "chat": chat["id"]})).await;
+            }
+            agent
+        }));
     }
+    for task in tasks {
+        task.await.expect("ends");
+    }
+    let (held, waiting) = check_desk(&admin.join("desk").await, cap);
+    assert_eq!((held, waiting), (full, chats - 2 * full), "the next {full} were routed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
