@@ -69,7 +69,7 @@ impl RedisChat {
         let mut conn = self.redis.conn();
         match self.redis.attempt::<Value>("load desk", call.invoke_async(&mut conn)).await? {
             None => Ok(None),
-            Some(reply) => LoadedDesk::parse(reply).map(Some),
+            Some(reply) => LoadedDesk::parse(reply, &self.agents).map(Some),
         }
     }
 
@@ -116,7 +116,10 @@ impl RedisChat {
         let mut id = None;
         for attempt in 0..MAX_ATTEMPTS {
             let generation = self.redis.generation().await?;
-            match self.desk_attempt(&generation, reach, absent, new_id, &mut id, &mut run).await {
+            let turn = self.desk_turn.lock().await;
+            let attempted = self.desk_attempt(&generation, reach, absent, new_id, &mut id, &mut run).await;
+            drop(turn);
+            match attempted {
                 Ok(Some(reply)) => return Ok(reply),
                 Ok(None) => {}
                 // A chat read after the desk that no longer fits it: another command moved both meanwhile.

@@ -76,6 +76,11 @@ pub struct RedisChat {
     /// This node's own connection counts, by connection hash: what it reports, and reports again if its lease
     /// ran out.
     conns: Mutex<HashMap<String, u32>>,
+    /// One desk attempt at a time on this node. Desk commands all conflict on the desk's version, so attempts
+    /// in flight together mostly waste one another's work: one per node keeps the conflicts to as many as there
+    /// are nodes, and the node's others wait their turn (in order) instead of retrying.
+    desk_turn: tokio::sync::Mutex<()>,
+    agents: state::AgentCache,
 }
 
 impl RedisChat {
@@ -96,6 +101,8 @@ impl RedisChat {
             metrics,
             node: format!("{:016x}", rand::random::<u64>()),
             conns: Mutex::new(HashMap::new()),
+            desk_turn: tokio::sync::Mutex::new(()),
+            agents: state::AgentCache::default(),
         }
     }
 

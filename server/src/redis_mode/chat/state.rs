@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use redis::Value;
 
-use crate::chat::desk::{Desk, OpenChat};
+use crate::chat::desk::{Agent, Desk, OpenChat};
 use crate::chat::rules::{ChatState, Posted};
 use crate::chat::{Chat, ChatId, Message, Note};
 use crate::error::{Error, Result};
@@ -37,13 +37,33 @@ pub struct LoadedDesk {
     pub generation: String,
 }
 
+/// The agents as this node last parsed them, by their stored JSON: every desk command loads every agent, and
+/// most are unchanged since the last load, so their text is compared instead of parsed again.
+#[derive(Default)]
+pub struct AgentCache(std::sync::Mutex<HashMap<String, (String, Agent)>>);
+
+impl AgentCache {
+    fn agent(&self, sub: String, stored: String) -> Result<Agent> {
+        let mut cache = self.0.lock().expect("BUG: agent cache lock poisoned");
+        if let Some((text, agent)) = cache.get(&sub) {
+            if *text == stored {
+                return Ok(agent.clone());
+            }
+        }
+        let agent: Agent = json(&stored)?;
+        cache.insert(sub, (stored, agent.clone()));
+        Ok(agent)
+    }
+}
+
 impl LoadedDesk {
-    pub fn parse(reply: Value) -> Result<Self> {
+    pub fn parse(reply: Value, cache: &AgentCache) -> Result<Self> {
         let mut items = Items::new(reply)?;
         let version = items.text()?;
         let mut desk = Desk::default();
         for (sub, agent) in items.pairs()? {
-            desk.agents.insert(sub, json(&agent)?);
+            let agent = cache.agent(sub.clone(), agent)?;
+            desk.agents.insert(sub, agent);
         }
         let queues = items.text()?;
         if !queues.is_empty() {

@@ -204,3 +204,53 @@ async fn a_citizen_back_on_another_node_within_the_window_keeps_the_chat() {
     let ended = nodes[0].chat_state(second).await.expect("chat").chat;
     assert_eq!(ended.end_reason, Some(crate::chat::EndReason::Abandoned));
 }
+
+/// Not a benchmark (debug build, one machine), a guard: a message costs two scripts, whatever the chat holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_message_costs_the_same_in_a_long_chat() {
+    let Some(server) = redis_server() else { return };
+    let policy = ChatPolicy { max_messages: 5_000, ..ChatPolicy::default() };
+    let node = node(server.1, &policy).await;
+    let amina = user("g-amina", Role::Agent);
+    let status = DeskCommand::Status { availability: Availability::Available, languages: Some(vec![ChatLang::En]) };
+    node.desk_command(&amina, status).await.expect("status");
+    let citizen = user("c-1", Role::Citizen);
+    let id = node.start(&citizen, form(&node)).await.expect("start").chat;
+    let mut timings = vec![];
+    for round in 0..3 {
+        let started = std::time::Instant::now();
+        for i in 0..30 {
+            let send =
+                ChatCommand::Send { text: format!("m {round} {i}"), client_msg_id: Some(format!("{round}-{i}")) };
+            node.chat_command(id, &citizen, send, &|| Ok(())).await.expect("send");
+        }
+        timings.push(started.elapsed() / 300);
+    }
+    eprintln!("per message: {timings:?}");
+    assert!(timings[2] < timings[0] * 3, "a message got dearer as the chat grew: {timings:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "a measurement: cargo test -p majlis-server --lib starts_per_second -- --ignored --nocapture"]
+async fn starts_per_second() {
+    let Some(server) = redis_server() else { return };
+    let policy = ChatPolicy { max_queue_per_lang: 10_000, default_agent_cap: 20, ..ChatPolicy::default() };
+    let nodes = Arc::new([node(server.1, &policy).await, node(server.1, &policy).await, node(server.1, &policy).await]);
+    for i in 0..500 {
+        let status = DeskCommand::Status { availability: Availability::Available, languages: Some(vec![ChatLang::En]) };
+        nodes[i % 3].desk_command(&user(&format!("g-{i}"), Role::Agent), status).await.expect("status");
+    }
+    let started = std::time::Instant::now();
+    let mut tasks = vec![];
+    for i in 0..300 {
+        let nodes = Arc::clone(&nodes);
+        tasks.push(tokio::spawn(async move {
+            let node = &nodes[i % 3];
+            node.start(&user(&format!("c-{i}"), Role::Citizen), form(node)).await.expect("start")
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    eprintln!("300 starts in {:?}", started.elapsed());
+}
