@@ -22,3 +22,5 @@ mod protocol_errors;
 mod resilience;
 #[path = "web_pages.rs"]
 mod web_pages;
+// The chat's behaviour files (chat_conversation, chat_queue, chat_resume, chat_privacy, chat_handover,
+// chat_limits) are written to run here too; they join this list with the Redis chat store.
