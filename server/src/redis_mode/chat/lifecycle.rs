@@ -10,10 +10,19 @@ use crate::chat::StartForm;
 use crate::error::Result;
 
 impl RedisChat {
-    pub async fn start(&self, actor: &User, form: StartForm) -> Result<Started> {
+    /// A citizen starts a chat. What the desk would refuse anyway is said first; then `admit` (the citizen's
+    /// start limit, which looks without taking) may refuse it.
+    pub async fn start(
+        &self,
+        actor: &User,
+        form: StartForm,
+        admit: &(dyn Fn() -> Result<()> + Send + Sync),
+    ) -> Result<Started> {
         let schedule = self.schedule().await?;
         let ctx = StartContext { schedule: &schedule, consent: &self.consent };
         self.on_desk(&Reach::citizen(&actor.sub), &[], true, |input| {
+            input.desk.may_start(&actor.sub, form.lang, &schedule, &self.policy, input.now)?;
+            admit()?;
             let (state, applied) =
                 input.desk.start(actor, form.clone(), input.new_id, &ctx, &self.policy, input.now)?;
             Ok((Some(state), applied))

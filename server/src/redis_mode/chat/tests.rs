@@ -89,7 +89,7 @@ async fn two_nodes_route_at_once_without_double_assignment_or_overload() {
         let nodes = Arc::clone(&nodes);
         tasks.push(tokio::spawn(async move {
             let node = &nodes[i % 2];
-            node.start(&user(&format!("c-{i}"), Role::Citizen), form(node)).await.expect("start")
+            node.start(&user(&format!("c-{i}"), Role::Citizen), form(node), &|| Ok(())).await.expect("start")
         }));
     }
     let mut started = vec![];
@@ -143,7 +143,7 @@ async fn an_agents_last_connection_on_any_node_starts_the_grace_period() {
         .await
         .expect("status");
     let citizen = user("c-1", Role::Citizen);
-    let started = nodes[1].start(&citizen, form(&nodes[1])).await.expect("start");
+    let started = nodes[1].start(&citizen, form(&nodes[1]), &|| Ok(())).await.expect("start");
     assert_eq!(started.position, None);
     // The connection moves: opened on the other node before the first closes.
     nodes[1].staff_connected(&amina).await.expect("connected");
@@ -183,8 +183,8 @@ async fn a_citizen_back_on_another_node_within_the_window_keeps_the_chat() {
         .await
         .expect("status");
     let (one, two) = (user("c-1", Role::Citizen), user("c-2", Role::Citizen));
-    let first = nodes[0].start(&one, form(&nodes[0])).await.expect("start").chat;
-    let second = nodes[0].start(&two, form(&nodes[0])).await.expect("start").chat;
+    let first = nodes[0].start(&one, form(&nodes[0]), &|| Ok(())).await.expect("start").chat;
+    let second = nodes[0].start(&two, form(&nodes[0]), &|| Ok(())).await.expect("start").chat;
     for citizen in [&one, &two] {
         nodes[0].citizen_present(&citizen.sub, true).await.expect("connected");
         nodes[0].citizen_present(&citizen.sub, false).await.expect("disconnected");
@@ -215,7 +215,7 @@ async fn a_message_costs_the_same_in_a_long_chat() {
     let status = DeskCommand::Status { availability: Availability::Available, languages: Some(vec![ChatLang::En]) };
     node.desk_command(&amina, status).await.expect("status");
     let citizen = user("c-1", Role::Citizen);
-    let id = node.start(&citizen, form(&node)).await.expect("start").chat;
+    let id = node.start(&citizen, form(&node), &|| Ok(())).await.expect("start").chat;
     let mut timings = vec![];
     for round in 0..3 {
         let started = std::time::Instant::now();
@@ -246,7 +246,7 @@ async fn starts_per_second() {
         let nodes = Arc::clone(&nodes);
         tasks.push(tokio::spawn(async move {
             let node = &nodes[i % 3];
-            node.start(&user(&format!("c-{i}"), Role::Citizen), form(node)).await.expect("start")
+            node.start(&user(&format!("c-{i}"), Role::Citizen), form(node), &|| Ok(())).await.expect("start")
         }));
     }
     for task in tasks {

@@ -35,8 +35,7 @@ fn admins_only(actor: &User, what: &str) -> Result<()> {
 impl ChatStore for RedisStore {
     async fn start(&self, actor: &User, form: StartForm, gate: &dyn Admission) -> Result<Started> {
         // Looks without taking: only a chat that really starts is charged.
-        gate.check(Charge::ChatStart)?;
-        let started = self.chat.start(actor, form).await?;
+        let started = self.chat.start(actor, form, &|| gate.check(Charge::ChatStart)).await?;
         gate.charge(Charge::ChatStart);
         Ok(started)
     }
