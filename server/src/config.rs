@@ -108,8 +108,9 @@ pub struct Config {
     #[arg(long, env = "MAJLIS_WRITE_INTERVAL_MS", default_value_t = 0)]
     pub write_interval_ms: u64,
 
-    /// Most rooms one connection may join at once.
-    #[arg(long, env = "MAJLIS_MAX_ROOMS_PER_CONNECTION", default_value_t = 8)]
+    /// Most rooms one connection may join at once. An agent's console is in the desk, their own stream and the
+    /// staff room of every chat they hold (up to --chat-max-agent-cap, 20), so keep it above that.
+    #[arg(long, env = "MAJLIS_MAX_ROOMS_PER_CONNECTION", default_value_t = 32)]
     pub max_rooms_per_connection: usize,
 
     /// Events kept per room for reconnect recovery.

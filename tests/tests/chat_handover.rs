@@ -158,3 +158,22 @@ async fn an_agent_takes_a_waiting_chat_by_hand_within_their_languages_and_cap() 
     let snapshot = amina.join(&format!("chat:{second}:staff")).await;
     assert_eq!(snapshot["data"]["chat"]["status"], "active");
 }
+
+#[tokio::test]
+async fn an_agent_at_the_highest_cap_has_every_staff_room_open_on_one_connection() {
+    let server = chat_server(|c| {
+        generous(c);
+        c.chat.agent_cap = 20;
+        c.chat.starts_burst = 1000;
+    })
+    .await;
+    let (mut amina, amina_sub) = agent(&server, "Amina", &["en"]).await;
+    amina.join("desk").await;
+    amina.join(&format!("user:{amina_sub}")).await;
+    let mut citizens = vec![];
+    for n in 0..20 {
+        let (client, _, started) = citizen_with_chat(&server, &format!("Citizen {n}"), "en").await;
+        amina.join(&format!("chat:{}:staff", chat_id(&started))).await;
+        citizens.push(client);
+    }
+}
