@@ -258,3 +258,29 @@ async fn admins_set_an_agents_cap_and_nobody_else_may() {
         "not even one's own"
     );
 }
+
+#[tokio::test]
+async fn a_full_queue_is_told_in_the_start_info_and_refuses_further_starts() {
+    let server = TestServer::start_with(|c| {
+        generous(c);
+        c.chat.max_queue = 1;
+        c.chat.agent_cap = 1;
+    })
+    .await;
+    set_hours(&server, always_open()).await;
+    let (_agent_token, _agent) = available_agent(&server, "Amina", json!(["ar"])).await;
+    let mut first = server.citizen("First").await;
+    start_chat(&server, &mut first, "ar").await.expect("the agent takes it");
+    let mut second = server.citizen("Second").await;
+    assert_eq!(start_chat(&server, &mut second, "ar").await.expect("it waits")["position"], 1);
+
+    let (_, info) = get(&server, "/api/chat/start-info", None).await;
+    assert_eq!(
+        (&info["langs"]["ar"]["unavailable"], &info["langs"]["ar"]["waiting"]),
+        (&json!("queue_full"), &json!(1))
+    );
+    let mut third = server.citizen("Third").await;
+    assert_eq!(start_chat(&server, &mut third, "ar").await.expect_err("full").code, "conflict");
+    let token = server.token(Role::Citizen, "Fourth");
+    assert_eq!(post(&server, "/api/chat/offline", &token, offline_form()).await.0, 201, "an offline message instead");
+}
