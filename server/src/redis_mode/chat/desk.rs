@@ -30,6 +30,10 @@ pub struct Reach {
     pub chat: Option<ChatId>,
     /// Agents whose chats the command may hand back.
     pub agents: Vec<String>,
+    /// Housekeeping: refused by the fence, it skips its round instead of adopting the new generation. Whoever
+    /// adopts jumps the id counters past the ids it knows of; a node that only sweeps may know fewer than the
+    /// node that wrote them, so adopting is left to the health checks and to commands.
+    pub passive: bool,
 }
 
 impl Reach {
@@ -142,12 +146,12 @@ impl RedisChat {
         run: &mut impl FnMut(DeskInput<'_>) -> Result<DeskOutcome<R>>,
     ) -> Result<Option<R>> {
         let Some(mut loaded) = self.load_desk(generation, reach).await? else {
-            return self.fenced(generation, id).await;
+            return self.fenced(generation, id, reach.passive).await;
         };
         if new_id && id.is_none() {
             match self.next_id(generation, CHAT_IDS).await? {
                 Some(new) => *id = Some(new),
-                None => return self.fenced(generation, id).await,
+                None => return self.fenced(generation, id, reach.passive).await,
             }
         }
         let before = loaded.desk.clone();
@@ -172,7 +176,7 @@ impl RedisChat {
         }
         let missing: Vec<ChatId> = applied.chats().into_iter().filter(|c| !chats.contains_key(c)).collect();
         let Some(found) = self.load_chats(generation, &missing).await? else {
-            return self.fenced(generation, id).await;
+            return self.fenced(generation, id, reach.passive).await;
         };
         for (chat_id, chat) in found {
             chats.insert(chat_id, ChatState::new(chat.value.clone()));
@@ -219,12 +223,16 @@ impl RedisChat {
             Committed::Done => Ok(Some(settled.reply)),
             Committed::Moved => Ok(None),
             Committed::Present => Err(present()),
-            Committed::Fenced => self.fenced(generation, id).await,
+            Committed::Fenced => self.fenced(generation, id, reach.passive).await,
         }
     }
 
-    /// A step was refused by the fence: adopt the current generation and start over (with a new id, if one).
-    async fn fenced<R>(&self, generation: &str, id: &mut Option<ChatId>) -> Result<Option<R>> {
+    /// A step was refused by the fence: adopt the current generation and start over (with a new id, if one);
+    /// `passive` housekeeping gives up instead (see [`Reach::passive`]).
+    async fn fenced<R>(&self, generation: &str, id: &mut Option<ChatId>, passive: bool) -> Result<Option<R>> {
+        if passive {
+            return Err(Error::unavailable());
+        }
         self.redis.adopt_after(generation).await?;
         *id = None;
         Ok(None)

@@ -48,7 +48,7 @@ impl RedisChat {
     /// one commits each change; a sweep that changes nothing commits nothing.
     pub async fn sweep(&self) -> Result<()> {
         self.reap().await?;
-        let reach = Reach { sweep: true, ..Reach::default() };
+        let reach = Reach { sweep: true, passive: true, ..Reach::default() };
         let swept = self.on_desk(&reach, &[], false, |input| Ok((None, input.desk.sweep(&self.policy, input.now))));
         match swept.await {
             // A citizen it would have ended as abandoned came back meanwhile: the next sweep sees them back.
