@@ -4,6 +4,20 @@
 
 #[path = "broadcast_qa.rs"]
 mod broadcast_qa;
+#[path = "chat_conversation.rs"]
+mod chat_conversation;
+#[path = "chat_handover.rs"]
+mod chat_handover;
+#[path = "chat_limits.rs"]
+mod chat_limits;
+#[path = "chat_privacy.rs"]
+mod chat_privacy;
+#[path = "chat_queue.rs"]
+mod chat_queue;
+#[path = "chat_rest.rs"]
+mod chat_rest;
+#[path = "chat_resume.rs"]
+mod chat_resume;
 #[path = "identity.rs"]
 mod identity;
 #[path = "personal_stream.rs"]
