@@ -1,0 +1,272 @@
+//! An agent: joins its own stream `user:<sub>` and the desk, goes `available` in the run's languages (an admin
+//! sets its cap over REST), and for every chat it is `assigned` joins the chat's staff room and writes a
+//! message every period (typing first), acknowledging the citizen's messages with receipts.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use serde_json::json;
+
+use super::conn::{read, InFlight, Pending, Read};
+use super::frames::{chat_of_room, citizen_of_name, Frame};
+use super::shared::{Shared, Who};
+use super::side::{self, ChatSide, How};
+use super::{setup, Due, Phases, Plan};
+use crate::clock::now_micros;
+use crate::ctx::{Ctx, Role};
+use crate::stats::LatencyBuf;
+use crate::ws::{Reply, Session};
+
+/// How one agent's run went.
+#[derive(Default)]
+pub struct AgentEnd {
+    pub chats: Vec<ChatSide>,
+    pub desk_events: u64,
+    pub released: u64,
+}
+
+pub struct Agent {
+    pub ctx: Arc<Ctx>,
+    pub plan: Arc<Plan>,
+    pub shared: Arc<Shared>,
+    pub phases: Phases,
+    /// The client index (tokens, source addresses).
+    pub i: u64,
+}
+
+/// Tells the citizens this agent is done with its setup, however it ended.
+struct Settled(Arc<Shared>);
+
+impl Drop for Settled {
+    fn drop(&mut self) {
+        self.0.agent_settled();
+    }
+}
+
+impl Agent {
+    pub async fn run(self) -> Result<AgentEnd> {
+        let settled = Settled(Arc::clone(&self.shared));
+        let ctx = Arc::clone(&self.ctx);
+        let mut session = Session::open(&ctx, self.i, Role::Agent).await?;
+        let sub = ctx.sub(self.i, Role::Agent);
+        let own = format!("user:{sub}");
+        self.command(&mut session, json!({"type": "join", "room": own})).await?;
+        if self.plan.desk {
+            self.command(&mut session, json!({"type": "join", "room": "desk"})).await?;
+        }
+        let status = json!({"type": "agent_status", "availability": "available", "languages": self.plan.langs});
+        self.command(&mut session, status).await?;
+        if let Some(cap) = self.plan.cap {
+            if let Err(e) = setup::set_cap(&ctx, &sub, cap).await {
+                ctx.stats.error("set_cap_failed");
+                return Err(e);
+            }
+        }
+        drop(settled);
+        let mut end = AgentEnd::default();
+        let mut buf = LatencyBuf::default();
+        let result = self.work(session, &own, &mut end, &mut buf).await;
+        buf.flush(&ctx.stats);
+        result.map(|_| end)
+    }
+
+    /// A setup command, answered before anything else happens.
+    async fn command(&self, session: &mut Session, command: serde_json::Value) -> Result<()> {
+        let what = command["type"].as_str().unwrap_or("command").to_string();
+        self.ctx.stats.commands.fetch_add(1, Relaxed);
+        match session.request(command, |_| {}).await? {
+            Reply::Ack(_) => {
+                self.ctx.stats.acks.fetch_add(1, Relaxed);
+                Ok(())
+            }
+            Reply::Error { code } => {
+                self.ctx.stats.error(&format!("{what}_{code}"));
+                bail!("{what} refused: {code}")
+            }
+        }
+    }
+
+    /// Serves the assigned chats until stopped.
+    async fn work(&self, mut session: Session, own: &str, end: &mut AgentEnd, buf: &mut LatencyBuf) -> Result<()> {
+        let ctx = &self.ctx;
+        let phases: &Phases = &self.phases;
+        let mut chats: HashMap<u64, ChatSide> = HashMap::new();
+        // When each chat's next message is due (its own time per chat); typing goes first.
+        let mut next_send: HashMap<u64, Instant> = HashMap::new();
+        let mut due: BinaryHeap<Reverse<(Instant, u64, Due)>> = BinaryHeap::new();
+        let mut flight = InFlight::default();
+        let mut writing = true;
+        let far = || Instant::now() + std::time::Duration::from_secs(3600);
+        loop {
+            let sleep = due.peek().map(|Reverse((at, _, _))| *at).unwrap_or_else(far);
+            tokio::select! {
+                biased;
+                _ = phases.stop.cancelled() => break,
+                _ = phases.stop_writing.cancelled(), if writing => {
+                    writing = false;
+                    due.clear();
+                    next_send.clear();
+                }
+                _ = tokio::time::sleep_until(sleep.into()), if !due.is_empty() => {
+                    let Some(Reverse((_, chat, what))) = due.pop() else { continue };
+                    let (Some(side), Some(&at)) = (chats.get_mut(&chat), next_send.get(&chat)) else { continue };
+                    if !side.active || side.ended {
+                        next_send.remove(&chat);
+                        continue;
+                    }
+                    match what {
+                        Due::Typing => {
+                            self.shared.typed(chat, Who::Agent, now_micros());
+                            flight.send(ctx, &mut session, side::typing(chat), Pending::Signal).await?;
+                        }
+                        Due::Send => {
+                            let (command, id) = side.write(now_micros(), self.i);
+                            flight.send(ctx, &mut session, command, Pending::Send { chat, client_msg_id: id }).await?;
+                            let next = at + self.plan.period;
+                            next_send.insert(chat, next);
+                            let (typing_at, first) = self.plan.first_due(next);
+                            if first == Due::Typing {
+                                due.push(Reverse((typing_at, chat, Due::Typing)));
+                            }
+                            due.push(Reverse((next, chat, Due::Send)));
+                        }
+                    }
+                }
+                message = session.ws.next() => match read(message) {
+                    Read::Frame(frame) => {
+                        let todo = self.on_frame(&frame, own, &mut chats, &mut flight, end, buf);
+                        for command in todo {
+                            flight.send(ctx, &mut session, command.0, command.1).await?;
+                        }
+                    }
+                    Read::Garbled => ctx.stats.error("unparsable_frame"),
+                    Read::Lost(code) => {
+                        ctx.stats.error(&code);
+                        end.chats.extend(chats.into_values());
+                        bail!("an agent's connection ended: {code}");
+                    }
+                },
+            }
+            if writing {
+                for (id, side) in &chats {
+                    if side.active && !side.ended && !next_send.contains_key(id) {
+                        let first = Instant::now() + self.plan.period.mul_f64(rand::random::<f64>());
+                        next_send.insert(*id, first);
+                        let (typing_at, what) = self.plan.first_due(first);
+                        if what == Due::Typing {
+                            due.push(Reverse((typing_at, *id, Due::Typing)));
+                        }
+                        due.push(Reverse((first, *id, Due::Send)));
+                    }
+                }
+            }
+        }
+        end.chats.extend(chats.into_values());
+        Ok(())
+    }
+
+    /// Handles one frame; returns the commands it calls for (joins of newly assigned chats, receipts).
+    fn on_frame(
+        &self,
+        frame: &Frame,
+        own: &str,
+        chats: &mut HashMap<u64, ChatSide>,
+        flight: &mut InFlight,
+        end: &mut AgentEnd,
+        buf: &mut LatencyBuf,
+    ) -> Vec<(serde_json::Value, Pending)> {
+        let stats = &self.ctx.stats;
+        if let Some((what, ok)) = flight.answered(&self.ctx, frame) {
+            match what {
+                Pending::Send { chat, client_msg_id } => {
+                    if let Some(side) = chats.get_mut(&chat) {
+                        if ok {
+                            side.acked(&client_msg_id, &frame.result);
+                        } else {
+                            side.unacked.remove(&client_msg_id);
+                        }
+                    }
+                }
+                Pending::Join { chat } if !ok => {
+                    if let Some(side) = chats.get_mut(&chat) {
+                        side.ended = true;
+                    }
+                }
+                _ => {}
+            }
+            return vec![];
+        }
+        if frame.room == own {
+            if frame.r#type == "event" {
+                stats.deliveries.fetch_add(1, Relaxed);
+            }
+            return self.on_own(frame, chats, end, buf);
+        }
+        if frame.room == "desk" {
+            if frame.r#type == "event" {
+                stats.deliveries.fetch_add(1, Relaxed);
+                end.desk_events += 1;
+            }
+            return vec![];
+        }
+        let Some(side) = chat_of_room(&frame.room).and_then(|chat| chats.get_mut(&chat)) else {
+            match frame.r#type.as_str() {
+                "error" => stats.error(&frame.code),
+                _ => {
+                    stats.other_frames.fetch_add(1, Relaxed);
+                }
+            }
+            return vec![];
+        };
+        if frame.room != side.room {
+            return vec![];
+        }
+        let Some(seq) = side.on_frame(frame, How::Live, stats, buf, &self.shared) else { return vec![] };
+        if !self.plan.receipts {
+            return vec![];
+        }
+        self.shared.receipt_sent(side.chat, Who::Agent, seq, now_micros());
+        vec![(side::receipt(side.chat, seq), Pending::Signal)]
+    }
+
+    /// The agent's own stream: a chat assigned (join its staff room) or released.
+    fn on_own(
+        &self,
+        frame: &Frame,
+        chats: &mut HashMap<u64, ChatSide>,
+        end: &mut AgentEnd,
+        buf: &mut LatencyBuf,
+    ) -> Vec<(serde_json::Value, Pending)> {
+        if frame.r#type != "event" {
+            return vec![];
+        }
+        match frame.kind.as_str() {
+            "assigned" => {
+                let summary = &frame.data["chat"];
+                let Some(chat) = summary["id"].as_u64() else {
+                    self.ctx.stats.error("assigned_without_chat");
+                    return vec![];
+                };
+                let citizen = summary["citizen_name"].as_str().and_then(citizen_of_name);
+                if let Some(us) = self.shared.on_assigned(citizen, now_micros()) {
+                    buf.push(&self.ctx.stats, "assigned", us);
+                }
+                let side = chats.entry(chat).or_insert_with(|| ChatSide::new(chat, Who::Agent));
+                side.ended = false;
+                vec![(side.join(false), Pending::Join { chat })]
+            }
+            "released" => {
+                end.released += 1;
+                if let Some(side) = frame.data["chat"].as_u64().and_then(|chat| chats.get_mut(&chat)) {
+                    side.active = false;
+                }
+                vec![]
+            }
+            _ => vec![],
+        }
+    }
+}

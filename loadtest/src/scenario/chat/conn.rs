@@ -1,0 +1,75 @@
+//! What the citizen and the agent loops share: commands in flight and what each was, reading a frame into an
+//! owned [`Frame`], and sending a command with its bookkeeping.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+
+use anyhow::Result;
+use serde_json::Value;
+
+use super::frames::Frame;
+use crate::ctx::Ctx;
+use crate::wire::Incoming;
+use crate::ws::{close_code, Session};
+
+/// What a command in flight was, for when its reply comes.
+#[derive(Debug, Clone)]
+pub enum Pending {
+    Send {
+        chat: u64,
+        client_msg_id: String,
+    },
+    Join {
+        chat: u64,
+    },
+    /// Typing and receipts: only counted.
+    Signal,
+}
+
+/// Commands sent and not yet answered, by id.
+#[derive(Default)]
+pub struct InFlight(HashMap<u64, Pending>);
+
+impl InFlight {
+    pub async fn send(&mut self, ctx: &Ctx, session: &mut Session, command: Value, what: Pending) -> Result<()> {
+        let id = session.send(command).await?;
+        ctx.stats.commands.fetch_add(1, Relaxed);
+        self.0.insert(id, what);
+        Ok(())
+    }
+
+    /// The command `frame` answers, if it is a reply to one of ours; counts the ack or the error.
+    pub fn answered(&mut self, ctx: &Ctx, frame: &Frame) -> Option<(Pending, bool)> {
+        let what = self.0.remove(&frame.reply_id()?)?;
+        let ok = frame.r#type == "ack";
+        if ok {
+            ctx.stats.acks.fetch_add(1, Relaxed);
+        } else {
+            ctx.stats.error(&frame.code);
+        }
+        Some((what, ok))
+    }
+
+    /// Forgets every command in flight (the connection they were sent on is gone).
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// What one read brought.
+pub enum Read {
+    Frame(Box<Frame>),
+    /// A text frame that is not JSON the harness understands.
+    Garbled,
+    /// The connection ended: its close code (`close_4008`), `eof` or `transport_error`.
+    Lost(String),
+}
+
+pub fn read(message: Option<std::io::Result<Incoming<'_>>>) -> Read {
+    match message {
+        Some(Ok(Incoming::Text(text))) => Frame::parse(text).map(|f| Read::Frame(Box::new(f))).unwrap_or(Read::Garbled),
+        Some(Ok(Incoming::Close(code))) => Read::Lost(close_code(code)),
+        Some(Err(_)) => Read::Lost("transport_error".into()),
+        None => Read::Lost("eof".into()),
+    }
+}
