@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use serde_json::json;
 
-use super::conn::{read, InFlight, Pending, Read};
+use super::conn::{read, InFlight, Pending, Read, DESK_EVENT};
 use super::frames::{chat_of_room, citizen_of_name, Frame};
 use super::shared::{Shared, Who};
 use super::side::{self, ChatSide, How};
@@ -136,7 +136,7 @@ impl Agent {
                         }
                     }
                 }
-                message = session.ws.next() => match read(message) {
+                message = session.ws.next() => match read(message, Some(DESK_EVENT)) {
                     Read::Frame(frame) => {
                         let todo = self.on_frame(&frame, own, &mut chats, &mut flight, end, buf);
                         for command in todo {
@@ -144,6 +144,10 @@ impl Agent {
                         }
                     }
                     Read::Garbled => ctx.stats.error("unparsable_frame"),
+                    Read::Skipped => {
+                        ctx.stats.deliveries.fetch_add(1, Relaxed);
+                        end.desk_events += 1;
+                    }
                     Read::Lost(code) => {
                         ctx.stats.error(&code);
                         end.chats.extend(chats.into_values());

@@ -211,7 +211,7 @@ impl Citizen {
                     }
                     None
                 }
-                message = session.ws.next() => match read(message) {
+                message = session.ws.next() => match read(message, None) {
                     Read::Frame(frame) => {
                         let receipt = self.on_frame(&frame, chat, buf, flight);
                         self.receipt(&mut session, flight, chat, receipt).await?;
@@ -221,6 +221,7 @@ impl Citizen {
                         ctx.stats.error("unparsable_frame");
                         None
                     }
+                    Read::Skipped => None,
                     Read::Lost(code) => Some(Gone::Lost(code)),
                 },
             };

@@ -56,17 +56,25 @@ impl InFlight {
     }
 }
 
+/// How the server starts every event of the desk room: agents count those without parsing them (every chat's
+/// start, assignment and end is one to each of hundreds of agents).
+pub const DESK_EVENT: &str = r#"{"type":"event","room":"desk","#;
+
 /// What one read brought.
 pub enum Read {
     Frame(Box<Frame>),
     /// A text frame that is not JSON the harness understands.
     Garbled,
+    /// A frame that starts with the prefix the caller skips (not parsed).
+    Skipped,
     /// The connection ended: its close code (`close_4008`), `eof` or `transport_error`.
     Lost(String),
 }
 
-pub fn read(message: Option<std::io::Result<Incoming<'_>>>) -> Read {
+/// Reads one message into a [`Read`]; a text frame starting with `skip` is only recognised, not parsed.
+pub fn read(message: Option<std::io::Result<Incoming<'_>>>, skip: Option<&str>) -> Read {
     match message {
+        Some(Ok(Incoming::Text(text))) if skip.is_some_and(|p| text.starts_with(p)) => Read::Skipped,
         Some(Ok(Incoming::Text(text))) => Frame::parse(text).map(|f| Read::Frame(Box::new(f))).unwrap_or(Read::Garbled),
         Some(Ok(Incoming::Close(code))) => Read::Lost(close_code(code)),
         Some(Err(_)) => Read::Lost("transport_error".into()),
