@@ -69,9 +69,15 @@ impl Agent {
         drop(settled);
         let mut end = AgentEnd::default();
         let mut buf = LatencyBuf::default();
-        let result = self.work(session, &own, &mut end, &mut buf).await;
+        let mut chats = HashMap::new();
+        let result = self.work(session, &own, &mut chats, &mut end, &mut buf).await;
         buf.flush(&ctx.stats);
-        result.map(|_| end)
+        // Whatever happened, what the agent saw of its chats counts in the reconciliation.
+        end.chats.extend(chats.into_values());
+        if result.is_err() {
+            ctx.stats.error("agent_failed");
+        }
+        Ok(end)
     }
 
     /// A setup command, answered before anything else happens.
@@ -91,10 +97,16 @@ impl Agent {
     }
 
     /// Serves the assigned chats until stopped.
-    async fn work(&self, mut session: Session, own: &str, end: &mut AgentEnd, buf: &mut LatencyBuf) -> Result<()> {
+    async fn work(
+        &self,
+        mut session: Session,
+        own: &str,
+        chats: &mut HashMap<u64, ChatSide>,
+        end: &mut AgentEnd,
+        buf: &mut LatencyBuf,
+    ) -> Result<()> {
         let ctx = &self.ctx;
         let phases: &Phases = &self.phases;
-        let mut chats: HashMap<u64, ChatSide> = HashMap::new();
         // When each chat's next message is due (its own time per chat); typing goes first.
         let mut next_send: HashMap<u64, Instant> = HashMap::new();
         let mut due: BinaryHeap<Reverse<(Instant, u64, Due)>> = BinaryHeap::new();
@@ -138,7 +150,7 @@ impl Agent {
                 }
                 message = session.ws.next() => match read(message, Some(DESK_EVENT)) {
                     Read::Frame(frame) => {
-                        let todo = self.on_frame(&frame, own, &mut chats, &mut flight, end, buf);
+                        let todo = self.on_frame(&frame, own, chats, &mut flight, end, buf);
                         for command in todo {
                             flight.send(ctx, &mut session, command.0, command.1).await?;
                         }
@@ -150,13 +162,12 @@ impl Agent {
                     }
                     Read::Lost(code) => {
                         ctx.stats.error(&code);
-                        end.chats.extend(chats.into_values());
                         bail!("an agent's connection ended: {code}");
                     }
                 },
             }
             if writing {
-                for (id, side) in &chats {
+                for (id, side) in chats.iter() {
                     if side.active && !side.ended && !next_send.contains_key(id) {
                         let first = Instant::now() + self.plan.period.mul_f64(rand::random::<f64>());
                         next_send.insert(*id, first);
@@ -169,7 +180,6 @@ impl Agent {
                 }
             }
         }
-        end.chats.extend(chats.into_values());
         Ok(())
     }
 

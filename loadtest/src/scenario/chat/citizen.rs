@@ -88,8 +88,12 @@ impl Citizen {
         self.receipt(&mut session, &mut flight, &chat, receipt).await?;
         let result = self.converse(session, &mut chat, &mut buf, &mut flight, &mut end).await;
         buf.flush(&ctx.stats);
+        // Whatever happened, what the citizen saw of its chat counts in the reconciliation.
         end.side = Some(chat);
-        result.map(|_| end)
+        if result.is_err() {
+            ctx.stats.error("citizen_failed");
+        }
+        Ok(end)
     }
 
     /// Waits until every agent is on the desk, then for this citizen's share of the rest of the ramp.
