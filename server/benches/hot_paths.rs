@@ -78,6 +78,7 @@ fn fan_out(c: &mut Criterion) {
                 tx: Arc::clone(&tx),
                 control: Arc::new(ConnControl::new(Arc::clone(&tx))),
                 participant: true,
+                person: Arc::from("viewer"),
             },
         )
         .expect("subscribe");

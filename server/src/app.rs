@@ -14,7 +14,7 @@ use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::qa::filter::KeywordFilter;
 use crate::qa::rules::Policy;
-use crate::store::{Backend, MemoryPersonal, MemoryStore, PersonalStore, QaStore};
+use crate::store::{Backend, ChatStore, MemoryChat, MemoryPersonal, MemoryStore, PersonalStore, QaStore};
 
 pub struct App {
     pub config: Config,
@@ -23,11 +23,15 @@ pub struct App {
     pub tokens: TokenKeys,
     /// The live-broadcast Q&A's storage.
     pub qa: Arc<dyn QaStore>,
+    /// The live chat's storage.
+    pub chat: Arc<dyn ChatStore>,
     /// Each person's own stream.
     pub personal: Arc<dyn PersonalStore>,
     /// The storage as a whole (health).
     pub backend: Arc<dyn Backend>,
     pub hub: Arc<Hub>,
+    /// How many connections each person has on this node (the chat's presence).
+    pub people: crate::connection::People,
     pub limits: Limits,
     pub metrics: Arc<Metrics>,
     /// Cancelled when shutdown begins: every connection says `server_shutdown` and closes.
@@ -59,37 +63,45 @@ impl App {
         let metrics = Arc::new(Metrics::default());
         let hub = Arc::new(Hub::new(Arc::clone(&metrics)));
         let shutdown = CancellationToken::new();
-        let (qa, personal, backend): (Arc<dyn QaStore>, Arc<dyn PersonalStore>, Arc<dyn Backend>) =
-            match &config.redis_url {
-                // Redis mode: the store publishes through Redis, and the hub hears its rooms through Redis alone.
-                Some(url) => {
-                    let store = crate::redis_mode::start(
-                        url,
-                        &config,
-                        policy,
-                        Arc::clone(&hub),
-                        Arc::clone(&metrics),
-                        shutdown.clone(),
-                    )
-                    .map_err(std::io::Error::other)?;
-                    (store.clone(), store.clone(), store)
-                }
-                None => {
-                    let bus = Arc::new(LocalBus::new(Arc::clone(&hub), Arc::clone(&metrics)));
-                    let personal = Arc::new(MemoryPersonal::new(bus.clone(), &config));
-                    let store =
-                        Arc::new(MemoryStore::new(policy, bus, personal.clone(), config.history_len.max(1), &config));
-                    (store.clone(), personal, store)
-                }
-            };
+        #[allow(clippy::type_complexity)]
+        let (qa, chat, personal, backend): (
+            Arc<dyn QaStore>,
+            Arc<dyn ChatStore>,
+            Arc<dyn PersonalStore>,
+            Arc<dyn Backend>,
+        ) = match &config.redis_url {
+            // Redis mode: the store publishes through Redis, and the hub hears its rooms through Redis alone.
+            Some(url) => {
+                let store = crate::redis_mode::start(
+                    url,
+                    &config,
+                    policy,
+                    Arc::clone(&hub),
+                    Arc::clone(&metrics),
+                    shutdown.clone(),
+                )
+                .map_err(std::io::Error::other)?;
+                (store.clone(), store.clone(), store.clone(), store)
+            }
+            None => {
+                let bus = Arc::new(LocalBus::new(Arc::clone(&hub), Arc::clone(&metrics)));
+                let personal = Arc::new(MemoryPersonal::new(bus.clone(), &config));
+                let chat = Arc::new(MemoryChat::new(bus.clone(), personal.clone(), &config));
+                let store =
+                    Arc::new(MemoryStore::new(policy, bus, personal.clone(), config.history_len.max(1), &config));
+                (store.clone(), chat, personal, store)
+            }
+        };
         Ok(Arc::new(App {
             tokens: TokenKeys::new(secret.as_bytes()),
             limits: Limits::new(&config),
             public_url,
             qa,
+            chat,
             personal,
             backend,
             hub,
+            people: Default::default(),
             metrics,
             shutdown,
             connections: TaskTracker::new(),

@@ -14,6 +14,11 @@ use crate::metrics::Metrics;
 pub trait Bus: Send + Sync {
     /// Publishes a sequenced event of `room`. Callers publish a room's events in `seq` order.
     fn publish(&self, room: &str, seq: u64, frame: &Utf8Bytes);
+    /// Publishes an unsequenced frame of `room` (a typing indicator): not stored, not replayed.
+    fn publish_frame(&self, room: &str, frame: &Utf8Bytes);
+    /// Removes `person`'s connections from `room` on every node (they lost the right to be in it, e.g. an agent
+    /// who handed a chat on). Callers publish the room's events before it, so those still reach them.
+    fn revoke(&self, room: &str, person: &str);
 }
 
 /// The single-node bus: straight into the local hub.
@@ -32,5 +37,13 @@ impl Bus for LocalBus {
     fn publish(&self, room: &str, seq: u64, frame: &Utf8Bytes) {
         self.metrics.events_published.fetch_add(1, Relaxed);
         self.hub.dispatch_event(room, seq, frame);
+    }
+
+    fn publish_frame(&self, room: &str, frame: &Utf8Bytes) {
+        self.hub.dispatch_frame(room, frame);
+    }
+
+    fn revoke(&self, room: &str, person: &str) {
+        self.hub.revoke(room, person);
     }
 }

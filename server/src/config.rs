@@ -1,7 +1,11 @@
 //! Operator configuration. Every option is a flag with an environment variable; `majlis --help` is the manual.
 
+mod chat;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
+
+pub use chat::ChatConfig;
 
 /// How `majlis serve` runs. Every limit the server enforces is named here with its default.
 #[derive(Debug, Clone, clap::Args)]
@@ -235,6 +239,10 @@ pub struct Config {
     /// arrives, in several reads).
     #[arg(long, env = "MAJLIS_WS_READ_BUFFER_BYTES", default_value_t = 512)]
     pub ws_read_buffer_bytes: usize,
+
+    /// The live chat's limits, rate limits and consent line (`--chat-…`).
+    #[command(flatten)]
+    pub chat: ChatConfig,
 }
 
 impl Config {

@@ -9,7 +9,7 @@
 //! - [`store`]: where state lives, behind a trait whose methods are the atomic operations.
 //! - [`qa`]: the live-broadcast Q&A domain — rules, privacy routing, keyword filter, statistics, FAQ.
 //! - [`chat`]: the live-chat domain — chats, the agents' desk, routing, business hours, privacy routing,
-//!   transcripts and reports (pure rules; not wired to the store or the protocol yet).
+//!   transcripts and reports (pure rules; served through [`store::ChatStore`] and `protocol::chat`).
 //! - [`redis_mode`]: the Redis store and bus (the only code that knows Redis), used when `--redis-url` is set.
 //! - [`auth`], [`limits`], [`metrics`], [`config`], [`error`].
 //!
@@ -19,6 +19,7 @@ pub mod app;
 pub mod auth;
 pub mod bus;
 pub mod chat;
+pub mod chat_housekeeping;
 pub mod config;
 pub mod connection;
 pub mod error;
@@ -57,6 +58,7 @@ pub async fn run(
     let presence = tokio::spawn(presence::run(Arc::clone(&app), background.clone()));
     let eviction = tokio::spawn(forget_idle(Arc::clone(&app), background.clone()));
     let votes = tokio::spawn(flush_votes(Arc::clone(&app), background.clone()));
+    let chat_sweep = tokio::spawn(chat_housekeeping::run(Arc::clone(&app), background.clone()));
     app.set_ready(true);
 
     let drain_app = Arc::clone(&app);
@@ -86,7 +88,7 @@ pub async fn run(
         warn!(open = app.connections.len(), "shutdown grace elapsed; dropping remaining connections");
     }
     background.cancel();
-    let _ = tokio::join!(presence, eviction, votes);
+    let _ = tokio::join!(presence, eviction, votes, chat_sweep);
     info!("stopped");
     Ok(())
 }

@@ -16,7 +16,7 @@ impl Connection {
             self.limit_commands()?;
         }
         match command {
-            Command::Auth { token } => self.auth(&token),
+            Command::Auth { token } => self.auth(&token).await,
             Command::Ping => Ok(json!({ "time": unix_millis() })),
             Command::Join { room, since, observer } => self.join(&self.signed_in()?, &room, since, observer).await,
             Command::Leave { room } => {
@@ -24,6 +24,9 @@ impl Connection {
                 self.leave(&room)
             }
             Command::Qa { broadcast, command } => self.qa(&self.signed_in()?, broadcast, command).await,
+            Command::ChatStart(form) => self.chat_start(&self.signed_in()?, form).await,
+            Command::Chat { chat, command } => self.chat(&self.signed_in()?, chat, command).await,
+            Command::Desk(command) => self.chat_desk(&self.signed_in()?, command).await,
         }
     }
 
@@ -43,12 +46,17 @@ impl Connection {
         self.user.clone().ok_or_else(Error::unauthorized)
     }
 
-    fn auth(&mut self, token: &str) -> Result<Value> {
+    async fn auth(&mut self, token: &str) -> Result<Value> {
         let user = self.app.tokens.verify(token)?;
         // A new identity keeps only the rooms it may see.
-        self.leave_rooms_not_allowed(&user);
+        self.leave_rooms_not_allowed(&user).await;
         let result = json!({ "user": UserView::from(&user) });
-        self.user = Some(user);
+        // The new identity's connection counts before the old one's ends, so that the same person signing in
+        // again is never taken for gone.
+        super::people::opened(&self.app, &user).await;
+        if let Some(old) = self.user.replace(user) {
+            super::people::closed(&self.app, &old).await;
+        }
         Ok(result)
     }
 

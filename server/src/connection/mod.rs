@@ -12,7 +12,9 @@
 //! (RST), and a reset makes the client's system throw away whatever it had received but not yet read, the
 //! close frame and the last replies included.
 
+mod chat;
 mod commands;
+mod people;
 mod reader;
 mod rooms;
 mod writer;
@@ -34,6 +36,7 @@ use tracing::{debug, info_span, Instrument};
 use crate::app::App;
 use crate::hub::{ConnControl, Outbox, OutboxBounds};
 use crate::limits::ConnectionSlot;
+pub use people::People;
 use reader::Connection;
 use writer::Writer;
 
@@ -79,7 +82,7 @@ where
         let mut conn = Connection::new(id, Arc::clone(&app), tx, control);
         conn.read_until_done(&mut stream).await;
         // The one cleanup place: leave every room, let the writer say goodbye, give the slot back.
-        conn.finish();
+        conn.finish().await;
         let linger = Duration::from_millis(app.config.close_linger_ms);
         close_without_reset(&mut stream.get_mut().0, writer, Instant::now() + linger).await;
         drop(stream);

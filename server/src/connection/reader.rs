@@ -175,9 +175,13 @@ impl Connection {
         let _ = self.tx.push_own(item);
     }
 
-    /// The end of the connection: out of every room, and nothing more for the writer but what is queued.
-    pub fn finish(mut self) {
+    /// The end of the connection: out of every room, nothing more for the writer but what is queued, and one
+    /// connection fewer for its person.
+    pub async fn finish(mut self) {
         self.leave_all();
         self.tx.close();
+        if let Some(user) = self.user.take() {
+            super::people::closed(&self.app, &user).await;
+        }
     }
 }

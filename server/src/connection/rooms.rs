@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use super::Connection;
 use crate::auth::User;
+use crate::chat::rooms::{self as chat_rooms, ChatRoom};
 use crate::error::{Error, Result};
 use crate::hub::{Outbound, RoomId, Subscriber, WireFrame};
 use crate::protocol::{self, Position, Room};
@@ -22,22 +23,43 @@ pub(super) struct JoinedRoom {
 
 /// A room's wire name, or `bad_request` if it names no room at all (an unknown broadcast is `not_found` later).
 fn parse_room(name: &str) -> Result<Room> {
-    Room::parse(name)
-        .ok_or_else(|| Error::bad_request("Rooms are named broadcast:<id>, broadcast:<id>:moderation or user:<sub>."))
-}
-
-/// Whether `user` may be in `room` (checked at join, and again when a connection changes identity).
-fn may_join(user: &User, room: &Room) -> Result<()> {
-    match room {
-        Room::Broadcast(r) if r.audience == Audience::Moderation && !user.role.is_moderator() => {
-            Err(Error::forbidden("Only moderators may join the moderation room."))
-        }
-        Room::Person(sub) if *sub != user.sub => Err(Error::forbidden("Only its owner may join a personal stream.")),
-        _ => Ok(()),
-    }
+    Room::parse(name).ok_or_else(|| {
+        Error::bad_request(
+            "Rooms are named broadcast:<id>, broadcast:<id>:moderation, chat:<id>, chat:<id>:staff, desk or \
+             user:<sub>.",
+        )
+    })
 }
 
 impl Connection {
+    /// Whether `user` may be in `room` (checked at join, and again when a connection changes identity). A
+    /// chat's rooms are the chat's citizen's, its agent's and supervisors' (`chat::rooms::may_join`); a chat
+    /// that does not exist is `not_found`.
+    async fn may_join(&self, user: &User, room: &Room) -> Result<()> {
+        match room {
+            Room::Broadcast(r) if r.audience == Audience::Moderation && !user.role.is_moderator() => {
+                Err(Error::forbidden("Only moderators may join the moderation room."))
+            }
+            Room::Person(sub) if *sub != user.sub => {
+                Err(Error::forbidden("Only its owner may join a personal stream."))
+            }
+            Room::Chat(room) => {
+                let chat = match room.chat() {
+                    Some(id) => Some(self.app.chat.chat(id).await?),
+                    None => None,
+                };
+                if chat_rooms::may_join(user, room, chat.as_ref()) {
+                    Ok(())
+                } else if *room == ChatRoom::Desk {
+                    Err(Error::forbidden("Only agents and admins may join the desk."))
+                } else {
+                    Err(Error::forbidden("This is not your chat."))
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
     pub(super) async fn join(
         &mut self,
         user: &User,
@@ -46,13 +68,16 @@ impl Connection {
         observer: bool,
     ) -> Result<Value> {
         let room = parse_room(name)?;
-        may_join(user, &room)?;
+        self.may_join(user, &room).await?;
         if let Room::Broadcast(r) = &room {
             self.app.qa.broadcast(r.broadcast).await?;
         }
         let key = room.key();
         // Joining again is how a client asks for a fresh start: leave, then join as new.
         self.leave_room(&key);
+        // Rooms the server took this connection out of (an agent who handed a chat on) no longer count.
+        let (hub, id) = (&self.app.hub, self.id);
+        self.rooms.retain(|r| hub.is_member(&r.key, id));
         if self.rooms.len() >= self.app.config.max_rooms_per_connection {
             return Err(Error::conflict("This connection has joined too many rooms."));
         }
@@ -61,6 +86,7 @@ impl Connection {
             tx: self.tx.clone(),
             control: Arc::clone(&self.control),
             participant: !observer,
+            person: Arc::from(user.sub.as_str()),
         };
         // Refused only once the connection is ending.
         let id = self.app.hub.subscribe(&key, subscriber).map_err(|_closed| Error::unavailable())?;
@@ -110,6 +136,7 @@ impl Connection {
     async fn replay(&self, room: &Room, since: &Position) -> Result<Option<Replay>> {
         match room {
             Room::Broadcast(r) => self.app.qa.replay(*r, since).await,
+            Room::Chat(r) => self.app.chat.replay(r, since).await,
             Room::Person(sub) => self.app.personal.replay(sub, since).await,
         }
     }
@@ -117,11 +144,14 @@ impl Connection {
     async fn snapshot(&self, room: &Room, user: &User) -> Result<Snapshot> {
         match room {
             Room::Broadcast(r) => self.app.qa.snapshot(*r, user).await,
+            Room::Chat(r) => self.app.chat.snapshot(r, user).await,
             Room::Person(sub) => {
                 // The position first, then the parts: see `PersonalStore::position`.
                 let at = self.app.personal.position(sub).await?;
                 let questions = self.app.qa.own_questions(sub).await?;
-                let frame = protocol::personal::snapshot(&room.key(), &at.epoch, at.seq, &questions);
+                let chats = self.app.chat.user_part(user).await?;
+                let chat = protocol::chat::user_part(&chats);
+                let frame = protocol::personal::snapshot(&room.key(), &at.epoch, at.seq, &questions, chat);
                 Ok(Snapshot { epoch: at.epoch, seq: at.seq, frame })
             }
         }
@@ -144,9 +174,13 @@ impl Connection {
     }
 
     /// Leaves the rooms `user` may not be in (after a change of identity).
-    pub(super) fn leave_rooms_not_allowed(&mut self, user: &User) {
-        let barred: Vec<String> =
-            self.rooms.iter().filter(|r| may_join(user, &r.room).is_err()).map(|r| r.key.clone()).collect();
+    pub(super) async fn leave_rooms_not_allowed(&mut self, user: &User) {
+        let mut barred = vec![];
+        for joined in &self.rooms {
+            if self.may_join(user, &joined.room).await.is_err() {
+                barred.push(joined.key.clone());
+            }
+        }
         for key in barred {
             self.leave_room(key.as_str());
         }

@@ -38,6 +38,9 @@ pub struct Subscriber {
     pub control: Arc<ConnControl>,
     /// A person, counted in the room's participants; false for a screen showing the room (a presenter view).
     pub participant: bool,
+    /// Who the connection acts for (an opaque name, the token's `sub`): [`Hub::revoke`] removes a person from a
+    /// room by it.
+    pub person: Arc<str>,
 }
 
 struct Room {
@@ -158,6 +161,31 @@ impl Hub {
             Some(interest) => interest.until_listening(key).await,
             None => true,
         }
+    }
+
+    /// Removes `person`'s local connections from a room: they get no more of its events (their writers skip
+    /// what is still queued of it) and the room goes away with its last subscriber. Their connections find out
+    /// when they next look ([`Hub::is_member`]).
+    pub fn revoke(&self, key: &str, person: &str) {
+        let Some(room) = self.rooms.get(key).map(|r| Arc::clone(r.value())) else { return };
+        {
+            let mut members = room.lock();
+            for sub in members.list.iter().filter(|s| &*s.person == person) {
+                let _ = sub.tx.push_own(Outbound::Unwatch { room: room.id });
+            }
+            members.retain(|s| &*s.person != person);
+        }
+        if self.rooms.remove_if(key, |_, r| r.is_empty()).is_some() {
+            self.metrics.rooms.fetch_sub(1, Relaxed);
+            if let Some(interest) = self.interest() {
+                interest.room_closed(key);
+            }
+        }
+    }
+
+    /// Whether connection `conn_id` is (still) a subscriber of the room.
+    pub fn is_member(&self, key: &str, conn_id: u64) -> bool {
+        self.rooms.get(key).is_some_and(|r| r.lock().list.iter().any(|s| s.conn_id == conn_id))
     }
 
     /// Closes every local subscriber of a room with `reason`: used when this node lost events of the room that

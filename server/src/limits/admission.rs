@@ -14,6 +14,12 @@ pub enum Charge {
     Question,
     /// A vote that adds or removes the sender's upvote.
     Vote,
+    /// A citizen's chat that really starts.
+    ChatStart,
+    /// A citizen's new chat message (not a retried `client_msg_id`).
+    ChatMessage,
+    /// A citizen's offline message that is really left.
+    OfflineMessage,
 }
 
 /// A sender's limits. The rules call [`Admission::admit`] at the one point where a command is certain to

@@ -31,6 +31,11 @@ type Keyed<K> = RateLimiter<K, DashMapStateStore<K>, DefaultClock>;
 pub struct Limits {
     questions: Gcra,
     votes: Gcra,
+    chat_starts: Gcra,
+    chat_messages: Gcra,
+    offline_messages: Gcra,
+    /// When each person's typing in each chat was last forwarded (`"<sub> <chat>"`): at most one a second.
+    typing: Gcra,
     commands: Keyed<String>,
     sessions: Keyed<IpAddr>,
     connections: Arc<Connections>,
@@ -43,9 +48,14 @@ fn nz(n: u32) -> NonZeroU32 {
 
 impl Limits {
     pub fn new(config: &Config) -> Self {
+        let chat = &config.chat;
         Limits {
             questions: Gcra::new(Duration::from_secs(60) / config.questions_per_minute.max(1), config.questions_burst),
             votes: Gcra::new(Duration::from_secs(1) / config.votes_per_second.max(1), config.votes_burst),
+            chat_starts: Gcra::new(Duration::from_secs(3600) / chat.starts_per_hour.max(1), chat.starts_burst),
+            chat_messages: Gcra::new(Duration::from_secs(60) / chat.messages_per_minute.max(1), chat.messages_burst),
+            offline_messages: Gcra::new(Duration::from_secs(3600) / chat.offline_per_hour.max(1), chat.offline_burst),
+            typing: Gcra::new(Duration::from_millis(chat.typing_interval_ms.max(1)), 1),
             commands: RateLimiter::dashmap(
                 Quota::per_second(nz(config.commands_per_second)).allow_burst(nz(config.commands_burst)),
             ),
@@ -78,10 +88,28 @@ impl Limits {
     pub fn gate<'a>(&'a self, sub: &'a str) -> UserGate<'a> {
         UserGate { limits: self, sub }
     }
+    /// Whether `sub`'s typing indicator in `chat` may be forwarded now (at most one per
+    /// `--chat-typing-interval-ms`); takes nothing (see [`Limits::typed`]). A `false` (stopped typing) always
+    /// may, so an indicator never stays on for want of its end.
+    pub fn may_type(&self, sub: &str, chat: u64, typing: bool) -> bool {
+        !typing || self.typing.check(&format!("{sub} {chat}")).is_ok()
+    }
+
+    /// A typing indicator of `sub` in `chat` was forwarded.
+    pub fn typed(&self, sub: &str, chat: u64, typing: bool) {
+        if typing {
+            self.typing.charge(&format!("{sub} {chat}"));
+        }
+    }
+
     /// Forgets limiter keys that are back to a full allowance.
     pub fn evict_idle(&self) {
         self.questions.evict_idle();
         self.votes.evict_idle();
+        self.chat_starts.evict_idle();
+        self.chat_messages.evict_idle();
+        self.offline_messages.evict_idle();
+        self.typing.evict_idle();
         self.commands.retain_recent();
         self.commands.shrink_to_fit();
         self.sessions.retain_recent();
@@ -90,7 +118,14 @@ impl Limits {
 
     /// Keys currently held by the limiters (for tests and metrics).
     pub fn tracked_keys(&self) -> usize {
-        self.questions.len() + self.votes.len() + self.commands.len() + self.sessions.len()
+        self.questions.len()
+            + self.votes.len()
+            + self.chat_starts.len()
+            + self.chat_messages.len()
+            + self.offline_messages.len()
+            + self.typing.len()
+            + self.commands.len()
+            + self.sessions.len()
     }
 
     /// Takes a connection slot for `ip`, or says why not.
@@ -110,6 +145,9 @@ impl UserGate<'_> {
         match what {
             Charge::Question => (&self.limits.questions, "Too many questions; wait a moment."),
             Charge::Vote => (&self.limits.votes, "Too many votes; wait a moment."),
+            Charge::ChatStart => (&self.limits.chat_starts, "Too many chats started; wait a while."),
+            Charge::ChatMessage => (&self.limits.chat_messages, "Too many messages; wait a moment."),
+            Charge::OfflineMessage => (&self.limits.offline_messages, "Too many offline messages; wait a while."),
         }
     }
 }

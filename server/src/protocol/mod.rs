@@ -3,8 +3,9 @@
 //! Incoming frames become [`Command`]s; outgoing frames are encoded once into [`Utf8Bytes`] that the hub can
 //! share among any number of connections. This file holds what every domain shares (the envelope, replies,
 //! rooms' positions, the connection's own commands); each domain's commands and views have a file of their own
-//! (`qa.rs`).
+//! (`qa.rs`, `chat/`).
 
+pub mod chat;
 pub mod fields;
 pub mod personal;
 pub mod qa;
@@ -14,6 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::auth::User;
+use crate::chat::rooms::ChatRoom;
+use crate::chat::rules::{ChatCommand, DeskCommand};
+use crate::chat::{ChatId, StartForm};
 use crate::error::{Error, ErrorCode};
 use crate::qa::rooms::RoomRef;
 use crate::qa::{BroadcastId, QaCommand};
@@ -25,10 +29,13 @@ pub struct Position {
     pub seq: u64,
 }
 
-/// A room, by its wire name: `broadcast:<id>`, `broadcast:<id>:moderation` or `user:<sub>`.
+/// A room, by its wire name: `broadcast:<id>`, `broadcast:<id>:moderation`, `chat:<id>`, `chat:<id>:staff`,
+/// `desk` or `user:<sub>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Room {
     Broadcast(RoomRef),
+    /// A chat's rooms and the desk (never `ChatRoom::User`: that is [`Room::Person`]).
+    Chat(ChatRoom),
     /// A person's own stream.
     Person(String),
 }
@@ -42,6 +49,11 @@ impl Room {
             let plausible = !sub.is_empty() && sub.len() <= MAX_SUB_LEN && !sub.contains(['"', '\\']);
             return plausible.then(|| Room::Person(sub.to_string()));
         }
+        if name == "desk" || name.starts_with("chat:") {
+            // Decimal without a sign or leading zeros, as for broadcasts: one name per room.
+            let room = ChatRoom::parse(name)?;
+            return (room.key() == name).then_some(Room::Chat(room));
+        }
         RoomRef::parse(name).map(Room::Broadcast)
     }
 
@@ -49,6 +61,7 @@ impl Room {
     pub fn key(&self) -> String {
         match self {
             Room::Broadcast(room) => room.key(),
+            Room::Chat(room) => room.key(),
             Room::Person(sub) => personal::room(sub),
         }
     }
@@ -75,6 +88,15 @@ pub enum Command {
         broadcast: BroadcastId,
         command: QaCommand,
     },
+    /// `chat_start`: the pre-chat form.
+    ChatStart(StartForm),
+    /// A command on one chat.
+    Chat {
+        chat: ChatId,
+        command: ChatCommand,
+    },
+    /// A command on the desk (end, take, transfer, requeue, agent status).
+    Desk(DeskCommand),
 }
 
 /// The connection's own commands, whatever the domain. Read as `{type: fields}` (see [`command_fields`]).
@@ -132,6 +154,8 @@ pub fn parse(text: &str) -> (Value, Result<Command, Error>) {
         command_fields::<ConnectionCommand>(&kind, fields).map(Command::from)
     } else if qa::COMMAND_TYPES.contains(&kind.as_str()) {
         qa::parse(&kind, fields)
+    } else if chat::COMMAND_TYPES.contains(&kind.as_str()) {
+        chat::parse(&kind, fields)
     } else {
         Err(Error::new(ErrorCode::UnknownType, format!("Unknown type \"{}\".", truncate(&kind, 40))))
     };

@@ -61,6 +61,8 @@ pub fn room_base_of(key: &str) -> Option<String> {
     Some(match Room::parse(key)? {
         Room::Broadcast(room) => room_base(room),
         Room::Person(sub) => format!("{}:r:{OWN_ROOM}", person_prefix(&sub)),
+        // The chat's rooms have no keys in Redis yet (its store answers `unavailable`).
+        Room::Chat(_) => return None,
     })
 }
 

@@ -1,5 +1,5 @@
 //! The storage seams: where each domain's state and its rooms' histories live. One trait per domain
-//! ([`QaStore`] for the live-broadcast Q&A), so a domain's operations never grow another's trait, and
+//! ([`QaStore`] for the live-broadcast Q&A, [`ChatStore`] for the live chat), so a domain's operations never grow another's trait, and
 //! [`Backend`] for what the storage as a whole reports (its health). The in-memory store and the Redis store
 //! each implement all of them; `App::new` picks one set at start.
 //!
@@ -7,6 +7,7 @@
 //! consistent snapshot; replay history), never a read-modify-write in a caller, so a shared store (Redis) can
 //! implement the same trait with scripts or transactions and callers don't change.
 
+mod chat;
 mod log;
 mod memory;
 mod personal;
@@ -14,6 +15,7 @@ mod personal;
 use async_trait::async_trait;
 use axum::extract::ws::Utf8Bytes;
 
+pub use chat::{ChatStore, MemoryChat, MAX_OFFLINE_PAGE};
 pub use memory::MemoryStore;
 pub use personal::MemoryPersonal;
 

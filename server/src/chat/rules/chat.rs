@@ -94,6 +94,12 @@ impl ChatState {
         client_msg_id.map(|id| (sub.to_string(), id.to_string()))
     }
 
+    /// What `sub`'s `client_msg_id` posted in this chat, if anything: a store asks before charging a sender's
+    /// message limit, so that a retry is never refused for it.
+    pub fn posted_by(&self, sub: &str, client_msg_id: &str) -> Option<Posted> {
+        self.posted.get(&(sub.to_string(), client_msg_id.to_string())).copied()
+    }
+
     /// Applies one command by `actor`. `canned` is the canned response a `/shortcut` message names (looked up by
     /// the store with [`canned::shortcut_of`]). On error nothing has changed.
     pub fn apply(

@@ -17,11 +17,13 @@
 
 mod agents;
 mod chat;
+mod command;
 mod desk;
 
 use std::collections::{BTreeMap, HashMap};
 
 pub use chat::{ChatCommand, ChatReply, ChatState, Posted};
+pub use command::{DeskCommand, DeskReply};
 pub use desk::{StartContext, Started};
 
 use super::canned::Canned;

@@ -14,6 +14,7 @@
 
 mod admission;
 mod change;
+mod chat;
 mod own;
 mod presence;
 
