@@ -93,10 +93,10 @@ pub struct Chat {
     #[arg(long, env = "MAJLIS_LOADTEST_BACKOFF_MAX_MS", default_value_t = 30_000)]
     pub backoff_max_ms: u64,
 
-    /// (set by prepare) The consent line's version the pre-chat form names.
-    #[arg(skip)]
-    #[serde(skip)]
-    pub consent_version: String,
+    /// The consent line's version the pre-chat form names (the server's --chat-consent-version); by default it
+    /// is read from GET /api/chat/start-info.
+    #[arg(long, env = "MAJLIS_LOADTEST_CONSENT_VERSION")]
+    pub consent_version: Option<String>,
 }
 
 /// What every client of the run needs to know.
@@ -149,7 +149,7 @@ impl Chat {
     fn plan(&self) -> Plan {
         Plan {
             langs: self.langs.clone(),
-            consent_version: self.consent_version.clone(),
+            consent_version: self.consent_version.clone().unwrap_or_default(),
             period: Duration::from_secs_f64(self.message_every_secs.max(0.01)),
             typing_lead: Duration::from_millis(self.typing_lead_ms),
             receipts: !self.no_receipts,
@@ -186,7 +186,9 @@ impl super::Scenario for Chat {
         if !self.keep_hours {
             setup::open_around_the_clock(ctx).await?;
         }
-        self.consent_version = setup::consent_version(ctx.node(0)).await?;
+        if self.consent_version.is_none() {
+            self.consent_version = Some(setup::consent_version(ctx.node(0)).await?);
+        }
         Ok(())
     }
 
