@@ -3,6 +3,7 @@
 //! Every wait is bounded ([`WAIT`]), so a missing frame fails the test quickly instead of hanging it.
 
 pub mod browser;
+pub mod chat;
 pub mod redis;
 
 use std::collections::VecDeque;

@@ -165,7 +165,9 @@ pub fn report_csv(r: &ChatReport) -> String {
         out.push_str(&format!("{name},{value}\n"));
     }
     for (tag, n) in &r.by_tag {
-        out.push_str(&format!("tag:{},{n}\n", csv_field(tag)));
+        // The whole cell quoted (`"tag:x"`), as in the broadcast statistics, so every CSV reader takes it as one
+        // field whatever the tag holds.
+        out.push_str(&format!("{},{n}\n", csv_field(&format!("tag:{tag}"))));
     }
     out
 }

@@ -5,9 +5,9 @@ use serde_json::{json, Value};
 
 use super::reader::Connection;
 use crate::auth::{Role, User};
-use crate::chat::rules::{ChatCommand, DeskCommand};
+use crate::chat::rules::{typing_side, ChatCommand, DeskCommand};
 use crate::chat::{is_desk_staff, ChatId, StartForm};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::limits::{Admission, Unlimited};
 use crate::protocol;
 
@@ -34,8 +34,12 @@ impl Connection {
             _ => None,
         };
         if let Some(typing) = typing {
-            // Acknowledged, not forwarded: the other side already shows this person typing.
+            // Acknowledged, not forwarded: the other side already shows this person typing. Still checked, so
+            // that it is refused as a forwarded one would be.
             if !self.app.limits.may_type(&user.sub, chat, typing) {
+                let header = self.app.chat.chat(chat).await?;
+                let party = header.party(user).ok_or_else(|| Error::forbidden("This is not your chat."))?;
+                typing_side(&header, party)?;
                 return Ok(json!({}));
             }
         }

@@ -9,7 +9,8 @@ use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::AppState;
-use crate::auth::User;
+use crate::auth::{Role, User};
+use crate::chat;
 use crate::error::{Error, ErrorCode, Result};
 use crate::protocol::fields;
 
@@ -21,6 +22,15 @@ pub struct Moderator(pub User);
 
 /// REST extractor: the caller's identity when a valid token is present.
 pub struct MaybeUser(pub Option<User>);
+
+/// REST extractor: a citizen (the chat's offline messages).
+pub struct Citizen(pub User);
+
+/// REST extractor: desk staff, an agent or an admin (`chat::is_desk_staff`).
+pub struct Staff(pub User);
+
+/// REST extractor: an admin, the chat's supervisor (`chat::is_supervisor`).
+pub struct Admin(pub User);
 
 fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
@@ -43,6 +53,39 @@ impl FromRequestParts<AppState> for Moderator {
             return Err(Error::forbidden("Only moderators and admins may do this."));
         }
         Ok(Moderator(user))
+    }
+}
+
+/// A verified caller whose role passes `allowed`, else `forbidden` with `refusal`.
+async fn with_role(parts: &mut Parts, state: &AppState, allowed: fn(Role) -> bool, refusal: &str) -> Result<User> {
+    let AuthUser(user) = AuthUser::from_request_parts(parts, state).await?;
+    if !allowed(user.role) {
+        return Err(Error::forbidden(refusal));
+    }
+    Ok(user)
+}
+
+impl FromRequestParts<AppState> for Citizen {
+    type Rejection = Error;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let user = with_role(parts, state, |r| r == Role::Citizen, "Only citizens may do this.").await?;
+        Ok(Citizen(user))
+    }
+}
+
+impl FromRequestParts<AppState> for Staff {
+    type Rejection = Error;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let user = with_role(parts, state, chat::is_desk_staff, "Only agents and admins may do this.").await?;
+        Ok(Staff(user))
+    }
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Error;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let user = with_role(parts, state, chat::is_supervisor, "Only admins may do this.").await?;
+        Ok(Admin(user))
     }
 }
 

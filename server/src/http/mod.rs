@@ -2,6 +2,7 @@
 
 mod assets;
 mod broadcasts;
+mod chat;
 pub mod extract;
 mod session;
 mod upgrade;
@@ -33,6 +34,7 @@ pub fn router(app: AppState) -> Router {
         .route("/metrics", get(metrics))
         .merge(session::router())
         .merge(broadcasts::router())
+        .merge(chat::router())
         .merge(assets::router())
         .layer(middleware::from_fn_with_state(Arc::clone(&app), count_requests))
         // tower-http logs every 5xx at ERROR by default, and most are expected: `/readyz` answering 503 while

@@ -104,8 +104,25 @@ fn sentence(path: &str, message: &str) -> String {
         .and_then(|(_, expected)| kind(expected));
     match expected {
         Some(kind) => format!("{subject} must be {kind}."),
+        None if is_our_sentence(message) => format!("{subject} is not valid: {}", shorten_sentence(message)),
         None => format!("{subject} is not valid."),
     }
+}
+
+/// A message our own deserializers wrote for people (a `serde::de::Error::custom` with one of our errors' plain
+/// sentences, e.g. `chat::hours::Clock`'s): a capital letter or a quote first, a full stop last, nothing of
+/// serde's or a parser's. Libraries' own messages ("premature end of input") don't look like this.
+fn is_our_sentence(message: &str) -> bool {
+    let starts = message.chars().next().is_some_and(|c| c.is_uppercase() || c == '"');
+    starts && message.ends_with('.') && !message.contains('`') && !message.contains("expected")
+}
+
+fn shorten_sentence(message: &str) -> String {
+    const MAX: usize = 200;
+    if message.chars().count() <= MAX {
+        return message.to_string();
+    }
+    format!("{}…", message.chars().take(MAX).collect::<String>())
 }
 
 /// What serde's "expected …" means, in plain words; `None` if it is nothing a client should be told about.
@@ -150,6 +167,10 @@ mod tests {
         state: Option<State>,
         #[serde(default)]
         inner: Option<Inner>,
+        #[serde(default)]
+        at: Option<crate::chat::hours::Clock>,
+        #[serde(default)]
+        day: Option<chrono::NaiveDate>,
     }
 
     #[derive(Debug, Deserialize)]
@@ -191,6 +212,11 @@ mod tests {
         assert_eq!(message(r#"{"id":1,"colour":"red"}"#), "\"colour\" is not a field this accepts.");
         assert_eq!(message(r#"[1]"#), "The value must be an object.");
         assert_eq!(message(r#"{"id":1"#), "The body is not valid JSON.");
+        assert_eq!(
+            message(r#"{"id":1,"at":"25:00"}"#),
+            "The \"at\" field is not valid: \"25:00\" is not a time of day (HH:MM, 00:00 to 24:00)."
+        );
+        assert_eq!(message(r#"{"id":1,"day":"16/12/2026"}"#), "The \"day\" field is not valid.");
         assert_eq!(message(r#"{"id":1} x"#), "The body is not valid JSON.");
     }
 

@@ -203,8 +203,7 @@ impl ChatState {
     }
 
     fn typing(&mut self, party: Party, typing: bool) -> Result<Applied<ChatReply>> {
-        let side = self.side_of(party, "Only the chat's agent types in it.")?;
-        self.open_for(side)?;
+        let side = typing_side(&self.chat, party)?;
         Ok(Applied { reply: ChatReply::Done, changes: vec![Change::Typing { chat: self.chat.id, side, typing }] })
     }
 
@@ -353,6 +352,21 @@ impl ChatState {
             (ChatStatus::Waiting, Side::Agent) => Err(Error::conflict("This chat is waiting for an agent.")),
             _ => Ok(()),
         }
+    }
+}
+
+/// The side `party` types as in `chat`, if they may type in it now. A server that thins typing indicators
+/// checks a dropped one against this, so that it is refused exactly as a forwarded one would be.
+pub fn typing_side(chat: &Chat, party: Party) -> Result<Side> {
+    let side = match party {
+        Party::Citizen => Side::Citizen,
+        Party::Agent => Side::Agent,
+        Party::Supervisor => return Err(Error::forbidden("Only the chat's agent types in it.")),
+    };
+    match (chat.status, side) {
+        (ChatStatus::Ended, _) => Err(Error::conflict("This chat has ended.")),
+        (ChatStatus::Waiting, Side::Agent) => Err(Error::conflict("This chat is waiting for an agent.")),
+        _ => Ok(side),
     }
 }
 

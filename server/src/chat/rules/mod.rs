@@ -22,7 +22,7 @@ mod desk;
 
 use std::collections::{BTreeMap, HashMap};
 
-pub use chat::{ChatCommand, ChatReply, ChatState, Posted};
+pub use chat::{typing_side, ChatCommand, ChatReply, ChatState, Posted};
 pub use command::{DeskCommand, DeskReply};
 pub use desk::{StartContext, Started};
 

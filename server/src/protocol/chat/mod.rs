@@ -1,7 +1,9 @@
 //! The live chat's part of the wire (docs/protocol.md §10): its commands and their acks here; its objects
-//! per audience in `views.rs`; its events, snapshots and typing frames in `frames.rs`.
+//! per audience in `views.rs`; its events, snapshots and typing frames in `frames.rs`; the REST bodies that
+//! have no WebSocket twin in `rest.rs`.
 
 mod frames;
+pub mod rest;
 pub mod views;
 
 use serde::Deserialize;
