@@ -1,7 +1,8 @@
 //! A few-second run of the `chat` scenario against a real server (in this process, on port 0): 20 chats, 4
 //! agents with a cap of 5, both sides writing twice a second with typing and receipts, then a reconnect storm
 //! of every citizen. Correctness only (every chat assigned, nothing lost or duplicated, every citizen back),
-//! never a latency or a rate.
+//! never a latency or a rate. The scenario sets the desk up over REST as an operator would: hours open around
+//! the clock, each agent's cap, the consent version from the start info.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,12 +10,10 @@ use std::sync::Arc;
 use majlis_loadtest::report::summary;
 use majlis_loadtest::scenario::chat::Chat;
 use majlis_loadtest::{Common, Report};
-use majlis_server::auth::User;
 use majlis_server::{App, Config};
 use tokio::sync::oneshot;
 
 const SECRET: &str = "loadtest-chat-smoke-secret";
-const CONSENT: &str = "lt-smoke";
 
 struct Server {
     addr: SocketAddr,
@@ -31,12 +30,9 @@ async fn server() -> Server {
     // Both sides write twice a second: above a citizen's default 30 a minute.
     config.chat.messages_per_minute = 600;
     config.chat.messages_burst = 100;
-    config.chat.agent_cap = 5;
-    config.chat.consent_version = Some(CONSENT.into());
     let listener = tokio::net::TcpListener::bind(config.listen).await.expect("bind port 0");
     let addr = listener.local_addr().expect("local address");
     let app = App::new(config, format!("http://{addr}")).expect("app");
-    open_around_the_clock(&app).await;
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(majlis_server::run(listener, Arc::clone(&app), async move {
         let _ = stopped.await;
@@ -44,24 +40,13 @@ async fn server() -> Server {
     Server { addr, _stop: stop }
 }
 
-/// The desk open every day, all day (the default is government hours, so a test would depend on the clock).
-async fn open_around_the_clock(app: &App) {
-    let day = serde_json::json!([{"open": "00:00", "close": "24:00"}]);
-    let week: serde_json::Map<String, serde_json::Value> =
-        ["sun", "mon", "tue", "wed", "thu", "fri", "sat"].iter().map(|d| (d.to_string(), day.clone())).collect();
-    let schedule = serde_json::from_value(serde_json::json!({"time_zone": "UTC", "week": week, "holidays": []}))
-        .expect("a schedule");
-    let admin = User { sub: "a-smoke".into(), name: "Admin".into(), role: majlis_server::auth::Role::Admin };
-    app.chat.set_hours(&admin, schedule).await.expect("hours set");
-}
-
 fn scenario(storm_at_secs: Option<f64>) -> Chat {
     Chat {
         chats: 20,
         agents: 4,
         agent_cap: Some(5),
-        no_set_caps: true,
-        keep_hours: true,
+        no_set_caps: false,
+        keep_hours: false,
         langs: vec!["ar".into(), "en".into()],
         message_every_secs: 0.5,
         typing_lead_ms: 200,
@@ -70,7 +55,7 @@ fn scenario(storm_at_secs: Option<f64>) -> Chat {
         storm_at_secs,
         backoff_base_ms: 100,
         backoff_max_ms: 1000,
-        consent_version: Some(CONSENT.into()),
+        consent_version: None,
     }
 }
 
