@@ -90,7 +90,7 @@ impl Agent {
                 Ok(())
             }
             Reply::Error { code } => {
-                self.ctx.stats.error(&format!("{what}_{code}"));
+                self.ctx.stats.error(&format!("{what}:{code}"));
                 bail!("{what} refused: {code}")
             }
         }

@@ -77,7 +77,7 @@ impl Citizen {
                 }
             }
             Reply::Error { code } => {
-                ctx.stats.error(&format!("chat_start_{code}"));
+                ctx.stats.error(&format!("chat_start:{code}"));
                 bail!("chat_start refused: {code}");
             }
         };
@@ -136,7 +136,7 @@ impl Citizen {
         match reply {
             Reply::Ack(result) => Ok(Some((result["recovered"].as_bool().unwrap_or(false), receipt))),
             Reply::Error { code } => {
-                stats.error(&code);
+                stats.error(&format!("join:{code}"));
                 if resume {
                     return Ok(None);
                 }

@@ -28,24 +28,26 @@ pub enum Pending {
 
 /// Commands sent and not yet answered, by id.
 #[derive(Default)]
-pub struct InFlight(HashMap<u64, Pending>);
+pub struct InFlight(HashMap<u64, (Pending, String)>);
 
 impl InFlight {
     pub async fn send(&mut self, ctx: &Ctx, session: &mut Session, command: Value, what: Pending) -> Result<()> {
+        let kind = command["type"].as_str().unwrap_or("command").to_string();
         let id = session.send(command).await?;
         ctx.stats.commands.fetch_add(1, Relaxed);
-        self.0.insert(id, what);
+        self.0.insert(id, (what, kind));
         Ok(())
     }
 
-    /// The command `frame` answers, if it is a reply to one of ours; counts the ack or the error.
+    /// The command `frame` answers, if it is a reply to one of ours; counts the ack or the error (under the
+    /// command's type and the code: `chat_send:conflict`).
     pub fn answered(&mut self, ctx: &Ctx, frame: &Frame) -> Option<(Pending, bool)> {
-        let what = self.0.remove(&frame.reply_id()?)?;
+        let (what, kind) = self.0.remove(&frame.reply_id()?)?;
         let ok = frame.r#type == "ack";
         if ok {
             ctx.stats.acks.fetch_add(1, Relaxed);
         } else {
-            ctx.stats.error(&frame.code);
+            ctx.stats.error(&format!("{kind}:{}", frame.code));
         }
         Some((what, ok))
     }
