@@ -16,7 +16,7 @@ use super::frames::{chat_of_room, citizen_of_name, Frame};
 use super::shared::{Shared, Who};
 use super::side::{self, ChatSide, How};
 use super::{setup, Due, Phases, Plan};
-use crate::clock::now_micros;
+use crate::clock::{backoff, now_micros};
 use crate::ctx::{Ctx, Role};
 use crate::stats::LatencyBuf;
 use crate::ws::{Reply, Session};
@@ -27,6 +27,11 @@ pub struct AgentEnd {
     pub chats: Vec<ChatSide>,
     pub desk_events: u64,
     pub released: u64,
+    /// Times the agent's connection ended under it and it came back.
+    pub reconnects: u64,
+    /// Where the agent's own stream `user:<sub>` stands, to rejoin it with `since`.
+    own_epoch: Option<String>,
+    own_seq: Option<u64>,
 }
 
 pub struct Agent {
@@ -96,6 +101,56 @@ impl Agent {
         }
     }
 
+    /// Reconnects with backoff after a drop: its own stream with `since` (assignments made meanwhile are
+    /// replayed), the desk, every staff room it holds with `since`, and what was sent but not acked.
+    async fn come_back(
+        &self,
+        own: &str,
+        chats: &mut HashMap<u64, ChatSide>,
+        flight: &mut InFlight,
+        end: &mut AgentEnd,
+        buf: &mut LatencyBuf,
+    ) -> Result<Option<Session>> {
+        let (base, max) = self.plan.backoff;
+        for attempt in 0.. {
+            if !crate::scenario::sleep_until(Instant::now() + backoff(attempt, base, max), &self.phases.stop).await {
+                return Ok(None);
+            }
+            let Ok(mut session) = Session::open(&self.ctx, self.i, Role::Agent).await else { continue };
+            let mut join = json!({"type": "join", "room": own});
+            if let (Some(epoch), Some(seq)) = (&end.own_epoch, end.own_seq) {
+                join["since"] = json!({"epoch": epoch, "seq": seq});
+            }
+            let mut replayed = Vec::new();
+            self.ctx.stats.commands.fetch_add(1, Relaxed);
+            let Ok(Reply::Ack(_)) = session.request(join, |text| replayed.extend(Frame::parse(text))).await else {
+                continue;
+            };
+            self.ctx.stats.acks.fetch_add(1, Relaxed);
+            if self.plan.desk && self.command(&mut session, json!({"type": "join", "room": "desk"})).await.is_err() {
+                continue;
+            }
+            end.reconnects += 1;
+            flight.clear();
+            let mut todo = Vec::new();
+            for frame in &replayed {
+                todo.extend(self.on_frame(frame, own, chats, flight, end, buf));
+            }
+            for (chat, side) in chats.iter_mut().filter(|(_, s)| !s.ended) {
+                side.rejoining = true;
+                todo.push((side.join(true), Pending::Join { chat: *chat }));
+                for (id, command) in &side.unacked {
+                    todo.push((command.clone(), Pending::Send { chat: *chat, client_msg_id: id.clone() }));
+                }
+            }
+            for (command, what) in todo {
+                flight.send(&self.ctx, &mut session, command, what).await?;
+            }
+            return Ok(Some(session));
+        }
+        Ok(None)
+    }
+
     /// Serves the assigned chats until stopped.
     async fn work(
         &self,
@@ -162,7 +217,10 @@ impl Agent {
                     }
                     Read::Lost(code) => {
                         ctx.stats.error(&code);
-                        bail!("an agent's connection ended: {code}");
+                        match self.come_back(own, chats, &mut flight, end, buf).await? {
+                            Some(back) => session = back,
+                            None => break,
+                        }
                     }
                 },
             }
@@ -205,9 +263,10 @@ impl Agent {
                         }
                     }
                 }
-                Pending::Join { chat } if !ok => {
+                Pending::Join { chat } => {
                     if let Some(side) = chats.get_mut(&chat) {
-                        side.ended = true;
+                        side.rejoining = false;
+                        side.ended |= !ok;
                     }
                 }
                 _ => {}
@@ -215,8 +274,16 @@ impl Agent {
             return vec![];
         }
         if frame.room == own {
-            if frame.r#type == "event" {
-                stats.deliveries.fetch_add(1, Relaxed);
+            match frame.r#type.as_str() {
+                "snapshot" => {
+                    end.own_epoch.clone_from(&frame.epoch);
+                    end.own_seq = frame.seq;
+                }
+                "event" => {
+                    stats.deliveries.fetch_add(1, Relaxed);
+                    end.own_seq = frame.seq.or(end.own_seq);
+                }
+                _ => {}
             }
             return self.on_own(frame, chats, end, buf);
         }
@@ -239,7 +306,8 @@ impl Agent {
         if frame.room != side.room {
             return vec![];
         }
-        let Some(seq) = side.on_frame(frame, How::Live, stats, buf, &self.shared) else { return vec![] };
+        let how = if side.rejoining { How::Replay } else { How::Live };
+        let Some(seq) = side.on_frame(frame, how, stats, buf, &self.shared) else { return vec![] };
         if !self.plan.receipts {
             return vec![];
         }
@@ -265,6 +333,10 @@ impl Agent {
                     self.ctx.stats.error("assigned_without_chat");
                     return vec![];
                 };
+                if chats.get(&chat).is_some_and(|side| !side.ended) {
+                    // Replayed after a reconnect: the chat is already held.
+                    return vec![];
+                }
                 let citizen = summary["citizen_name"].as_str().and_then(citizen_of_name);
                 if let Some(us) = self.shared.on_assigned(citizen, now_micros()) {
                     buf.push(&self.ctx.stats, "assigned", us);

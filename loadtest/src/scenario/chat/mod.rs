@@ -293,10 +293,11 @@ impl Chat {
             attempts += end.attempts;
             sides.extend(end.side);
         }
-        let (mut staff, mut desk_events, mut released) = (Vec::new(), 0, 0);
+        let (mut staff, mut desk_events, mut released, mut agent_reconnects) = (Vec::new(), 0, 0, 0);
         for end in agents {
             desk_events += end.desk_events;
             released += end.released;
+            agent_reconnects += end.reconnects;
             staff.extend(end.chats);
         }
         let t = ledger::reconcile(&sides, &staff);
@@ -317,6 +318,7 @@ impl Chat {
         report.set("message seq gaps", n(t.gaps), "", Merge::Sum);
         report.set("sends never acked", n(t.unacked), "", Merge::Sum);
         report.set("desk events", n(desk_events), "", Merge::Sum);
+        report.set("agent reconnects", n(agent_reconnects), "", Merge::Sum);
         let first = shared.first_start.load(Relaxed);
         let last = shared.last_assigned.load(Relaxed);
         if last > first {

@@ -30,6 +30,8 @@ pub struct ChatSide {
     /// The chat is active (an agent holds it): the sides write only then.
     pub active: bool,
     pub ended: bool,
+    /// Rejoining after a reconnect: frames until the join's ack are the replay.
+    pub rejoining: bool,
     /// Chat `seq` of every message seen, either side's and system ones.
     pub seen: BTreeSet<u64>,
     /// `client_msg_id`s of the other side's messages seen.
@@ -61,6 +63,7 @@ impl ChatSide {
             epoch: None,
             active: false,
             ended: false,
+            rejoining: false,
             seen: BTreeSet::new(),
             from_other: HashSet::new(),
             sent: Vec::new(),
