@@ -207,6 +207,9 @@ impl Citizen {
                         }
                         Due::Send => {
                             let (command, id) = chat.write(now_micros(), self.i);
+                            if Instant::now() >= self.ctx.schedule.ramp_end() {
+                                self.shared.window_sends.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
                             flight.send(ctx, &mut session, command, Pending::Send { chat: chat.chat, client_msg_id: id }).await?;
                             let next = at + self.plan.period;
                             next_send = Some(next);

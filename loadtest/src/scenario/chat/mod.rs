@@ -328,8 +328,8 @@ impl Chat {
         }
         let steady = ctx.schedule.steady.as_secs_f64();
         if steady > 0.0 {
-            let per_sec = (t.citizen_sent + t.agent_sent) as f64 / steady;
-            report.set("messages per second (both sides)", per_sec, "/s", Merge::Sum);
+            let per_sec = shared.window_sends.load(Relaxed) as f64 / steady;
+            report.set("messages per second in the window (both sides)", per_sec, "/s", Merge::Sum);
         }
         if self.storm_at_secs.is_some() {
             report.set("citizens dropped", n(dropped), "", Merge::Sum);

@@ -53,6 +53,8 @@ pub struct Shared {
     pub assigned: AtomicU64,
     pub first_start: AtomicU64,
     pub last_assigned: AtomicU64,
+    /// Messages sent in the steady phase (both sides), for the rate.
+    pub window_sends: AtomicU64,
     /// Agents that finished their setup (or gave up on it); the citizens start once all have.
     settled: AtomicU64,
     agents: u64,
@@ -72,6 +74,7 @@ impl Shared {
             assigned: AtomicU64::new(0),
             first_start: AtomicU64::new(u64::MAX),
             last_assigned: AtomicU64::new(0),
+            window_sends: AtomicU64::new(0),
             settled: AtomicU64::new(0),
             agents,
             ready,
