@@ -102,12 +102,18 @@ fn print_welcome(app: &App, url: &str, generated_secret: bool) -> anyhow::Result
     let moderator =
         User { sub: staff_sub(Role::Moderator, "Moderator"), name: "Moderator".into(), role: Role::Moderator };
     let (token, _) = app.tokens.mint(&moderator, 12 * 3600)?;
+    let agent = User { sub: staff_sub(Role::Agent, "Agent"), name: "Agent".into(), role: Role::Agent };
+    let (agent_token, _) = app.tokens.mint(&agent, 12 * 3600)?;
+    let admin = User { sub: staff_sub(Role::Admin, "Supervisor"), name: "Supervisor".into(), role: Role::Admin };
+    let (admin_token, _) = app.tokens.mint(&admin, 12 * 3600)?;
     let mode = if app.config.redis_url.is_some() { "Redis mode" } else { "in-memory store" };
     let me = how_to_run_me();
     println!("\nMajlis is running ({mode}).");
     println!("  Open:               {url}/");
     println!("  Moderator console:  {url}/moderator.html#token={token}");
-    println!("  (the moderator link is valid for 12 hours)");
+    println!("  Chat agent console: {url}/agent.html#token={agent_token}");
+    println!("  Chat supervisor:    {url}/agent.html#token={admin_token}");
+    println!("  (these links are valid for 12 hours; the chat desk keeps business hours, see the README)");
     if generated_secret {
         println!("  No --jwt-secret given: a random one was generated, so tokens end with this process. To mint");
         println!("  staff tokens of your own, start with a fixed secret and use the same one to mint:");

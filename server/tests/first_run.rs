@@ -40,6 +40,7 @@ fn under_cargo_the_banner_says_how_to_mint_tokens_with_cargo() {
     command.env("CARGO_MANIFEST_DIR", env!("CARGO_MANIFEST_DIR")).env_remove("MAJLIS_JWT_SECRET");
     let text = banner(command);
     assert!(text.contains("/moderator.html#token="), "{text}");
+    assert!(text.contains("Chat agent console: ") && text.contains("/agent.html#token="), "{text}");
     assert!(text.contains("cargo run --release -- token --role moderator"), "{text}");
     assert!(text.contains("export MAJLIS_JWT_SECRET"), "a generated secret: say how to fix one first\n{text}");
 }

@@ -149,3 +149,41 @@ async fn internal_notes_and_tags_never_reach_the_citizen() {
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
     drop::<Client>(again);
 }
+
+#[tokio::test]
+async fn an_agents_shortcut_sends_the_canned_text_in_the_chats_language_and_a_citizens_is_just_text() {
+    let server = chat_server(generous).await;
+    let admin = majlis_server::auth::User {
+        sub: "a-admin".into(),
+        name: "Admin".into(),
+        role: majlis_server::auth::Role::Admin,
+    };
+    let canned = serde_json::from_value(
+        json!({"shortcut": "greet", "text": {"ar": "أهلاً بك، كيف أستطيع مساعدتك؟", "en": "Hello, how can I help?"}}),
+    )
+    .expect("a canned response");
+    server.app.chat.upsert_canned(&admin, None, canned).await.expect("canned");
+    let (mut amina, amina_sub) = agent(&server, "Amina", &["ar"]).await;
+    let (mut fatima, token, started) = citizen_with_chat(&server, "Fatima", "ar").await;
+    let chat = chat_id(&started);
+    let sent = say(&mut amina, chat, "/greet").await;
+    assert_eq!(sent["text"], "أهلاً بك، كيف أستطيع مساعدتك؟");
+    let unknown = amina.refused(json!({"type": "chat_send", "chat": chat, "text": "/nothing"})).await;
+    assert_eq!(unknown.code, "bad_request");
+    let plain = say(&mut fatima, chat, "/greet").await;
+    assert_eq!(plain["text"], "/greet");
+
+    // The personal streams carry the chat's part: her open chat; his held chat and desk state.
+    let me = fatima.ok(json!({"type": "auth", "token": token})).await;
+    let mine = fatima.join(&format!("user:{}", me["user"]["sub"].as_str().unwrap())).await;
+    assert_eq!(mine["data"]["chats"][0]["id"], chat, "{mine}");
+    assert_eq!(mine["data"]["chats"][0]["agent_name"], "Amina");
+    assert_eq!(mine["data"]["agent"], Value::Null);
+    let his = amina.join(&format!("user:{amina_sub}")).await;
+    assert_eq!(his["data"]["chats"][0]["id"], chat, "{his}");
+    assert_eq!(
+        (his["data"]["agent"]["load"].as_u64(), his["data"]["agent"]["availability"].as_str()),
+        (Some(1), Some("available"))
+    );
+    assert!(his["data"]["questions"].is_array());
+}

@@ -126,3 +126,55 @@ async fn a_waiting_citizen_sees_their_position_and_estimate_move_and_may_leave_t
     let snapshot = third.join(&format!("chat:{third_chat}")).await;
     assert_eq!((&snapshot["data"]["position"], &snapshot["data"]["estimate_ms"]), (&Value::Null, &Value::Null));
 }
+
+#[tokio::test]
+async fn the_wait_estimate_follows_the_real_waits_of_the_language() {
+    let server = chat_server(|c| {
+        generous(c);
+        c.chat.agent_cap = 1;
+    })
+    .await;
+    let (mut amina, _) = agent(&server, "Amina", &["ar"]).await;
+    let (_a, _, started) = citizen_with_chat(&server, "A", "ar").await;
+    let first = chat_id(&started);
+    let (_b, _, started) = citizen_with_chat(&server, "B", "ar").await;
+    assert_eq!(started["estimate_ms"], 0, "the only wait so far was none");
+    let (mut c, _, started) = citizen_with_chat(&server, "C", "ar").await;
+    let third = chat_id(&started);
+    c.join(&format!("chat:{third}")).await;
+    // B waits at the front for a measurable while: the wait being measured, not a synchronisation.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    amina.ok(json!({"type": "chat_end", "chat": first})).await;
+    let moved = c.next_matching("C at the front", |f| f["kind"] == "queue" && f["data"]["position"] == 1).await;
+    // Samples: 0 ms at place 1 (A) and ~400 ms at place 1 (B): the median is ~200 ms a place.
+    let estimate = moved["data"]["estimate_ms"].as_u64().expect("an estimate");
+    assert!((150..2000).contains(&estimate), "{moved}");
+}
+
+#[tokio::test]
+async fn a_new_chat_reaches_the_desk_live() {
+    let server = chat_server(|c| {
+        generous(c);
+        c.chat.agent_cap = 1;
+    })
+    .await;
+    let (mut amina, _) = agent(&server, "Amina", &["en"]).await;
+    let desk = amina.join("desk").await;
+    assert_eq!(desk["data"]["queues"], json!({"ar": [], "en": []}));
+    let (_first, _, started) = citizen_with_chat(&server, "First", "en").await;
+    let open = next_of(&mut amina, "desk", "open").await;
+    assert_eq!(open["data"]["id"], chat_id(&started));
+    let (_second, _, started) = citizen_with_chat(&server, "Second", "en").await;
+    let queue = amina
+        .next_matching("the queue with the new chat", |f| {
+            f["room"] == "desk"
+                && f["kind"] == "queue"
+                && f["data"]["waiting"].as_array().is_some_and(|w| !w.is_empty())
+        })
+        .await;
+    assert_eq!(queue["data"]["lang"], "en");
+    let item = &queue["data"]["waiting"][0];
+    assert_eq!((item["chat"].as_u64(), item["position"].as_u64()), (Some(chat_id(&started)), Some(1)));
+    assert_eq!(item["citizen_name"], "Fatima");
+    assert!(item.get("contact").is_none(), "no contact in the queue: {item}");
+}

@@ -118,7 +118,17 @@ async fn a_malformed_room_name_is_a_bad_request_not_an_unknown_room() {
     let server = TestServer::start().await;
     let b = server.create_broadcast(json!({})).await;
     let mut client = server.citizen("Nour").await;
-    for room in ["lobby", "broadcast:", "broadcast:x", "broadcast:-1", "broadcast:007", "chat:1"] {
+    for room in [
+        "lobby",
+        "broadcast:",
+        "broadcast:x",
+        "broadcast:-1",
+        "broadcast:007",
+        "chat:x",
+        "chat:01",
+        "chat:1:mod",
+        "desk:1",
+    ] {
         for kind in ["join", "leave"] {
             let refusal = client.refused(json!({"type": kind, "room": room})).await;
             assert_eq!(refusal.code, "bad_request", "{kind} {room}: {:?}", refusal.frame);

@@ -4,6 +4,12 @@
 
 #[path = "broadcast_qa.rs"]
 mod broadcast_qa;
+#[path = "chat_conversation.rs"]
+mod chat_conversation;
+#[path = "chat_queue.rs"]
+mod chat_queue;
+#[path = "chat_rest.rs"]
+mod chat_rest;
 #[path = "identity.rs"]
 mod identity;
 #[path = "personal_stream.rs"]
@@ -16,3 +22,5 @@ mod protocol_errors;
 mod resilience;
 #[path = "web_pages.rs"]
 mod web_pages;
+// The chat's behaviour files (chat_conversation, chat_queue, chat_resume, chat_privacy, chat_handover,
+// chat_limits) are written to run here too; they join this list with the Redis chat store.

@@ -152,6 +152,12 @@ pub struct ChatConfig {
     /// changing the text changes it.
     #[arg(long = "chat-consent-version", env = "MAJLIS_CHAT_CONSENT_VERSION")]
     pub consent_version: Option<String>,
+
+    /// Largest request body the chat's REST API reads, in bytes; a longer one is answered `too_large` (413)
+    /// before it is parsed. The largest a client needs is a schedule with every holiday or an offline message
+    /// of the longest length in escaped JSON, both well under the default.
+    #[arg(long = "chat-max-body-bytes", env = "MAJLIS_CHAT_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
 }
 
 impl ChatConfig {

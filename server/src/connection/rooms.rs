@@ -159,6 +159,9 @@ impl Connection {
 
     pub(super) fn leave(&mut self, name: &str) -> Result<Value> {
         let key = parse_room(name)?.key();
+        // A room the server took this connection out of is no longer one it is in.
+        let (hub, id) = (&self.app.hub, self.id);
+        self.rooms.retain(|r| hub.is_member(&r.key, id));
         if !self.leave_room(&key) {
             return Err(Error::not_found("You are not in this room."));
         }

@@ -34,7 +34,7 @@ pub fn router(app: AppState) -> Router {
         .route("/metrics", get(metrics))
         .merge(session::router())
         .merge(broadcasts::router())
-        .merge(chat::router())
+        .merge(chat::router(app.config.chat.max_body_bytes))
         .merge(assets::router())
         .layer(middleware::from_fn_with_state(Arc::clone(&app), count_requests))
         // tower-http logs every 5xx at ERROR by default, and most are expected: `/readyz` answering 503 while

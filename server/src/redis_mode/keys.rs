@@ -26,10 +26,18 @@ pub const NEXT_BROADCAST: &str = "mj:next:broadcast";
 pub const NEXT_QUESTION: &str = "mj:next:question";
 pub const CODES: &str = "mj:codes";
 pub const BROADCASTS: &str = "mj:broadcasts";
+/// The channel where commits name who lost a room: `<time> <generation> <room> <person>` (see the bus).
+pub const REVOKE_CHANNEL: &str = "mj:revoke";
 
 /// Every id counter. A new generation makes each jump past anything it may have handed out before; a domain
 /// that takes ids of its own adds its counter here.
-pub const COUNTERS: [&str; 2] = [NEXT_QUESTION, NEXT_BROADCAST];
+pub const COUNTERS: [&str; 5] = [
+    NEXT_QUESTION,
+    NEXT_BROADCAST,
+    super::chat::keys::NEXT_CHAT,
+    super::chat::keys::NEXT_OFFLINE,
+    super::chat::keys::NEXT_CANNED,
+];
 
 pub fn prefix(broadcast: BroadcastId) -> String {
     format!("mj:{{b:{broadcast}}}")
@@ -57,12 +65,15 @@ pub fn person_prefix(sub: &str) -> String {
 pub const OWN_ROOM: &str = "own";
 
 /// The key base of any room a client may join, by its name (the hub's key); `None` for a name that is no room.
+/// The live chat's rooms (`chat:<id>`, `chat:<id>:staff`, `desk`) are laid out in `chat::keys`.
 pub fn room_base_of(key: &str) -> Option<String> {
     Some(match Room::parse(key)? {
         Room::Broadcast(room) => room_base(room),
         Room::Person(sub) => format!("{}:r:{OWN_ROOM}", person_prefix(&sub)),
-        // The chat's rooms have no keys in Redis yet (its store answers `unavailable`).
-        Room::Chat(_) => return None,
+        Room::Chat(room) => {
+            let (prefix, tag) = super::chat::keys::room(&room)?;
+            format!("{prefix}:r:{tag}")
+        }
     })
 }
 

@@ -15,6 +15,7 @@
 //!   mapping, `resp` the small RESP client the pub/sub connection speaks, `state` between replies and domain.
 
 mod bus;
+pub(crate) mod chat;
 mod conn;
 mod fence;
 mod health;
@@ -77,6 +78,8 @@ pub fn start(
         bus::RedisBus::start(endpoint, redis.clone(), Arc::clone(&hub), health_every, config.max_lag_ms, stop.clone());
     hub.set_interest(bus);
     tokio::spawn(health::check(redis, health_every, stop.clone()));
-    tokio::spawn(Arc::clone(&store).maintain(stop));
+    tokio::spawn(Arc::clone(&store).maintain(stop.clone()));
+    let lease = Arc::clone(&store);
+    tokio::spawn(async move { lease.chat.keep_lease(stop).await });
     Ok(store)
 }

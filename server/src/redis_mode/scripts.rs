@@ -18,7 +18,7 @@ pub const FENCED: &str = "MJFENCED";
 /// The fence, run before anything else: ARGV[1] is the generation the caller believes in. Redis' `run_id`
 /// changes on every restart and differs on a promoted replica, so a restarted, rolled-back or failed-over Redis
 /// can't carry `mj:instance` over; a flushed one has lost it.
-const FENCE: &str = r#"
+pub(super) const FENCE: &str = r#"
 local GEN = ARGV[1]
 local RUN = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
 if redis.call('GET', 'mj:instance') ~= RUN .. ' ' .. GEN then
@@ -92,7 +92,7 @@ return 1
 /// The published message is `<Redis time in ms> <generation> <frame>` (the history keeps the plain frame): the
 /// time lets every node measure how far behind it dispatches, the generation lets it notice a new one before it
 /// dispatches anything of it.
-const EMIT: &str = r#"
+pub(super) const EMIT: &str = r#"
 local STAMP
 local function emit(P, room, head, tail, maxlen, publish)
   local r = P .. ':r:' .. room

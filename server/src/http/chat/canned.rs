@@ -1,13 +1,13 @@
 //! Canned responses: admins create, replace and delete them; agents list them (and send one with
 //! `/shortcut` over the WebSocket). Each change is published to `desk` by the store.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
-use super::path_id;
+use super::{path_id, Key};
 use crate::chat::canned::NewCanned;
 use crate::error::Result;
 use crate::http::extract::{Admin, JsonBody, Staff};
@@ -38,14 +38,14 @@ pub async fn create(
 pub async fn replace(
     State(app): State<AppState>,
     Admin(admin): Admin,
-    Path(id): Path<String>,
+    Key(id): Key,
     JsonBody(new): JsonBody<NewCanned>,
 ) -> Result<Response> {
     let canned = app.chat.upsert_canned(&admin, Some(path_id(&id, NO_SUCH)?), new).await?;
     Ok(Json(CannedView::from(&canned)).into_response())
 }
 
-pub async fn remove(State(app): State<AppState>, Admin(admin): Admin, Path(id): Path<String>) -> Result<StatusCode> {
+pub async fn remove(State(app): State<AppState>, Admin(admin): Admin, Key(id): Key) -> Result<StatusCode> {
     app.chat.delete_canned(&admin, path_id(&id, NO_SUCH)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,10 +1,11 @@
 //! What the widget reads before the pre-chat form, the business hours, and agents' caps.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Deserializer};
 
+use super::Key;
 use crate::auth::Role;
 use crate::chat::hours::Schedule;
 use crate::chat::rules::{DeskCommand, DeskReply};
@@ -52,7 +53,7 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<u32>, 
 pub async fn set_cap(
     State(app): State<AppState>,
     Admin(admin): Admin,
-    Path(sub): Path<String>,
+    Key(sub): Key,
     JsonBody(body): JsonBody<CapBody>,
 ) -> Result<Response> {
     let command = DeskCommand::Cap { agent: sub, max_chats: body.max_chats };

@@ -14,8 +14,10 @@ mod records;
 use std::collections::BTreeMap;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::Query;
-use axum::http::header;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
@@ -23,7 +25,8 @@ use axum::Router;
 use super::AppState;
 use crate::error::{Error, Result};
 
-pub fn router() -> Router<AppState> {
+/// The routes; `max_body_bytes` bounds every body (`--chat-max-body-bytes`).
+pub fn router(max_body_bytes: usize) -> Router<AppState> {
     Router::new()
         .route("/api/chat/start-info", get(desk_info::start_info))
         .route("/api/chat/hours", get(desk_info::hours).put(desk_info::set_hours))
@@ -37,6 +40,29 @@ pub fn router() -> Router<AppState> {
         .route("/api/chat/chats/{id}/transcript.txt", get(records::transcript_text))
         .route("/api/chat/report", get(records::report))
         .route("/api/chat/report.csv", get(records::report_csv))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::map_response(no_store))
+}
+
+/// What the chat's REST serves is personal (one's chats, transcripts, contacts) or changes by the minute (the
+/// queue, the inbox): no browser or proxy keeps a copy.
+async fn no_store(mut response: Response) -> Response {
+    response.headers_mut().entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A path's one parameter, as text. axum's own `Path` refuses a segment that is not UTF-8 once decoded with plain
+/// text in its own words; such an address names nothing: `not_found`, with an error body like every refusal.
+pub struct Key(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Key {
+    type Rejection = Error;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(key)) => Ok(Key(key)),
+            Err(_) => Err(Error::not_found("Nothing is at this address.")),
+        }
+    }
 }
 
 /// A record id from a path. Read here rather than by axum's `Path<u64>`, whose refusal is plain text in the
@@ -49,7 +75,7 @@ fn path_id(key: &str, what: &str) -> Result<u64> {
 struct Params(BTreeMap<String, String>);
 
 impl Params {
-    /// The parameters of `query`; any not in `allowed`, or given twice, is `bad_request`.
+    /// The parameters of `query`; any not in `allowed`, or given twice, is `bad_request`; an empty one is absent.
     fn of(query: Result<Query<Vec<(String, String)>>, QueryRejection>, allowed: &[&str]) -> Result<Self> {
         let Query(pairs) = query.map_err(|_| Error::bad_request("The query string could not be read."))?;
         let mut params = BTreeMap::new();
@@ -57,6 +83,10 @@ impl Params {
             if !allowed.contains(&name.as_str()) {
                 let name: String = name.chars().take(40).collect();
                 return Err(Error::bad_request(format!("\"{name}\" is not a parameter this accepts.")));
+            }
+            // An empty value (`?from=&to=`, a form's blank field) is the parameter left out.
+            if value.is_empty() {
+                continue;
             }
             if params.insert(name.clone(), value).is_some() {
                 return Err(Error::bad_request(format!("The \"{name}\" parameter is given twice.")));

@@ -2,13 +2,13 @@
 //! answer is recorded as sent to the contact the citizen left (`chat::offline`); sending it is not ours.
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::{path_id, Params};
+use super::{path_id, Key, Params};
 use crate::chat::offline::{OfflineForm, OfflineStatus};
 use crate::error::{Error, Result};
 use crate::http::extract::{AuthUser, JsonBody, Staff};
@@ -74,7 +74,7 @@ pub struct AnswerBody {
 pub async fn answer(
     State(app): State<AppState>,
     Staff(staff): Staff,
-    Path(id): Path<String>,
+    Key(id): Key,
     JsonBody(body): JsonBody<AnswerBody>,
 ) -> Result<Response> {
     let message = app.chat.answer_offline(&staff, path_id(&id, NO_SUCH)?, body.text).await?;
@@ -82,7 +82,7 @@ pub async fn answer(
 }
 
 /// `POST /api/chat/offline/{id}/close`: answered or not; no body.
-pub async fn close(State(app): State<AppState>, Staff(staff): Staff, Path(id): Path<String>) -> Result<Response> {
+pub async fn close(State(app): State<AppState>, Staff(staff): Staff, Key(id): Key) -> Result<Response> {
     let message = app.chat.close_offline(&staff, path_id(&id, NO_SUCH)?).await?;
     Ok(Json(OfflineView::from(&message)).into_response())
 }

@@ -1,11 +1,11 @@
 //! Transcripts (for the chat's citizen without notes, for its staff with them) and the ministry's report.
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::Json;
 
-use super::{download, path_id, Params};
+use super::{download, path_id, Key, Params};
 use crate::auth::unix_millis;
 use crate::chat::report::{report_csv as csv_of, ChatReport};
 use crate::chat::transcript::{plain_text, Transcript};
@@ -25,17 +25,13 @@ async fn transcript_of(app: &AppState, id: &str, user: &crate::auth::User) -> Re
 pub async fn transcript_json(
     State(app): State<AppState>,
     AuthUser(user): AuthUser,
-    Path(id): Path<String>,
+    Key(id): Key,
 ) -> Result<Json<Transcript>> {
     Ok(Json(transcript_of(&app, &id, &user).await?))
 }
 
 /// `GET /api/chat/chats/{id}/transcript.txt`: the same in the chat's language, times in the desk's zone.
-pub async fn transcript_text(
-    State(app): State<AppState>,
-    AuthUser(user): AuthUser,
-    Path(id): Path<String>,
-) -> Result<Response> {
+pub async fn transcript_text(State(app): State<AppState>, AuthUser(user): AuthUser, Key(id): Key) -> Result<Response> {
     let transcript = transcript_of(&app, &id, &user).await?;
     let zone = app.chat.hours().await?.time_zone;
     let filename = format!("chat-{}.txt", transcript.chat);

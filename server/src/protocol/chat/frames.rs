@@ -216,3 +216,44 @@ pub struct UserPart<'a> {
 pub fn user_part(s: &UserSnapshot) -> UserPart<'_> {
     UserPart { chats: s.chats.iter().map(Into::into).collect(), agent: s.agent.as_ref().map(Into::into) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::{Body, Message};
+
+    fn message() -> Message {
+        let body = Body::Text {
+            from: Side::Citizen,
+            sub: "c-1".into(),
+            name: None,
+            text: "\"seq\":0, hello".into(),
+            client_msg_id: Some("m1".into()),
+        };
+        Message { seq: 2, at: 5, body }
+    }
+
+    #[test]
+    fn a_message_carries_its_authors_sub_only_in_the_staff_room() {
+        let citizen = event("chat:1", 7, &Routed::Citizen(1, CitizenEvent::Message(message())));
+        let citizen: serde_json::Value = serde_json::from_str(citizen.as_str()).unwrap();
+        assert_eq!(
+            citizen,
+            serde_json::json!({"type": "event", "room": "chat:1", "seq": 7, "kind": "message", "data": {
+                "seq": 2, "at": 5, "kind": "text", "from": "citizen", "name": null, "text": "\"seq\":0, hello",
+                "client_msg_id": "m1"}})
+        );
+        let staff = event("chat:1:staff", 3, &Routed::Staff(1, StaffEvent::Message(message())));
+        let staff: serde_json::Value = serde_json::from_str(staff.as_str()).unwrap();
+        assert_eq!(staff["data"]["sub"], "c-1");
+    }
+
+    #[test]
+    fn typing_is_a_frame_of_its_own_and_templates_rebuild_events() {
+        let typing = typing("chat:1", &Routed::Citizen(1, CitizenEvent::Typing { typing: true })).unwrap();
+        assert_eq!(typing.as_str(), r#"{"type":"typing","room":"chat:1","side":"agent","typing":true}"#);
+        let routed = Routed::Citizen(1, CitizenEvent::Message(message()));
+        let (head, tail) = event_template("chat:1", &routed);
+        assert_eq!(format!("{head}42{tail}"), event("chat:1", 42, &routed).as_str());
+    }
+}

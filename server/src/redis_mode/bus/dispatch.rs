@@ -11,6 +11,7 @@ use tracing::warn;
 use super::{End, Listener, Step};
 use crate::hub::{CloseReason, WireFrame};
 use crate::redis_mode::conn::History;
+use crate::redis_mode::keys;
 use crate::redis_mode::lag::{self, Pressure};
 use crate::redis_mode::resp::Push;
 use crate::redis_mode::scripts::REPLAY_SCRIPT;
@@ -81,6 +82,16 @@ impl Listener {
             warn!(channel, "pub/sub message without a time and generation; ignored");
             return Ok(());
         };
+        if channel == keys::REVOKE_CHANNEL {
+            // After every event read before it, so the last ones still reach the person losing the room.
+            self.flush_pending().await;
+            let text = std::str::from_utf8(message.frame).unwrap_or_default();
+            match text.split_once(' ') {
+                Some((room, person)) => self.hub.revoke(room, person),
+                None => warn!(text, "a revocation without a room and a person; ignored"),
+            }
+            return Ok(());
+        }
         if self.generation.as_deref().map(str::as_bytes) != Some(message.generation) {
             // Published under a generation these positions don't belong to: whatever came before goes out first,
             // then the generation is checked, and on a new one every client starts over.
@@ -90,7 +101,15 @@ impl Listener {
         }
         let Some(last) = self.rooms.get(channel).and_then(|t| t.last) else { return Ok(()) };
         let Some(seq) = event_seq(message.frame) else {
-            warn!(channel, "pub/sub message without a seq; ignored");
+            // Unsequenced (typing): never stored, never replayed; after the room's events read before it.
+            let Ok(text) = std::str::from_utf8(message.frame) else {
+                warn!(channel, "pub/sub message that is not UTF-8; ignored");
+                return Ok(());
+            };
+            self.flush_channel(channel);
+            if let Some(track) = self.rooms.get(channel) {
+                self.hub.dispatch_frame(&track.key, &Utf8Bytes::from(text));
+            }
             return Ok(());
         };
         if seq <= last {
@@ -146,6 +165,7 @@ impl Listener {
         }
         lost |= upto.is_some_and(|u| expected < u);
         self.hub.dispatch_events(&track.key, &events);
+        revoke_released(&self.hub, &track.key, &events);
         if lost {
             warn!(room = %track.key, "events missed and no longer in history; clients must rejoin");
             self.hub.kick(&track.key, CloseReason::SlowConsumer);
@@ -262,6 +282,7 @@ impl Listener {
             for (chunk, at) in events.chunks(lag::CHUNK).zip(published.chunks(lag::CHUNK)) {
                 let lag_ms = self.redis.health.redis_now_ms().saturating_sub(at[0]);
                 let (subscribers, queues_behind) = self.hub.dispatch_events(&key, chunk);
+                revoke_released(&self.hub, &key, chunk);
                 let mut behind = 0.0;
                 if lag::writers_behind(subscribers, queues_behind) {
                     behind = self.wait_for_writers(&key).await;
@@ -285,6 +306,7 @@ impl Listener {
             return;
         }
         self.hub.dispatch_events(&track.key, &track.pending);
+        revoke_released(&self.hub, &track.key, &track.pending);
         track.pending.clear();
         track.published_at.clear();
         self.pending.retain(|c| c != channel);
@@ -295,6 +317,28 @@ impl Listener {
             track.last = Some(seq);
         }
     }
+}
+
+/// A `released` event of a personal stream (`user:<sub>`) also removes that person's local connections from the
+/// chat's staff room: the commit said so on `mj:revoke` too, but a revocation missed while the pub/sub
+/// connection was down is not replayed, while the personal stream's events are (gap-filled), so an agent in
+/// their own stream loses the room even then.
+fn revoke_released(hub: &crate::hub::Hub, key: &str, events: &[(u64, WireFrame)]) {
+    let Some(person) = key.strip_prefix("user:") else { return };
+    for (_, frame) in events {
+        if let Some(chat) = released_chat(frame.as_bytes()) {
+            hub.revoke(&format!("chat:{chat}:staff"), person);
+        }
+    }
+}
+
+/// The chat of a `released` event frame: `…"kind":"released","data":{"chat":12}}` (the frame's own fields come
+/// before any user text, and a released event carries none).
+fn released_chat(frame: &[u8]) -> Option<u64> {
+    const KIND: &[u8] = b"\"kind\":\"released\",\"data\":{\"chat\":";
+    let at = frame.windows(KIND.len()).position(|w| w == KIND)? + KIND.len();
+    let digits = frame[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&frame[at..at + digits]).ok()?.parse().ok()
 }
 
 /// A published message: `<Redis time in ms> <generation> <frame>` (see `scripts::EMIT`).
@@ -327,6 +371,15 @@ fn event_seq(frame: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_released_event_names_its_chat() {
+        let event =
+            crate::chat::rooms::Routed::User("g-amina".into(), crate::chat::rooms::UserEvent::Released { chat: 12 });
+        let frame = crate::protocol::chat::event("user:g-amina", 5, &event);
+        assert_eq!(released_chat(WireFrame::text(&frame).as_bytes()), Some(12), "{frame}");
+        assert_eq!(released_chat(br#"{"type":"event","kind":"assigned","data":{"chat":{"id":3}}}"#), None);
+    }
 
     #[test]
     fn the_seq_is_read_from_the_frame() {

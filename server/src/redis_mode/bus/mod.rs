@@ -12,6 +12,9 @@
 //! of a new generation (whoever noticed it) makes the listener close every local client with 4010 (they rejoin
 //! and take a fresh snapshot) and start its rooms' positions over, before it dispatches anything of it.
 //!
+//! Every node also listens to `mj:revoke`, where a commit names who lost a room (an agent who handed a chat
+//! on): the node removes that person's local connections from it, after the room's events before it.
+//!
 //! The hub's "room opened / closed" notices reach the task through shared state, not a queue: a notice marks the
 //! room's key as changed and wakes the task, which then asks the hub whether the room is open now and
 //! (un)subscribes accordingly. Notices of one room coalesce into one mark, so the state is bounded by the number
@@ -240,6 +243,8 @@ impl Listener {
         for channel in channels {
             self.subscribe(writer, &channel, true).await.map_err(|_| End::Lost)?;
         }
+        // Who loses a room (an agent who handed a chat on), heard by every node whatever rooms it has.
+        self.subscribe(writer, keys::REVOKE_CHANNEL, true).await.map_err(|_| End::Lost)?;
         // Whatever this connection brings was published by the Redis process it reached, under the generation
         // adopted there (writes are fenced): learn it before reading any of it.
         let adopted = self.redis.adopt().await.map_err(|_| End::Lost)?;

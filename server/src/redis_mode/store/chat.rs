@@ -1,6 +1,6 @@
-//! The live chat in Redis mode: not there yet. Every operation answers `unavailable`, so that a node in Redis
-//! mode serves the Q&A and tells chat clients plainly that the chat can't be served (the Redis chat store
-//! replaces this with version-checked commits of the desk and the chats a command touches).
+//! The live chat's seam in Redis mode: [`ChatStore`] for [`RedisStore`], delegating to `redis_mode::chat`
+//! (the desk and chats as versioned documents, fenced commits; see its module documentation). Here: the
+//! limits charged once a change is committed, the frames of snapshots, and who may read what.
 
 use async_trait::async_trait;
 
@@ -12,93 +12,172 @@ use crate::chat::offline::{OfflineForm, OfflineMessage, OfflineStatus};
 use crate::chat::report::ChatReport;
 use crate::chat::rooms::{ChatRoom, StartInfo, UserSnapshot};
 use crate::chat::rules::{ChatCommand, ChatReply, DeskCommand, DeskReply, Started};
-use crate::chat::transcript::Transcript;
-use crate::chat::{CannedId, Chat, ChatId, OfflineId, StartForm};
-use crate::error::{Error, ErrorCode, Result};
-use crate::limits::Admission;
-use crate::protocol::Position;
-use crate::store::{ChatStore, Replay, Snapshot};
+use crate::chat::transcript::{self, Transcript};
+use crate::chat::{is_desk_staff, is_supervisor, CannedId, Chat, ChatId, OfflineId, StartForm};
+use crate::error::{Error, Result};
+use crate::limits::{Admission, Charge};
+use crate::protocol::{self, Position};
+use crate::redis_mode::chat::{keys as chat_keys, ChatRoomData};
+use crate::store::{ChatStore, Replay, Snapshot, MAX_OFFLINE_PAGE};
 
-fn not_yet<T>() -> Result<T> {
-    Err(Error::new(ErrorCode::Unavailable, "The live chat is not available in Redis mode yet."))
+fn no_chat() -> Error {
+    Error::not_found("No such chat.")
+}
+
+fn admins_only(actor: &User, what: &str) -> Result<()> {
+    if !is_supervisor(actor.role) {
+        return Err(Error::forbidden(format!("Only admins {what}.")));
+    }
+    Ok(())
 }
 
 #[async_trait]
 impl ChatStore for RedisStore {
-    async fn start(&self, _: &User, _: StartForm, _: &dyn Admission) -> Result<Started> {
-        not_yet()
+    async fn start(&self, actor: &User, form: StartForm, gate: &dyn Admission) -> Result<Started> {
+        // Looks without taking: only a chat that really starts is charged.
+        gate.check(Charge::ChatStart)?;
+        let started = self.chat.start(actor, form).await?;
+        gate.charge(Charge::ChatStart);
+        Ok(started)
     }
-    async fn execute(&self, _: ChatId, _: &User, _: ChatCommand, _: &dyn Admission) -> Result<ChatReply> {
-        not_yet()
+
+    async fn execute(
+        &self,
+        chat: ChatId,
+        actor: &User,
+        command: ChatCommand,
+        gate: &dyn Admission,
+    ) -> Result<ChatReply> {
+        let reply = self.chat.chat_command(chat, actor, command, &|| gate.check(Charge::ChatMessage)).await?;
+        if matches!(reply, ChatReply::Sent { duplicate: false, .. }) {
+            gate.charge(Charge::ChatMessage);
+        }
+        Ok(reply)
     }
-    async fn desk(&self, _: &User, _: DeskCommand) -> Result<DeskReply> {
-        not_yet()
+
+    async fn desk(&self, actor: &User, command: DeskCommand) -> Result<DeskReply> {
+        self.chat.desk_command(actor, command).await
     }
-    async fn agent_connected(&self, _: &User) -> Result<()> {
-        Ok(())
+
+    async fn agent_connected(&self, user: &User) -> Result<()> {
+        self.chat.staff_connected(user).await
     }
-    async fn agent_disconnected(&self, _: &str) -> Result<()> {
-        Ok(())
+
+    async fn agent_disconnected(&self, sub: &str) -> Result<()> {
+        self.chat.staff_disconnected(sub).await
     }
-    async fn citizen_presence(&self, _: &str, _: bool) -> Result<()> {
-        Ok(())
+
+    async fn citizen_presence(&self, sub: &str, present: bool) -> Result<()> {
+        self.chat.citizen_present(sub, present).await
     }
+
     async fn sweep(&self) -> Result<()> {
-        Ok(())
+        self.chat.sweep().await
     }
-    async fn chat(&self, _: ChatId) -> Result<Chat> {
-        not_yet()
+
+    async fn chat(&self, chat: ChatId) -> Result<Chat> {
+        self.chat.header(chat).await?.ok_or_else(no_chat)
     }
-    async fn snapshot(&self, _: &ChatRoom, _: &User) -> Result<Snapshot> {
-        not_yet()
+
+    async fn snapshot(&self, room: &ChatRoom, _viewer: &User) -> Result<Snapshot> {
+        let key = room.key();
+        match room {
+            ChatRoom::Citizen(_) | ChatRoom::Staff(_) => {
+                let read = self.chat.chat_snapshot(room).await?;
+                let frame = match &read.data {
+                    ChatRoomData::Citizen(data) => protocol::chat::citizen_snapshot(&key, &read.epoch, read.seq, data),
+                    ChatRoomData::Staff(data) => protocol::chat::staff_snapshot(&key, &read.epoch, read.seq, data),
+                };
+                Ok(Snapshot { epoch: read.epoch, seq: read.seq, frame })
+            }
+            ChatRoom::Desk => {
+                let read = self.chat.desk_snapshot().await?;
+                let frame = protocol::chat::desk_snapshot(&key, &read.epoch, read.seq, &read.data);
+                Ok(Snapshot { epoch: read.epoch, seq: read.seq, frame })
+            }
+            ChatRoom::User(_) => Err(Error::internal("the personal stream's snapshot is not the chat's")),
+        }
     }
-    async fn replay(&self, _: &ChatRoom, _: &Position) -> Result<Option<Replay>> {
-        not_yet()
+
+    async fn replay(&self, room: &ChatRoom, since: &Position) -> Result<Option<Replay>> {
+        let base = chat_keys::room_base_of(&room.key()).ok_or_else(|| Error::internal("not a chat room"))?;
+        self.replay_room(&base, since).await
     }
-    async fn user_part(&self, _: &User) -> Result<UserSnapshot> {
-        // The personal stream serves the Q&A part meanwhile.
-        Ok(UserSnapshot { chats: vec![], agent: None })
+
+    async fn user_part(&self, viewer: &User) -> Result<UserSnapshot> {
+        self.chat.user_snapshot(viewer).await
     }
-    async fn start_info(&self, _: Option<&User>) -> Result<StartInfo> {
-        not_yet()
+
+    async fn start_info(&self, viewer: Option<&User>) -> Result<StartInfo> {
+        self.chat.start_info(viewer).await
     }
-    async fn transcript(&self, _: ChatId, _: &User) -> Result<Transcript> {
-        not_yet()
+
+    async fn transcript(&self, chat: ChatId, viewer: &User) -> Result<Transcript> {
+        let state = self.chat.chat_state(chat).await?;
+        let audience =
+            transcript::audience_for(viewer, &state.chat).ok_or_else(|| Error::forbidden("This is not your chat."))?;
+        Ok(transcript::build(&state, audience))
     }
-    async fn submit_offline(&self, _: &User, _: OfflineForm, _: &dyn Admission) -> Result<OfflineMessage> {
-        not_yet()
+
+    async fn submit_offline(&self, actor: &User, form: OfflineForm, gate: &dyn Admission) -> Result<OfflineMessage> {
+        gate.check(Charge::OfflineMessage)?;
+        let message = self.chat.submit_offline(actor, form).await?;
+        gate.charge(Charge::OfflineMessage);
+        Ok(message)
     }
+
     async fn offline(
         &self,
-        _: &User,
-        _: Option<OfflineStatus>,
-        _: Option<OfflineId>,
-        _: usize,
+        viewer: &User,
+        status: Option<OfflineStatus>,
+        before: Option<OfflineId>,
+        limit: usize,
     ) -> Result<Vec<OfflineMessage>> {
-        not_yet()
+        if !is_desk_staff(viewer.role) {
+            return Err(Error::forbidden("Only agents and admins work the offline inbox."));
+        }
+        let below = before.unwrap_or(OfflineId::MAX);
+        Ok(self
+            .chat
+            .offline_messages()
+            .await?
+            .into_iter()
+            .filter(|m| m.id < below && status.is_none_or(|s| m.status == s))
+            .take(limit.min(MAX_OFFLINE_PAGE))
+            .collect())
     }
-    async fn answer_offline(&self, _: &User, _: OfflineId, _: String) -> Result<OfflineMessage> {
-        not_yet()
+
+    async fn answer_offline(&self, actor: &User, id: OfflineId, text: String) -> Result<OfflineMessage> {
+        self.chat.settle_offline(actor, id, Some(text)).await
     }
-    async fn close_offline(&self, _: &User, _: OfflineId) -> Result<OfflineMessage> {
-        not_yet()
+
+    async fn close_offline(&self, actor: &User, id: OfflineId) -> Result<OfflineMessage> {
+        self.chat.settle_offline(actor, id, None).await
     }
+
     async fn canned(&self) -> Result<Vec<Canned>> {
-        not_yet()
+        self.chat.canned().await
     }
-    async fn upsert_canned(&self, _: &User, _: Option<CannedId>, _: NewCanned) -> Result<Canned> {
-        not_yet()
+
+    async fn upsert_canned(&self, actor: &User, id: Option<CannedId>, new: NewCanned) -> Result<Canned> {
+        self.chat.put_canned(actor, id, new).await
     }
-    async fn delete_canned(&self, _: &User, _: CannedId) -> Result<()> {
-        not_yet()
+
+    async fn delete_canned(&self, actor: &User, id: CannedId) -> Result<()> {
+        self.chat.remove_canned(actor, id).await
     }
+
     async fn hours(&self) -> Result<Schedule> {
-        not_yet()
+        self.chat.schedule().await
     }
-    async fn set_hours(&self, _: &User, _: Schedule) -> Result<Schedule> {
-        not_yet()
+
+    async fn set_hours(&self, actor: &User, schedule: Schedule) -> Result<Schedule> {
+        admins_only(actor, "set the business hours")?;
+        self.chat.set_schedule(actor, schedule).await
     }
-    async fn report(&self, _: &User, _: u64, _: u64) -> Result<ChatReport> {
-        not_yet()
+
+    async fn report(&self, actor: &User, from: u64, to: u64) -> Result<ChatReport> {
+        admins_only(actor, "read the reports")?;
+        self.chat.report(from, to).await
     }
 }

@@ -26,6 +26,7 @@ use dashmap::DashSet;
 use rand::Rng;
 use redis::Value;
 
+use super::chat::{Bounds, RedisChat};
 use super::conn::{History, Redis};
 use super::keys;
 use super::scripts::*;
@@ -49,6 +50,8 @@ const MAX_ATTEMPTS: u32 = 50;
 
 pub struct RedisStore {
     redis: Redis,
+    /// The live chat (see `redis_mode::chat`).
+    pub(super) chat: RedisChat,
     policy: Arc<Policy>,
     hub: Arc<Hub>,
     metrics: Arc<Metrics>,
@@ -86,7 +89,7 @@ impl RedisStore {
     }
 
     /// The events after `since` of the room whose keys start with `base`, if its history still holds them all.
-    async fn replay_room(&self, base: &str, since: &Position) -> Result<Option<Replay>> {
+    pub(super) async fn replay_room(&self, base: &str, since: &Position) -> Result<Option<Replay>> {
         // The room's epoch is the generation: a position from before a new one names nothing any more.
         let History { generation, seq, entries } = self.room_history(base, Some(since.seq)).await?;
         if generation != since.epoch || since.seq > seq {
@@ -99,7 +102,21 @@ impl RedisStore {
     }
 
     pub fn new(redis: Redis, policy: Arc<Policy>, config: &Config, hub: Arc<Hub>, metrics: Arc<Metrics>) -> Self {
+        let bounds = Bounds {
+            history_len: config.history_len.max(1),
+            personal_history_len: config.personal_history_len.max(1),
+            personal_retention_ms: config.personal_retention_hours.saturating_mul(3_600_000).max(1),
+        };
+        let chat = RedisChat::new(
+            redis.clone(),
+            Arc::new(config.chat.policy()),
+            config.chat.consent(),
+            crate::chat::hours::Schedule::default(),
+            bounds,
+            Arc::clone(&metrics),
+        );
         RedisStore {
+            chat,
             redis,
             policy,
             hub,

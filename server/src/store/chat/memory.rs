@@ -50,6 +50,9 @@ pub(super) struct World {
     pub(super) canned: BTreeMap<CannedId, Canned>,
     pub(super) schedule: Schedule,
     pub(super) offline: BTreeMap<OfflineId, OfflineMessage>,
+    /// The chats each citizen started, so that a citizen's connection coming or going (every citizen's, also
+    /// those who never chat) costs a lookup, not a pass over the desk.
+    started_by: HashMap<String, Vec<ChatId>>,
     next_chat: ChatId,
     pub(super) next_canned: CannedId,
     pub(super) next_offline: OfflineId,
@@ -86,6 +89,7 @@ impl MemoryChat {
                 canned: BTreeMap::new(),
                 schedule: Schedule::default(),
                 offline: BTreeMap::new(),
+                started_by: HashMap::new(),
                 next_chat: 1,
                 next_canned: 1,
                 next_offline: 1,
@@ -150,7 +154,9 @@ impl ChatStore for MemoryChat {
         let now = unix_millis();
         let mut guard = self.lock();
         let w = &mut *guard;
-        // Looks without taking: only a chat that really starts is charged.
+        // What the desk would refuse anyway is said first (the page then offers an offline message); the limit
+        // looks without taking: only a chat that really starts is charged.
+        w.desk.may_start(&actor.sub, form.lang, &w.schedule, &self.policy, now)?;
         gate.check(Charge::ChatStart)?;
         let id = w.next_chat;
         let ctx = StartContext { schedule: &w.schedule, consent: &self.consent };
@@ -158,6 +164,7 @@ impl ChatStore for MemoryChat {
         gate.charge(Charge::ChatStart);
         w.next_chat += 1;
         w.chats.insert(id, state);
+        w.started_by.entry(actor.sub.clone()).or_default().push(id);
         self.settle_and_publish(w, applied, now)
     }
 
@@ -220,7 +227,9 @@ impl ChatStore for MemoryChat {
         let now = unix_millis();
         let mut guard = self.lock();
         let w = &mut *guard;
-        for chat in w.desk.open_chats_of(sub) {
+        let Some(started) = w.started_by.get(sub) else { return Ok(()) };
+        let open: Vec<ChatId> = started.iter().copied().filter(|id| w.desk.open.contains_key(id)).collect();
+        for chat in open {
             let applied = w.desk.citizen_presence(chat, sub, present, now)?;
             self.settle_and_publish(w, applied, now)?;
         }
@@ -245,28 +254,27 @@ impl ChatStore for MemoryChat {
         let mut guard = self.lock();
         let w = &mut *guard;
         let no_chat = || Error::not_found("No such chat.");
-        let (key, seq, frame) = match room {
+        let (seq, frame) = match room {
             ChatRoom::Citizen(id) => {
                 let seq = w.logs(*id).citizen.seq;
                 let state = w.chats.get(id).ok_or_else(no_chat)?;
                 let data = rooms::citizen_snapshot(state, &w.desk, &self.policy, now);
-                (room.key(), seq, protocol::chat::citizen_snapshot(&room.key(), &self.epoch, seq, &data))
+                (seq, protocol::chat::citizen_snapshot(&room.key(), &self.epoch, seq, &data))
             }
             ChatRoom::Staff(id) => {
                 let seq = w.logs(*id).staff.seq;
                 let state = w.chats.get(id).ok_or_else(no_chat)?;
                 let data = rooms::staff_snapshot(state, &w.desk, &self.policy, now);
-                (room.key(), seq, protocol::chat::staff_snapshot(&room.key(), &self.epoch, seq, &data))
+                (seq, protocol::chat::staff_snapshot(&room.key(), &self.epoch, seq, &data))
             }
             ChatRoom::Desk => {
                 let seq = w.desk_log.seq;
                 let open = w.offline.values().filter(|m| m.status == OfflineStatus::Open).count() as u64;
                 let data = rooms::desk_snapshot(&w.desk, open, &self.policy, now);
-                (room.key(), seq, protocol::chat::desk_snapshot(&room.key(), &self.epoch, seq, &data))
+                (seq, protocol::chat::desk_snapshot(&room.key(), &self.epoch, seq, &data))
             }
             ChatRoom::User(_) => return Err(Error::internal("the personal stream's snapshot is not the chat's")),
         };
-        let _ = key;
         Ok(Snapshot { epoch: self.epoch.clone(), seq, frame })
     }
 

@@ -1,0 +1,272 @@
+//! The live chat's Lua. Like the Q&A's, every script that reads or writes chat state starts with the fence
+//! (ARGV[1] is the generation), and the commit gives each event its room seq, appends it to the room's history
+//! stream and publishes it in the same atomic step (`EMIT`). Key names follow `chat::keys`.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+use crate::redis_mode::scripts::{EMIT, FENCE};
+
+/// The live connections of a connection hash: the counts of nodes whose lease has not run out.
+const LIVE: &str = r#"
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function live(key, now)
+  local total = 0
+  local all = redis.call('HGETALL', key)
+  for i = 1, #all, 2 do
+    local lease = tonumber(redis.call('HGET', 'mj:nodes', all[i]) or '0')
+    if lease >= now then total = total + tonumber(all[i + 1]) end
+  end
+  return total
+end
+"#;
+
+/// Commits a chat change computed in Rust, if what it was computed from is unchanged. ARGV[2] is JSON:
+/// `{checks: [[key, version]], absent: [key], ops: [[op, key, ...]], bump: [key], events: [[prefix, room, head,
+/// tail, maxlen, ttl?]], revoke: [[room, person]], publish}`. `checks` are the versions read (a missing key reads `0`); `absent` the
+/// connection hashes that must have no live connection (an agent's or a citizen's last connection closed, and
+/// none opened since, on any node); `bump` the versions this commit moves on; `revoke` the people who lose a
+/// room, published after the events on `mj:revoke`, which every node's bus hears (see `bus`). Returns 1, 0 when something
+/// moved (the caller reloads and retries), or 2 when someone in `absent` has a connection again.
+const COMMIT: &str = r#"
+local p = cjson.decode(ARGV[2])
+for _, c in ipairs(p.checks) do
+  if (redis.call('GET', c[1]) or '0') ~= c[2] then return 0 end
+end
+if #p.absent > 0 then
+  local now = now_ms()
+  for _, k in ipairs(p.absent) do
+    if live(k, now) > 0 then return 2 end
+  end
+end
+for _, op in ipairs(p.ops) do
+  local c = op[1]
+  if c == 'set' then redis.call('SET', op[2], op[3])
+  elseif c == 'hset' then redis.call('HSET', op[2], op[3], op[4])
+  elseif c == 'hdel' then redis.call('HDEL', op[2], op[3])
+  elseif c == 'sadd' then redis.call('SADD', op[2], op[3])
+  elseif c == 'srem' then redis.call('SREM', op[2], op[3])
+  elseif c == 'rpush' then redis.call('RPUSH', op[2], op[3])
+  elseif c == 'zadd' then redis.call('ZADD', op[2], op[3], op[4])
+  end
+end
+for _, k in ipairs(p.bump) do redis.call('INCR', k) end
+for _, e in ipairs(p.events) do
+  emit(e[1], e[2], e[3], e[4], e[5], p.publish)
+  if e[6] then redis.call('PEXPIRE', e[1] .. ':r:' .. e[2] .. ':log', e[6]) end
+end
+if #p.revoke > 0 then
+  local t = redis.call('TIME')
+  local stamp = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000)) .. ' ' .. GEN .. ' '
+  for _, r in ipairs(p.revoke) do redis.call(p.publish, 'mj:revoke', stamp .. r[1] .. ' ' .. r[2]) end
+end
+return 1
+"#;
+
+/// One chat for a command on it: `{header, version, posted, item, canned}` — `posted` the `:posted` entry of
+/// ARGV[3] (empty if none or not asked), `item` the message or note it names, `canned` every canned response
+/// if ARGV[4] is 1 (an agent's `/shortcut`). Nil if there is no such chat. ARGV: generation, chat prefix,
+/// posted field, canned (1/0).
+const LOAD_CHAT: &str = r#"
+local P = ARGV[2]
+local hdr = redis.call('GET', P .. ':hdr')
+if not hdr then return false end
+local posted, item = '', ''
+if ARGV[3] ~= '' then
+  posted = redis.call('HGET', P .. ':posted', ARGV[3]) or ''
+  local kind, n = string.match(posted, '^(%a):(%d+)$')
+  if kind == 'm' then item = redis.call('LINDEX', P .. ':msgs', tonumber(n) - 1) or ''
+  elseif kind == 'n' then item = redis.call('LINDEX', P .. ':notes', tonumber(n) - 1) or '' end
+end
+local canned = {}
+if ARGV[4] == '1' then canned = redis.call('HVALS', 'mj:{desk}:canned') end
+return {hdr, redis.call('GET', P .. ':ver') or '0', posted, item, canned}
+"#;
+
+/// Headers and versions of chats: `{header or false, version}` per id in ARGV[2..].
+const LOAD_CHATS: &str = r#"
+local out = {}
+for i = 2, #ARGV do
+  local P = 'mj:{c:' .. ARGV[i] .. '}'
+  out[#out + 1] = {redis.call('GET', P .. ':hdr') or false, redis.call('GET', P .. ':ver') or '0'}
+end
+return out
+"#;
+
+/// The desk with the open chats a command can touch. ARGV: generation, flags (`a`: every open chat; `s`: a
+/// sweep's, the chats of away citizens and of agents whose connection is down), a citizen's sub (their open
+/// chats) or '', a chat id (its entry, header and version) or '', then agents' subs (the chats they hold).
+/// Queued chats are always loaded (routing hands them out). Returns `{version, agents (flat), queues, waits,
+/// open (flat), away (flat: chat id → since, of the open chats loaded), header or false, chat version, offline open count, the desk room's seq, generation}`.
+const LOAD_DESK: &str = r#"
+local D = 'mj:{desk}'
+local flags = ARGV[2]
+local open = {}
+if string.find(flags, 'a', 1, true) then
+  open = redis.call('HGETALL', D .. ':open')
+else
+  local ids, order = {}, {}
+  local function add(list)
+    for _, id in ipairs(list) do
+      if not ids[id] then ids[id] = true; order[#order + 1] = id end
+    end
+  end
+  add(redis.call('SMEMBERS', D .. ':waiting'))
+  if ARGV[3] ~= '' then add(redis.call('SMEMBERS', D .. ':of:' .. ARGV[3])) end
+  if ARGV[4] ~= '' then add({ARGV[4]}) end
+  for i = 5, #ARGV do add(redis.call('SMEMBERS', D .. ':held:' .. ARGV[i])) end
+  if string.find(flags, 's', 1, true) then
+    add(redis.call('HKEYS', D .. ':away'))
+    for _, sub in ipairs(redis.call('SMEMBERS', D .. ':gone')) do add(redis.call('SMEMBERS', D .. ':held:' .. sub)) end
+  end
+  for _, id in ipairs(order) do
+    local j = redis.call('HGET', D .. ':open', id)
+    if j then open[#open + 1] = id; open[#open + 1] = j end
+  end
+end
+local away = {}
+for i = 1, #open, 2 do
+  local since = redis.call('HGET', D .. ':away', open[i])
+  if since then away[#away + 1] = open[i]; away[#away + 1] = since end
+end
+local hdr, cver = false, '0'
+if ARGV[4] ~= '' then
+  local P = 'mj:{c:' .. ARGV[4] .. '}'
+  hdr = redis.call('GET', P .. ':hdr') or false
+  cver = redis.call('GET', P .. ':ver') or '0'
+end
+return {redis.call('GET', D .. ':ver') or '0', redis.call('HGETALL', D .. ':agents'),
+  redis.call('GET', D .. ':queues') or '', redis.call('GET', D .. ':waits') or '', open, away, hdr, cver,
+  tostring(redis.call('SCARD', D .. ':offline:open')), redis.call('GET', D .. ':r:desk:seq') or '0', GEN}
+"#;
+
+/// One chat in full for a snapshot or a transcript, with the room's seq, consistently: `{generation, seq,
+/// header or false, messages, notes, queues, waits, open entry, citizen away since}`. ARGV: generation, chat id, room tag (or ''),
+/// notes (1/0).
+const READ_CHAT: &str = r#"
+local D = 'mj:{desk}'
+local P = 'mj:{c:' .. ARGV[2] .. '}'
+local hdr = redis.call('GET', P .. ':hdr')
+if not hdr then return {GEN, '0', false} end
+local seq = '0'
+if ARGV[3] ~= '' then seq = redis.call('GET', P .. ':r:' .. ARGV[3] .. ':seq') or '0' end
+local notes = {}
+if ARGV[4] == '1' then notes = redis.call('LRANGE', P .. ':notes', 0, -1) end
+return {GEN, seq, hdr, redis.call('LRANGE', P .. ':msgs', 0, -1), notes, redis.call('GET', D .. ':queues') or '',
+  redis.call('GET', D .. ':waits') or '', redis.call('HGET', D .. ':open', ARGV[2]) or '',
+  redis.call('HGET', D .. ':away', ARGV[2]) or ''}
+"#;
+
+/// One open chat for a citizen's presence: `{desk version, open entry or '', away since or '', its agent or ''}`.
+/// ARGV: generation, chat id.
+const LOAD_OPEN: &str = r#"
+local D = 'mj:{desk}'
+local open = redis.call('HGET', D .. ':open', ARGV[2]) or ''
+local agent = ''
+if open ~= '' then
+  local sub = cjson.decode(open).agent
+  if type(sub) == 'string' then agent = redis.call('HGET', D .. ':agents', sub) or '' end
+end
+return {redis.call('GET', D .. ':ver') or '0', open, redis.call('HGET', D .. ':away', ARGV[2]) or '', agent}
+"#;
+
+/// A small versioned record set of the desk (canned responses, offline messages): `{version, values}`.
+/// ARGV: generation, hash key, version key.
+const LOAD_SET: &str = r#"
+return {redis.call('GET', ARGV[3]) or '0', redis.call('HVALS', ARGV[2])}
+"#;
+
+/// One offline message and a citizen's count of open ones: `{version, record or '', open count}`. ARGV:
+/// generation, id or '', citizen sub or ''.
+const LOAD_OFFLINE: &str = r#"
+local D = 'mj:{desk}'
+local record = ''
+if ARGV[2] ~= '' then record = redis.call('HGET', D .. ':offline', ARGV[2]) or '' end
+local open = 0
+if ARGV[3] ~= '' then open = redis.call('SCARD', D .. ':offline:of:' .. ARGV[3]) end
+return {redis.call('GET', D .. ':over') or '0', record, tostring(open)}
+"#;
+
+/// Sets a key behind the fence. ARGV: generation, key, value.
+const SET: &str = r#"
+redis.call('SET', ARGV[2], ARGV[3])
+return 1
+"#;
+
+/// Publishes an unsequenced frame (typing) to rooms' channels, stamped like an event's (see `EMIT`) but never
+/// stored. ARGV: generation, publish command, then channel, frame pairs.
+const EPHEMERAL: &str = r#"
+local t = redis.call('TIME')
+local stamp = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000)) .. ' ' .. GEN .. ' '
+for i = 3, #ARGV, 2 do redis.call(ARGV[2], ARGV[i], stamp .. ARGV[i + 1]) end
+return 1
+"#;
+
+/// Records this node's count of connections in one connection hash and renews its lease. ARGV: node, lease
+/// ms, key, count. Returns the live count across nodes.
+const CONNECTIONS: &str = r#"
+local now = now_ms()
+redis.call('HSET', 'mj:nodes', ARGV[1], now + tonumber(ARGV[2]))
+local keys = 'mj:node:' .. ARGV[1] .. ':keys'
+if tonumber(ARGV[4]) > 0 then
+  redis.call('HSET', ARGV[3], ARGV[1], ARGV[4])
+  redis.call('SADD', keys, ARGV[3])
+else
+  redis.call('HDEL', ARGV[3], ARGV[1])
+  redis.call('SREM', keys, ARGV[3])
+end
+return live(ARGV[3], now)
+"#;
+
+/// Renews this node's lease. ARGV: node, lease ms. Returns 1 if it was still valid, 0 if it had run out or was
+/// gone (the node's counts may have been taken out: it reports them all again).
+const LEASE: &str = r#"
+local now = now_ms()
+local was = tonumber(redis.call('HGET', 'mj:nodes', ARGV[1]) or '0')
+redis.call('HSET', 'mj:nodes', ARGV[1], now + tonumber(ARGV[2]))
+if was >= now then return 1 end
+return 0
+"#;
+
+/// Takes out the counts of nodes whose lease ran out more than ARGV[1] ms ago (they died): returns the
+/// connection hashes left with no live connection, whose people must now count as gone. Atomic, so of several
+/// nodes sweeping at once one reaps each dead node.
+const REAP: &str = r#"
+local now = now_ms()
+local out = {}
+local nodes = redis.call('HGETALL', 'mj:nodes')
+for i = 1, #nodes, 2 do
+  if tonumber(nodes[i + 1]) + tonumber(ARGV[1]) < now then
+    local set = 'mj:node:' .. nodes[i] .. ':keys'
+    for _, key in ipairs(redis.call('SMEMBERS', set)) do
+      redis.call('HDEL', key, nodes[i])
+      if live(key, now) == 0 then out[#out + 1] = key end
+    end
+    redis.call('DEL', set)
+    redis.call('HDEL', 'mj:nodes', nodes[i])
+  end
+end
+return out
+"#;
+
+fn fenced(body: &str) -> Script {
+    Script::new(&format!("{FENCE}{body}"))
+}
+
+pub static COMMIT_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{FENCE}{EMIT}{LIVE}{COMMIT}")));
+pub static LOAD_CHAT_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(LOAD_CHAT));
+pub static LOAD_CHATS_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(LOAD_CHATS));
+pub static LOAD_DESK_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(LOAD_DESK));
+pub static READ_CHAT_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(READ_CHAT));
+pub static LOAD_OPEN_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(LOAD_OPEN));
+pub static LOAD_SET_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(LOAD_SET));
+pub static LOAD_OFFLINE_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(LOAD_OFFLINE));
+pub static SET_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(SET));
+pub static EPHEMERAL_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(EPHEMERAL));
+pub static CONNECTIONS_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{LIVE}{CONNECTIONS}")));
+pub static LEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{LIVE}{LEASE}")));
+pub static REAP_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{LIVE}{REAP}")));

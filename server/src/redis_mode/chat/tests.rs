@@ -1,0 +1,256 @@
+//! The chat's scripts against a real `redis-server` (skipped when none is installed): two stores as two nodes.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+
+use super::desk::Reach;
+use super::*;
+use crate::auth::{Role, User};
+use crate::chat::desk::Desk;
+use crate::chat::rules::{ChatCommand, ChatReply, DeskCommand};
+use crate::chat::{Availability, Category, ChatLang, StartForm};
+use crate::qa::Localized;
+
+struct Server(Child, u16);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn redis_server() -> Option<Server> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .spawn()
+        .ok()?;
+    Some(Server(child, port))
+}
+
+const ALWAYS_OPEN: &str = r#"{"time_zone":"Asia/Bahrain","week":{"sun":[{"open":"00:00","close":"24:00"}],"mon":[{"open":"00:00","close":"24:00"}],"tue":[{"open":"00:00","close":"24:00"}],"wed":[{"open":"00:00","close":"24:00"}],"thu":[{"open":"00:00","close":"24:00"}],"fri":[{"open":"00:00","close":"24:00"}],"sat":[{"open":"00:00","close":"24:00"}]},"holidays":[]}"#;
+
+async fn node(port: u16, policy: &ChatPolicy) -> RedisChat {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("url");
+    let mut manager = None;
+    for _ in 0..100 {
+        if let Ok(m) = ConnectionManager::new(client.clone()).await {
+            manager = Some(m);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let redis = Redis::new(manager.expect("redis up"), Duration::from_secs(5), false);
+    let consent = ConsentLine::new(Localized { ar: Some("أوافق".into()), en: Some("I agree".into()) }, None);
+    let bounds = Bounds { history_len: 1000, personal_history_len: 100, personal_retention_ms: 60_000 };
+    let mut conn = redis.conn();
+    let _: () =
+        redis::cmd("SET").arg(keys::desk("hours")).arg(ALWAYS_OPEN).query_async(&mut conn).await.expect("hours");
+    RedisChat::new(redis, Arc::new(policy.clone()), consent, Schedule::default(), bounds, Arc::new(Metrics::default()))
+}
+
+fn user(sub: &str, role: Role) -> User {
+    User { sub: sub.into(), name: sub.into(), role }
+}
+
+fn form(chat: &RedisChat) -> StartForm {
+    StartForm {
+        category: Category::Inquiry,
+        lang: ChatLang::En,
+        name: None,
+        contact: None,
+        consent: true,
+        consent_version: chat.consent.version.clone(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_route_at_once_without_double_assignment_or_overload() {
+    let Some(server) = redis_server() else { return };
+    let policy = ChatPolicy { default_agent_cap: 3, ..ChatPolicy::default() };
+    let nodes = Arc::new([node(server.1, &policy).await, node(server.1, &policy).await]);
+    for i in 0..4 {
+        let agent = user(&format!("g-{i}"), Role::Agent);
+        nodes[i % 2]
+            .desk_command(
+                &agent,
+                DeskCommand::Status { availability: Availability::Available, languages: Some(vec![ChatLang::En]) },
+            )
+            .await
+            .expect("status");
+    }
+    let mut tasks = vec![];
+    for i in 0..20 {
+        let nodes = Arc::clone(&nodes);
+        tasks.push(tokio::spawn(async move {
+            let node = &nodes[i % 2];
+            node.start(&user(&format!("c-{i}"), Role::Citizen), form(node)).await.expect("start")
+        }));
+    }
+    let mut started = vec![];
+    for task in tasks {
+        started.push(task.await.expect("task"));
+    }
+    let desk = nodes[0].read_desk(&Reach { all: true, ..Reach::default() }).await.expect("desk").desk;
+    desk.check().expect("the desk is consistent");
+    assert_eq!(desk.open.len(), 20);
+    for agent in desk.agents.values() {
+        assert_eq!(agent.chats.len(), 3, "{agent:?}");
+    }
+    assert_eq!(desk.queues.en.len(), 8);
+    assert_eq!(started.iter().filter(|s| s.position.is_none()).count(), 12);
+
+    // Messages both ways, a retry, and the end.
+    let id = *desk.agents["g-0"].chats.iter().next().expect("a chat");
+    let citizen = user(&desk.open[&id].citizen, Role::Citizen);
+    let send = |text: &str, cmid: &str| ChatCommand::Send { text: text.into(), client_msg_id: Some(cmid.into()) };
+    let a = nodes[1].chat_command(id, &citizen, send("hello", "m-1"), &|| Ok(())).await.expect("send");
+    let b = nodes[0].chat_command(id, &citizen, send("hello", "m-1"), &|| Ok(())).await.expect("retry");
+    match (a, b) {
+        (ChatReply::Sent { message: a, duplicate: false }, ChatReply::Sent { message: b, duplicate: true }) => {
+            assert_eq!(a, b)
+        }
+        other => panic!("{other:?}"),
+    }
+    nodes[0].chat_command(id, &user("g-0", Role::Agent), send("hi", "a-1"), &|| Ok(())).await.expect("reply");
+    let state = nodes[1].chat_state(id).await.expect("state");
+    assert_eq!(state.messages.len() as u64, state.chat.last_seq);
+    assert_eq!(state.chat.texts, 2);
+    nodes[1].desk_command(&citizen, DeskCommand::End { chat: id }).await.expect("end");
+    let desk = nodes[0].read_desk(&Reach { all: true, ..Reach::default() }).await.expect("desk").desk;
+    desk.check().expect("the desk is consistent");
+    assert_eq!(desk.queues.en.len(), 7, "the freed place went to the queue's head");
+    assert!(!desk.open.contains_key(&id));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_agents_last_connection_on_any_node_starts_the_grace_period() {
+    let Some(server) = redis_server() else { return };
+    let policy = ChatPolicy { agent_grace_ms: 200, ..ChatPolicy::default() };
+    let nodes = [node(server.1, &policy).await, node(server.1, &policy).await];
+    let amina = user("g-amina", Role::Agent);
+    nodes[0].staff_connected(&amina).await.expect("connected");
+    nodes[0]
+        .desk_command(
+            &amina,
+            DeskCommand::Status { availability: Availability::Available, languages: Some(vec![ChatLang::En]) },
+        )
+        .await
+        .expect("status");
+    let citizen = user("c-1", Role::Citizen);
+    let started = nodes[1].start(&citizen, form(&nodes[1])).await.expect("start");
+    assert_eq!(started.position, None);
+    // The connection moves: opened on the other node before the first closes.
+    nodes[1].staff_connected(&amina).await.expect("connected");
+    nodes[0].staff_disconnected(&amina.sub).await.expect("disconnected");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    nodes[0].sweep().await.expect("sweep");
+    nodes[1].sweep().await.expect("sweep");
+    let desk = nodes[0].read_desk(&Reach::default()).await.expect("desk").desk;
+    assert!(desk.agents["g-amina"].connected());
+    assert_eq!(desk.agents["g-amina"].chats.len(), 1);
+    // The node holding the last connection dies: its lease runs out, a sweep reaps it, the grace period runs.
+    let mut conn = nodes[1].redis.conn();
+    let _: () =
+        redis::cmd("HSET").arg("mj:nodes").arg(&nodes[1].node).arg(1).query_async(&mut conn).await.expect("lapse");
+    nodes[0].sweep().await.expect("sweep");
+    let desk = nodes[0].read_desk(&Reach::default()).await.expect("desk").desk;
+    assert!(!desk.agents["g-amina"].connected(), "reaped");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    nodes[0].sweep().await.expect("sweep");
+    let desk = nodes[0].read_desk(&Reach { all: true, ..Reach::default() }).await.expect("desk").desk;
+    desk.check().expect("consistent");
+    assert_eq!(desk.agents["g-amina"].availability, Availability::Offline);
+    assert_eq!(desk.queues.en.len(), 1, "the chat went back to the queue");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_citizen_back_on_another_node_within_the_window_keeps_the_chat() {
+    let Some(server) = redis_server() else { return };
+    let policy = ChatPolicy { resume_window_ms: 300, ..ChatPolicy::default() };
+    let nodes = [node(server.1, &policy).await, node(server.1, &policy).await];
+    let amina = user("g-amina", Role::Agent);
+    nodes[0]
+        .desk_command(
+            &amina,
+            DeskCommand::Status { availability: Availability::Available, languages: Some(vec![ChatLang::En]) },
+        )
+        .await
+        .expect("status");
+    let (one, two) = (user("c-1", Role::Citizen), user("c-2", Role::Citizen));
+    let first = nodes[0].start(&one, form(&nodes[0])).await.expect("start").chat;
+    let second = nodes[0].start(&two, form(&nodes[0])).await.expect("start").chat;
+    for citizen in [&one, &two] {
+        nodes[0].citizen_present(&citizen.sub, true).await.expect("connected");
+        nodes[0].citizen_present(&citizen.sub, false).await.expect("disconnected");
+    }
+    let away = |desk: &Desk, chat| desk.open.get(&chat).and_then(|o| o.citizen_away_since);
+    let desk = nodes[1].read_desk(&Reach { all: true, ..Reach::default() }).await.expect("desk").desk;
+    assert!(away(&desk, first).is_some() && away(&desk, second).is_some());
+    // The first citizen comes back through the other node; the second stays away past the window.
+    nodes[1].citizen_present(&one.sub, true).await.expect("back");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    nodes[0].sweep().await.expect("sweep");
+    nodes[1].sweep().await.expect("sweep");
+    let desk = nodes[1].read_desk(&Reach { all: true, ..Reach::default() }).await.expect("desk").desk;
+    desk.check().expect("consistent");
+    assert_eq!(away(&desk, first), None);
+    assert!(!desk.open.contains_key(&second), "abandoned");
+    let ended = nodes[0].chat_state(second).await.expect("chat").chat;
+    assert_eq!(ended.end_reason, Some(crate::chat::EndReason::Abandoned));
+}
+
+/// Not a benchmark (debug build, one machine), a guard: a message costs two scripts, whatever the chat holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_message_costs_the_same_in_a_long_chat() {
+    let Some(server) = redis_server() else { return };
+    let policy = ChatPolicy { max_messages: 5_000, ..ChatPolicy::default() };
+    let node = node(server.1, &policy).await;
+    let amina = user("g-amina", Role::Agent);
+    let status = DeskCommand::Status { availability: Availability::Available, languages: Some(vec![ChatLang::En]) };
+    node.desk_command(&amina, status).await.expect("status");
+    let citizen = user("c-1", Role::Citizen);
+    let id = node.start(&citizen, form(&node)).await.expect("start").chat;
+    let mut timings = vec![];
+    for round in 0..3 {
+        let started = std::time::Instant::now();
+        for i in 0..30 {
+            let send =
+                ChatCommand::Send { text: format!("m {round} {i}"), client_msg_id: Some(format!("{round}-{i}")) };
+            node.chat_command(id, &citizen, send, &|| Ok(())).await.expect("send");
+        }
+        timings.push(started.elapsed() / 300);
+    }
+    eprintln!("per message: {timings:?}");
+    assert!(timings[2] < timings[0] * 3, "a message got dearer as the chat grew: {timings:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "a measurement: cargo test -p majlis-server --lib starts_per_second -- --ignored --nocapture"]
+async fn starts_per_second() {
+    let Some(server) = redis_server() else { return };
+    let policy = ChatPolicy { max_queue_per_lang: 10_000, default_agent_cap: 20, ..ChatPolicy::default() };
+    let nodes = Arc::new([node(server.1, &policy).await, node(server.1, &policy).await, node(server.1, &policy).await]);
+    for i in 0..500 {
+        let status = DeskCommand::Status { availability: Availability::Available, languages: Some(vec![ChatLang::En]) };
+        nodes[i % 3].desk_command(&user(&format!("g-{i}"), Role::Agent), status).await.expect("status");
+    }
+    let started = std::time::Instant::now();
+    let mut tasks = vec![];
+    for i in 0..300 {
+        let nodes = Arc::clone(&nodes);
+        tasks.push(tokio::spawn(async move {
+            let node = &nodes[i % 3];
+            node.start(&user(&format!("c-{i}"), Role::Citizen), form(node)).await.expect("start")
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    eprintln!("300 starts in {:?}", started.elapsed());
+}
