@@ -264,6 +264,13 @@ impl super::Scenario for Chat {
             let (dropped, back) = (f("citizens dropped"), f("citizens back"));
             report.check("every citizen came back", dropped == back, format!("{back} of {dropped}"));
         }
+        if report.errors.contains_key("join:conflict") {
+            report.warnings.push(format!(
+                "joins were refused with conflict: an agent needs its own stream, the desk and one staff room per \
+                 chat, so start the server with --max-rooms-per-connection {} or more",
+                self.cap() + 2
+            ));
+        }
         // In a storm, refused reconnects are part of it (clients back off and retry): they are in the error
         // table, not a failed check.
         let storm = self.storm_at_secs.is_some();
