@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 
-use crate::scenario::{broadcast, connections, reconnect, votes};
+use crate::scenario::{broadcast, chat, connections, reconnect, votes};
 
 /// Load-test harness for Majlis: real protocol clients against one or several nodes, with latency histograms,
 /// delivery checks and the server's CPU and memory. Sends traffic to loopback addresses only (unless told
@@ -25,6 +25,14 @@ pub enum Command {
         common: Common,
         #[command(flatten)]
         scenario: broadcast::Broadcast,
+    },
+    /// Live chats: citizens start chats, agents are routed them, both sides write with typing and receipts;
+    /// message latency, routing, nothing lost or duplicated, and optionally a reconnect storm of the citizens.
+    Chat {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        scenario: chat::Chat,
     },
     /// Opens and holds idle connections (each authenticated and in a room); connect rate, server memory each.
     Connections {

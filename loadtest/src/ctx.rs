@@ -41,6 +41,8 @@ impl Shard {
 pub enum Role {
     Citizen,
     Moderator,
+    Agent,
+    Admin,
 }
 
 #[derive(Serialize)]
@@ -111,12 +113,20 @@ impl Ctx {
         &self.nodes[(i % self.nodes.len() as u64) as usize]
     }
 
+    /// The `sub` of client `i`'s token in `role` (what [`Ctx::token`] puts in it).
+    pub fn sub(&self, i: u64, role: Role) -> String {
+        let prefix = match role {
+            Role::Citizen => "c",
+            Role::Moderator => "m",
+            Role::Agent => "g",
+            Role::Admin => "a",
+        };
+        format!("{prefix}-lt{}-{i}", self.run_id)
+    }
+
     /// A token for client `i`, signed like the server's own (HS256 with the shared secret).
     pub fn token(&self, i: u64, role: Role) -> Result<String> {
-        let sub = match role {
-            Role::Citizen => format!("c-lt{}-{i}", self.run_id),
-            Role::Moderator => format!("m-lt{}-{i}", self.run_id),
-        };
+        let sub = self.sub(i, role);
         let name = format!("Load {i}");
         let exp = now_millis() / 1000 + 6 * 3600;
         let claims = Claims { sub: &sub, name: &name, role, exp };

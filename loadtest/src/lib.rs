@@ -49,6 +49,7 @@ const GRACE: Duration = Duration::from_secs(10);
 pub async fn dispatch(command: Command, argv: &[String]) -> Result<Report> {
     match command {
         Command::Broadcast { common, scenario } => run(common, scenario, argv).await,
+        Command::Chat { common, scenario } => run(common, scenario, argv).await,
         Command::Connections { common, scenario } => run(common, scenario, argv).await,
         Command::ReconnectStorm { common, scenario } => run(common, scenario, argv).await,
         Command::Votes { common, scenario } => run(common, scenario, argv).await,

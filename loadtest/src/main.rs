@@ -24,6 +24,7 @@ fn main() -> ExitCode {
 fn common(command: &Command) -> &Common {
     match command {
         Command::Broadcast { common, .. }
+        | Command::Chat { common, .. }
         | Command::Connections { common, .. }
         | Command::ReconnectStorm { common, .. }
         | Command::Votes { common, .. } => common,

@@ -119,6 +119,8 @@ pub struct LatencyReport {
     pub mean_us: f64,
     pub p50_us: u64,
     pub p90_us: u64,
+    #[serde(default)]
+    pub p95_us: u64,
     pub p99_us: u64,
     pub p999_us: u64,
     pub max_us: u64,
@@ -134,6 +136,7 @@ impl LatencyReport {
             mean_us: h.mean(),
             p50_us: h.value_at_quantile(0.5),
             p90_us: h.value_at_quantile(0.9),
+            p95_us: h.value_at_quantile(0.95),
             p99_us: h.value_at_quantile(0.99),
             p999_us: h.value_at_quantile(0.999),
             max_us: h.max(),
@@ -310,17 +313,18 @@ fn write_latency(o: &mut String, r: &Report) {
     }
     let _ = writeln!(
         o,
-        "  latency    {:<10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}   (ms)",
-        "kind", "count", "p50", "p90", "p99", "p99.9", "max"
+        "  latency    {:<10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}   (ms)",
+        "kind", "count", "p50", "p90", "p95", "p99", "p99.9", "max"
     );
     for (kind, l) in &r.latency {
         let _ = writeln!(
             o,
-            "             {:<10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "             {:<10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
             kind,
             group(l.count),
             ms(l.p50_us),
             ms(l.p90_us),
+            ms(l.p95_us),
             ms(l.p99_us),
             ms(l.p999_us),
             ms(l.max_us)

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::target::Node;
 
-fn client() -> Result<reqwest::Client> {
+pub(crate) fn client() -> Result<reqwest::Client> {
     reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().context("building the HTTP client")
 }
 
@@ -46,7 +46,7 @@ pub async fn write_counters(node: &Node) -> Option<(u64, u64)> {
     Some((value("majlis_frames_delivered_total")?, value("majlis_socket_writes_total")?))
 }
 
-async fn json_or_error(response: reqwest::Response, what: &str) -> Result<Value> {
+pub(crate) async fn json_or_error(response: reqwest::Response, what: &str) -> Result<Value> {
     let status = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);
     if !status.is_success() {

@@ -2,6 +2,7 @@
 //! Adding one means writing the module and naming it in `cli::Command` and `lib::dispatch`.
 
 pub mod broadcast;
+pub mod chat;
 pub mod connections;
 pub mod reconnect;
 pub mod votes;
