@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::ChatStore;
+use super::memory_retention::Retention;
+use super::{ChatStore, Forgotten};
 use crate::auth::{unix_millis, User};
 use crate::bus::Bus;
 use crate::chat::canned::{self, Canned, NewCanned};
@@ -36,7 +37,7 @@ use crate::store::memory::new_epoch;
 use crate::store::{MemoryPersonal, Replay, Snapshot};
 
 /// The two rooms of one chat.
-struct ChatLogs {
+pub(super) struct ChatLogs {
     citizen: RoomLog,
     staff: RoomLog,
 }
@@ -45,14 +46,16 @@ struct ChatLogs {
 pub(super) struct World {
     pub(super) desk: Desk,
     pub(super) chats: BTreeMap<ChatId, ChatState>,
-    logs: HashMap<ChatId, ChatLogs>,
+    pub(super) logs: HashMap<ChatId, ChatLogs>,
     desk_log: RoomLog,
     pub(super) canned: BTreeMap<CannedId, Canned>,
     pub(super) schedule: Schedule,
     pub(super) offline: BTreeMap<OfflineId, OfflineMessage>,
     /// The chats each citizen started, so that a citizen's connection coming or going (every citizen's, also
     /// those who never chat) costs a lookup, not a pass over the desk.
-    started_by: HashMap<String, Vec<ChatId>>,
+    pub(super) started_by: HashMap<String, Vec<ChatId>>,
+    /// What ended or was settled, in order, for forgetting it (`memory_retention.rs`).
+    pub(super) retention: Retention,
     next_chat: ChatId,
     pub(super) next_canned: CannedId,
     pub(super) next_offline: OfflineId,
@@ -73,6 +76,8 @@ pub struct MemoryChat {
     epoch: String,
     history_len: usize,
     pub(super) policy: ChatPolicy,
+    /// Most ended chats kept (`--chat-max-ended-chats`).
+    pub(super) max_ended_chats: usize,
     pub(super) consent: ConsentLine,
     bus: Arc<dyn Bus>,
     personal: Arc<MemoryPersonal>,
@@ -90,6 +95,7 @@ impl MemoryChat {
                 schedule: Schedule::default(),
                 offline: BTreeMap::new(),
                 started_by: HashMap::new(),
+                retention: Retention::default(),
                 next_chat: 1,
                 next_canned: 1,
                 next_offline: 1,
@@ -97,6 +103,7 @@ impl MemoryChat {
             epoch: new_epoch(),
             history_len: config.history_len.max(1),
             policy: config.chat.policy(),
+            max_ended_chats: config.chat.max_ended_chats,
             consent: config.chat.consent(),
             bus,
             personal,
@@ -137,6 +144,7 @@ impl MemoryChat {
         for (agent, room) in rooms::revoked(applied_changes) {
             self.bus.revoke(&room.key(), &agent);
         }
+        w.note_ended(applied_changes);
     }
 
     /// Settles a desk command's effects on the chats and publishes everything. Called with the world locked.
@@ -242,6 +250,10 @@ impl ChatStore for MemoryChat {
         let w = &mut *guard;
         let applied = w.desk.sweep(&self.policy, now);
         self.settle_and_publish(w, applied, now)
+    }
+
+    async fn forget_expired(&self) -> Result<Forgotten> {
+        Ok(self.retention_forget(unix_millis()))
     }
 
     async fn chat(&self, chat: ChatId) -> Result<Chat> {
