@@ -48,7 +48,8 @@ impl World {
         let mut forgotten = Forgotten::default();
         while let Some(&(at, id)) = self.retention.ended.first() {
             let over_cap = self.retention.ended.len() > max_ended;
-            if !policy.expired(at, now) && !(over_cap && policy.may_forget_early(at, now)) {
+            let due = policy.expired(at, now) || (over_cap && policy.may_forget_early(at, now));
+            if !due {
                 break;
             }
             self.retention.ended.pop_first();
