@@ -73,7 +73,7 @@ impl World {
 pub struct MemoryChat {
     world: Mutex<World>,
     /// Changes with every process: this store's history dies with it.
-    epoch: String,
+    pub(super) epoch: String,
     history_len: usize,
     pub(super) policy: ChatPolicy,
     /// Most ended chats kept (`--chat-max-ended-chats`).
@@ -268,12 +268,15 @@ impl ChatStore for MemoryChat {
         let no_chat = || Error::not_found("No such chat.");
         let (seq, frame) = match room {
             ChatRoom::Citizen(id) => {
+                // The chat first: a log is never made for a chat that is not (or no longer) kept.
+                w.chats.get(id).ok_or_else(no_chat)?;
                 let seq = w.logs(*id).citizen.seq;
                 let state = w.chats.get(id).ok_or_else(no_chat)?;
                 let data = rooms::citizen_snapshot(state, &w.desk, &self.policy, now);
                 (seq, protocol::chat::citizen_snapshot(&room.key(), &self.epoch, seq, &data))
             }
             ChatRoom::Staff(id) => {
+                w.chats.get(id).ok_or_else(no_chat)?;
                 let seq = w.logs(*id).staff.seq;
                 let state = w.chats.get(id).ok_or_else(no_chat)?;
                 let data = rooms::staff_snapshot(state, &w.desk, &self.policy, now);
@@ -293,6 +296,7 @@ impl ChatStore for MemoryChat {
     async fn replay(&self, room: &ChatRoom, since: &Position) -> Result<Option<Replay>> {
         let mut w = self.lock();
         Ok(match room {
+            ChatRoom::Citizen(id) | ChatRoom::Staff(id) if !w.chats.contains_key(id) => None,
             ChatRoom::Citizen(id) => w.logs(*id).citizen.replay(&self.epoch, since),
             ChatRoom::Staff(id) => w.logs(*id).staff.replay(&self.epoch, since),
             ChatRoom::Desk => w.desk_log.replay(&self.epoch, since),

@@ -107,6 +107,7 @@ mod tests {
     use crate::auth::{unix_millis, Role, User};
     use crate::bus::LocalBus;
     use crate::chat::offline::{OfflineForm, OfflineStatus};
+    use crate::chat::rooms::ChatRoom;
     use crate::chat::rules::DeskCommand;
     use crate::chat::{Availability, ChatLang, StartForm};
     use crate::error::ErrorCode;
@@ -183,6 +184,13 @@ mod tests {
             assert!(!w.logs.contains_key(&ended) && !w.started_by.contains_key("c-ended"));
             assert!(w.logs.contains_key(&open) && w.started_by.contains_key("c-open"));
         }
+        // Asking after the forgotten chat's rooms makes no new log for it.
+        let citizen = user("c-ended", Role::Citizen);
+        let since = crate::protocol::Position { epoch: store.epoch.clone(), seq: 0 };
+        assert!(store.snapshot(&ChatRoom::Citizen(ended), &citizen).await.is_err());
+        assert!(store.snapshot(&ChatRoom::Staff(ended), &citizen).await.is_err());
+        assert!(store.replay(&ChatRoom::Staff(ended), &since).await.expect("no error").is_none());
+        assert!(!store.lock().logs.contains_key(&ended));
         // An open chat is never forgotten, however old.
         assert_eq!(store.retention_forget(at + 100 * RETAIN), Forgotten::default());
         assert!(!is_forgotten(&store, "c-open", open).await);
