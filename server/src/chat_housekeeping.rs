@@ -1,6 +1,8 @@
 //! The chat's housekeeping task: runs the store's sweep every `--chat-sweep-ms` (chats whose citizen stayed
 //! away past the resume window end as abandoned; staff past their grace period go offline and their chats go
-//! back to the front of the queue). An application task, like `presence.rs`: the domain only decides.
+//! back to the front of the queue), then has it forget what is past its retention (ended chats, settled
+//! offline messages: `--chat-retention-secs`). An application task, like `presence.rs`: the domain only
+//! decides.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +20,13 @@ pub async fn run(app: Arc<App>, stop: CancellationToken) {
             _ = tick.tick() => {
                 if let Err(error) = app.chat.sweep().await {
                     tracing::debug!(code = ?error.code, "chat sweep failed; the next one retries");
+                }
+                match app.chat.forget_expired().await {
+                    Ok(f) if f.chats + f.offline > 0 => {
+                        tracing::debug!(chats = f.chats, offline = f.offline, "chat records past their retention forgotten");
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::debug!(code = ?error.code, "chat retention pass failed; the next one retries"),
                 }
             }
         }

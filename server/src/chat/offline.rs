@@ -106,6 +106,16 @@ impl OfflineMessage {
         Ok(())
     }
 
+    /// When it was last settled (answered, then perhaps closed); `None` while open. Its retention counts from
+    /// here (`ChatPolicy::expired`).
+    pub fn settled_at(&self) -> Option<u64> {
+        match self.status {
+            OfflineStatus::Open => None,
+            OfflineStatus::Answered => self.answer.as_ref().map(|a| a.at),
+            OfflineStatus::Closed => self.closed_at,
+        }
+    }
+
     pub fn close(&mut self, actor: &User, now: u64) -> Result<()> {
         staff_only(actor)?;
         if self.status == OfflineStatus::Closed {

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::qa::Localized;
 
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+
 /// Limits of the live chat. [`ChatPolicy::default`] holds the defaults the configuration should offer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatPolicy {
@@ -55,6 +57,13 @@ pub struct ChatPolicy {
     pub max_open_offline_per_citizen: usize,
     /// Most canned responses.
     pub max_canned: usize,
+    /// How long an ended chat (its messages, notes, rating and room histories) and a settled offline message
+    /// (answered or closed) are kept after they ended or were settled, in ms; then the store forgets them and
+    /// they are `not_found`. Open chats and open offline messages are never forgotten.
+    pub retention_ms: u64,
+    /// How long an ended chat is kept at the least, in ms, even when a store's count cap would forget it
+    /// sooner: the citizen's window to rate it and download its transcript. At most [`Self::retention_ms`].
+    pub min_retention_ms: u64,
 }
 
 impl Default for ChatPolicy {
@@ -81,6 +90,8 @@ impl Default for ChatPolicy {
             max_offline_len: 4000,
             max_open_offline_per_citizen: 3,
             max_canned: 200,
+            retention_ms: 30 * DAY_MS,
+            min_retention_ms: DAY_MS,
         }
     }
 }
@@ -89,6 +100,18 @@ impl ChatPolicy {
     /// The cap of an agent with `own` (an admin's override) or the default.
     pub fn cap(&self, own: Option<u32>) -> u32 {
         own.unwrap_or(self.default_agent_cap)
+    }
+
+    /// Whether something that ended (a chat) or was settled (an offline message) at `at` is past the retention
+    /// at `now`, and is to be forgotten.
+    pub fn expired(&self, at: u64, now: u64) -> bool {
+        now.saturating_sub(at) >= self.retention_ms
+    }
+
+    /// Whether a chat that ended at `at` may be forgotten before its retention ends, to keep a store under its
+    /// count cap: only once it is past [`Self::min_retention_ms`] (or the retention, if that is shorter).
+    pub fn may_forget_early(&self, at: u64, now: u64) -> bool {
+        now.saturating_sub(at) >= self.min_retention_ms.min(self.retention_ms)
     }
 }
 
@@ -127,6 +150,19 @@ mod tests {
 
     fn line(ar: &str, en: &str) -> Localized {
         Localized { ar: Some(ar.into()), en: Some(en.into()) }
+    }
+
+    #[test]
+    fn retention_counts_from_the_end_and_the_floor_never_exceeds_it() {
+        let policy = ChatPolicy { retention_ms: 1000, min_retention_ms: 100, ..ChatPolicy::default() };
+        assert!(!policy.expired(5000, 5999));
+        assert!(policy.expired(5000, 6000));
+        assert!(!policy.may_forget_early(5000, 5099));
+        assert!(policy.may_forget_early(5000, 5100));
+        let short = ChatPolicy { retention_ms: 50, min_retention_ms: 100, ..ChatPolicy::default() };
+        assert!(short.may_forget_early(5000, 5050));
+        // A clock that went back forgets nothing.
+        assert!(!policy.expired(5000, 10) && !policy.may_forget_early(5000, 10));
     }
 
     #[test]

@@ -105,6 +105,29 @@ pub struct ChatConfig {
     #[arg(long = "chat-max-canned", env = "MAJLIS_CHAT_MAX_CANNED", default_value_t = 200)]
     pub max_canned: usize,
 
+    /// How long an ended chat (messages, notes, rating, transcript) and an answered or closed offline message are
+    /// kept, in seconds from the end (or the last answer or close); then they are forgotten and answer
+    /// `not_found`, and the report no longer counts them. Default 30 days, the report's default period. Open
+    /// chats and open offline messages are never forgotten. At least 1.
+    #[arg(long = "chat-retention-secs", env = "MAJLIS_CHAT_RETENTION_SECS", default_value_t = 30 * 24 * 3600)]
+    pub retention_secs: u64,
+
+    /// How long an ended chat is kept at the least, in seconds, even past `--chat-max-ended-chats`: the
+    /// citizen's window to rate it and download its transcript. Default 1 day; never more than the retention.
+    #[arg(
+        long = "chat-min-retention-secs",
+        env = "MAJLIS_CHAT_MIN_RETENTION_SECS",
+        default_value_t = 24 * 3600
+    )]
+    pub min_retention_secs: u64,
+
+    /// Most ended chats the in-memory store keeps; past it the oldest-ended are forgotten before their
+    /// retention, once past `--chat-min-retention-secs` (so a very busy day may briefly keep more). A chat of a
+    /// few dozen messages with its two rooms' histories is some tens of KB, so the default is several hundred
+    /// MB. (The Redis store expires each ended chat after the retention instead.)
+    #[arg(long = "chat-max-ended-chats", env = "MAJLIS_CHAT_MAX_ENDED_CHATS", default_value_t = 20_000)]
+    pub max_ended_chats: usize,
+
     /// Chats one citizen may start per hour (sustained); only chats that really start count.
     #[arg(long = "chat-starts-per-hour", env = "MAJLIS_CHAT_STARTS_PER_HOUR", default_value_t = 5)]
     pub starts_per_hour: u32,
@@ -136,7 +159,7 @@ pub struct ChatConfig {
     pub typing_interval_ms: u64,
 
     /// Milliseconds between two runs of the chat's housekeeping (agents past their grace period, citizens gone
-    /// past the resume window).
+    /// past the resume window, chats and offline messages past their retention).
     #[arg(long = "chat-sweep-ms", env = "MAJLIS_CHAT_SWEEP_MS", default_value_t = 1000)]
     pub sweep_ms: u64,
 
@@ -185,6 +208,8 @@ impl ChatConfig {
             max_offline_len: self.max_offline_len,
             max_open_offline_per_citizen: self.max_open_offline_per_citizen,
             max_canned: self.max_canned,
+            retention_ms: self.retention_secs.max(1).saturating_mul(1000),
+            min_retention_ms: self.min_retention_secs.saturating_mul(1000),
         }
     }
 

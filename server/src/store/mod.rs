@@ -15,7 +15,7 @@ mod personal;
 use async_trait::async_trait;
 use axum::extract::ws::Utf8Bytes;
 
-pub use chat::{ChatStore, MemoryChat, MAX_OFFLINE_PAGE};
+pub use chat::{ChatStore, Forgotten, MemoryChat, MAX_OFFLINE_PAGE};
 pub use memory::MemoryStore;
 pub use personal::MemoryPersonal;
 

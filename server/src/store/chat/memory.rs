@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::ChatStore;
+use super::memory_retention::Retention;
+use super::{ChatStore, Forgotten};
 use crate::auth::{unix_millis, User};
 use crate::bus::Bus;
 use crate::chat::canned::{self, Canned, NewCanned};
@@ -36,7 +37,7 @@ use crate::store::memory::new_epoch;
 use crate::store::{MemoryPersonal, Replay, Snapshot};
 
 /// The two rooms of one chat.
-struct ChatLogs {
+pub(super) struct ChatLogs {
     citizen: RoomLog,
     staff: RoomLog,
 }
@@ -45,14 +46,16 @@ struct ChatLogs {
 pub(super) struct World {
     pub(super) desk: Desk,
     pub(super) chats: BTreeMap<ChatId, ChatState>,
-    logs: HashMap<ChatId, ChatLogs>,
+    pub(super) logs: HashMap<ChatId, ChatLogs>,
     desk_log: RoomLog,
     pub(super) canned: BTreeMap<CannedId, Canned>,
     pub(super) schedule: Schedule,
     pub(super) offline: BTreeMap<OfflineId, OfflineMessage>,
     /// The chats each citizen started, so that a citizen's connection coming or going (every citizen's, also
     /// those who never chat) costs a lookup, not a pass over the desk.
-    started_by: HashMap<String, Vec<ChatId>>,
+    pub(super) started_by: HashMap<String, Vec<ChatId>>,
+    /// What ended or was settled, in order, for forgetting it (`memory_retention.rs`).
+    pub(super) retention: Retention,
     next_chat: ChatId,
     pub(super) next_canned: CannedId,
     pub(super) next_offline: OfflineId,
@@ -70,9 +73,11 @@ impl World {
 pub struct MemoryChat {
     world: Mutex<World>,
     /// Changes with every process: this store's history dies with it.
-    epoch: String,
+    pub(super) epoch: String,
     history_len: usize,
     pub(super) policy: ChatPolicy,
+    /// Most ended chats kept (`--chat-max-ended-chats`).
+    pub(super) max_ended_chats: usize,
     pub(super) consent: ConsentLine,
     bus: Arc<dyn Bus>,
     personal: Arc<MemoryPersonal>,
@@ -90,6 +95,7 @@ impl MemoryChat {
                 schedule: Schedule::default(),
                 offline: BTreeMap::new(),
                 started_by: HashMap::new(),
+                retention: Retention::default(),
                 next_chat: 1,
                 next_canned: 1,
                 next_offline: 1,
@@ -97,6 +103,7 @@ impl MemoryChat {
             epoch: new_epoch(),
             history_len: config.history_len.max(1),
             policy: config.chat.policy(),
+            max_ended_chats: config.chat.max_ended_chats,
             consent: config.chat.consent(),
             bus,
             personal,
@@ -137,6 +144,7 @@ impl MemoryChat {
         for (agent, room) in rooms::revoked(applied_changes) {
             self.bus.revoke(&room.key(), &agent);
         }
+        w.note_ended(applied_changes);
     }
 
     /// Settles a desk command's effects on the chats and publishes everything. Called with the world locked.
@@ -244,6 +252,10 @@ impl ChatStore for MemoryChat {
         self.settle_and_publish(w, applied, now)
     }
 
+    async fn forget_expired(&self) -> Result<Forgotten> {
+        Ok(self.retention_forget(unix_millis()))
+    }
+
     async fn chat(&self, chat: ChatId) -> Result<Chat> {
         let w = self.lock();
         w.chats.get(&chat).map(|s| s.chat.clone()).ok_or_else(|| Error::not_found("No such chat."))
@@ -256,12 +268,15 @@ impl ChatStore for MemoryChat {
         let no_chat = || Error::not_found("No such chat.");
         let (seq, frame) = match room {
             ChatRoom::Citizen(id) => {
+                // The chat first: a log is never made for a chat that is not (or no longer) kept.
+                w.chats.get(id).ok_or_else(no_chat)?;
                 let seq = w.logs(*id).citizen.seq;
                 let state = w.chats.get(id).ok_or_else(no_chat)?;
                 let data = rooms::citizen_snapshot(state, &w.desk, &self.policy, now);
                 (seq, protocol::chat::citizen_snapshot(&room.key(), &self.epoch, seq, &data))
             }
             ChatRoom::Staff(id) => {
+                w.chats.get(id).ok_or_else(no_chat)?;
                 let seq = w.logs(*id).staff.seq;
                 let state = w.chats.get(id).ok_or_else(no_chat)?;
                 let data = rooms::staff_snapshot(state, &w.desk, &self.policy, now);
@@ -281,6 +296,7 @@ impl ChatStore for MemoryChat {
     async fn replay(&self, room: &ChatRoom, since: &Position) -> Result<Option<Replay>> {
         let mut w = self.lock();
         Ok(match room {
+            ChatRoom::Citizen(id) | ChatRoom::Staff(id) if !w.chats.contains_key(id) => None,
             ChatRoom::Citizen(id) => w.logs(*id).citizen.replay(&self.epoch, since),
             ChatRoom::Staff(id) => w.logs(*id).staff.replay(&self.epoch, since),
             ChatRoom::Desk => w.desk_log.replay(&self.epoch, since),

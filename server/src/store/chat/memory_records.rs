@@ -94,6 +94,7 @@ impl MemoryChat {
         let message = w.offline.get_mut(&id).ok_or_else(|| Error::not_found("No such offline message."))?;
         change(message, now)?;
         let message = message.clone();
+        w.note_settled(&message);
         self.publish(w, &[Change::Offline(Box::new(message.clone()))], now);
         Ok(message)
     }

@@ -18,6 +18,7 @@
 
 mod memory;
 mod memory_records;
+mod memory_retention;
 
 use async_trait::async_trait;
 
@@ -36,6 +37,13 @@ use crate::chat::{CannedId, Chat, ChatId, OfflineId, StartForm};
 use crate::error::Result;
 use crate::limits::Admission;
 use crate::protocol::Position;
+
+/// What one [`ChatStore::forget_expired`] forgot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Forgotten {
+    pub chats: usize,
+    pub offline: usize,
+}
 
 /// Most offline messages one listing returns.
 pub const MAX_OFFLINE_PAGE: usize = 100;
@@ -82,6 +90,18 @@ pub trait ChatStore: Send + Sync {
     /// Housekeeping, about once a second (`Desk::sweep`): abandoned chats end, staff past their grace period
     /// go offline and their chats go back to the front of the queue. Any node may run it at any time.
     async fn sweep(&self) -> Result<()>;
+    /// Housekeeping, run right after [`ChatStore::sweep`]: forgets what is past its retention
+    /// (`ChatPolicy::retention_ms`): ended chats (header, messages, notes, rating, both rooms' histories, the
+    /// citizen's index entry) and answered or closed offline messages; never an open chat or an open offline
+    /// message. A store with a count cap also forgets the oldest-ended chats past it, but none younger than
+    /// `ChatPolicy::min_retention_ms`. A forgotten chat is `not_found` everywhere (its rooms, commands,
+    /// transcript) and no longer counted in reports. Returns how many it forgot.
+    ///
+    /// The default does nothing, for a store whose records expire by themselves (Redis: each ended chat's and
+    /// settled offline message's keys get an expiry of the retention when they end or settle).
+    async fn forget_expired(&self) -> Result<Forgotten> {
+        Ok(Forgotten::default())
+    }
 
     // --- Rooms ---
 
