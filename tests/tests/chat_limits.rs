@@ -1,6 +1,6 @@
 //! Every refusal of the chat's limits with its documented code: message and start rate limits (retries and
 //! refused commands cost nothing; staff are not limited), too long a message, too many open chats, the chat's
-//! message limit, no agent for the language, closed hours, consent.
+//! message limit, no agent for the language, closed hours, consent; which refusal a start says first.
 
 use majlis_server::auth::{Role, User};
 use majlis_tests::chat::*;
@@ -114,4 +114,42 @@ async fn without_an_agent_for_the_language_or_outside_business_hours_a_start_is_
     let closed = fatima.refused(form(&server, "en")).await;
     assert_eq!(closed.code, "conflict");
     assert!(closed.frame["message"].as_str().unwrap().contains("closed"), "{:?}", closed.frame);
+}
+
+#[tokio::test]
+async fn a_start_says_who_first_then_the_desks_refusal_then_the_form() {
+    let server = chat_server(generous).await;
+    // Nobody on the desk: staff still hear that they don't start chats, not that no agent serves the language.
+    for role in [Role::Agent, Role::Admin, Role::Moderator] {
+        let mut staff = server.client(role, "Staff").await;
+        let refused = staff.refused(form(&server, "en")).await;
+        assert_eq!(refused.code, "forbidden", "{role:?}: {:?}", refused.frame);
+    }
+    // A citizen's bad form waits behind the desk's refusal, so the page offers the offline message first.
+    let mut fatima = server.citizen("Fatima").await;
+    let mut unconsented = form(&server, "en");
+    unconsented["consent"] = json!(false);
+    assert_eq!(fatima.refused(unconsented.clone()).await.code, "conflict", "no agent comes first");
+    let (_amina, _) = agent(&server, "Amina", &["en"]).await;
+    assert_eq!(fatima.refused(unconsented).await.code, "bad_request", "then the form");
+    let mut stale = form(&server, "en");
+    stale["name"] = json!("n".repeat(81));
+    stale["consent_version"] = json!("an-older-text");
+    assert_eq!(fatima.refused(stale).await.code, "bad_request", "the form before the consent version");
+}
+
+#[tokio::test]
+async fn a_bad_client_msg_id_is_named_like_any_bad_field() {
+    let server = chat_server(generous).await;
+    let (_amina, _) = agent(&server, "Amina", &["en"]).await;
+    let (mut fatima, _, started) = citizen_with_chat(&server, "Fatima", "en").await;
+    let chat = chat_id(&started);
+    for id in [String::new(), "x".repeat(65)] {
+        let refused =
+            fatima.refused(json!({"type": "chat_send", "chat": chat, "text": "hi", "client_msg_id": id})).await;
+        assert_eq!(
+            (refused.code.as_str(), refused.frame["message"].as_str()),
+            ("bad_request", Some("The \"client_msg_id\" field must be 1 to 64 bytes."))
+        );
+    }
 }

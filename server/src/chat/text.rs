@@ -52,7 +52,7 @@ pub fn tags(tags: Vec<String>, max_tags: usize, max_len: usize) -> Result<Vec<St
 pub fn client_msg_id(id: &Option<String>) -> Result<()> {
     match id {
         Some(id) if id.is_empty() || id.len() > MAX_CLIENT_MSG_ID => {
-            Err(Error::bad_request(format!("client_msg_id must be 1 to {MAX_CLIENT_MSG_ID} bytes.")))
+            Err(Error::bad_request(format!("The \"client_msg_id\" field must be 1 to {MAX_CLIENT_MSG_ID} bytes.")))
         }
         _ => Ok(()),
     }

@@ -19,9 +19,19 @@ pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, Error> {
 /// Reads a `T` from a JSON body.
 pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| plain(&e))?;
-    deserializer.end().map_err(|_| not_json())?;
-    Ok(value)
+    match serde_path_to_error::deserialize(&mut deserializer) {
+        Ok(value) => {
+            deserializer.end().map_err(|_| not_json())?;
+            Ok(value)
+        }
+        // serde_json's reader calls a value of the wrong kind where an enum is read (`"category": 3`) a syntax
+        // error, although the body is valid JSON: read the parsed body again, which names the field.
+        Err(e) if !e.inner().is_data() => match serde_json::from_slice::<Value>(bytes) {
+            Ok(parsed) => from_value(parsed),
+            Err(_) => Err(not_json()),
+        },
+        Err(e) => Err(plain(&e)),
+    }
 }
 
 fn not_json() -> Error {
@@ -135,6 +145,8 @@ fn kind(expected: &str) -> Option<&'static str> {
         "a boolean" => "true or false",
         "a sequence" => "a list",
         "a map" => "an object",
+        // An enum read from a parsed value: its names are strings (our bodies' enums are unit variants).
+        "string or map" => "a string",
         e if e.starts_with("struct ") || e.starts_with("a map") => "an object",
         e if e.starts_with("a sequence") || e.starts_with("an array") || e.starts_with("a tuple") => "a list",
         _ => return None,
@@ -218,6 +230,8 @@ mod tests {
         );
         assert_eq!(message(r#"{"id":1,"day":"16/12/2026"}"#), "The \"day\" field is not valid.");
         assert_eq!(message(r#"{"id":1} x"#), "The body is not valid JSON.");
+        assert_eq!(message(r#"{"id":1,"state":3}"#), "The \"state\" field must be a string.");
+        assert_eq!(message(r#"{"id":1,"state":[]}"#), "The \"state\" field must be a string.");
     }
 
     #[test]

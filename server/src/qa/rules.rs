@@ -165,7 +165,7 @@ impl QaState {
     ) -> Result<Applied> {
         if let Some(cmid) = &client_msg_id {
             if cmid.is_empty() || cmid.len() > MAX_CLIENT_MSG_ID {
-                return Err(Error::bad_request("client_msg_id must be 1 to 64 bytes."));
+                return Err(Error::bad_request("The \"client_msg_id\" field must be 1 to 64 bytes."));
             }
             // A retry of an ask we already took: answer as before, create nothing.
             if let Some(id) = self.asked.get(&(actor.sub.clone(), cmid.clone())) {

@@ -111,6 +111,10 @@ async fn bad_offline_messages_get_plain_sentences_and_a_citizen_may_leave_only_a
         (with("text", json!("x".repeat(4001))), ""),
         (with("contact", json!("line one\nline two")), ""),
         (with("text", json!(5)), "\"text\" field must be a string"),
+        // A valid body with a value of the wrong kind where a name is read: the field is named, the body is
+        // not called "not valid JSON".
+        (with("category", json!(3)), "\"category\" field must be a string"),
+        (with("lang", json!(["ar"])), "\"lang\" field must be a string"),
         (with("colour", json!("red")), "\"colour\" is not a field this accepts"),
     ];
     for (body, says) in cases {

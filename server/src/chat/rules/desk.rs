@@ -67,9 +67,7 @@ impl Desk {
         policy: &ChatPolicy,
         now: u64,
     ) -> Result<(ChatState, DeskApplied<Started>)> {
-        if actor.role != Role::Citizen {
-            return Err(Error::forbidden("Only citizens start chats."));
-        }
+        self.admits_start(actor, form.lang, ctx.schedule, policy, now)?;
         let name = text::one_line(form.name, "The name", policy.max_name_len)?;
         let contact = text::one_line(form.contact, "The contact", policy.max_contact_len)?;
         if !form.consent {
@@ -79,7 +77,6 @@ impl Desk {
             return Err(Error::conflict("The consent text has changed; read it again."));
         }
         let lang = form.lang;
-        self.may_start(&actor.sub, lang, ctx.schedule, policy, now)?;
         let chat = Chat {
             id,
             citizen: Citizen { sub: actor.sub.clone(), name: name.clone(), contact },
@@ -116,6 +113,22 @@ impl Desk {
         let work = self.finish(work, policy, now);
         let reply = Started { chat: id, position: self.position(id), estimate_ms: self.estimate(id, policy, now) };
         Ok((ChatState::new(chat), work.into_applied(reply)))
+    }
+
+    /// Whether `actor` may start a chat in `lang` now, in the order a start says it: who (only citizens start
+    /// chats: staff are `forbidden`, whatever the desk's state), then what the desk would refuse anyway.
+    pub fn admits_start(
+        &self,
+        actor: &User,
+        lang: ChatLang,
+        schedule: &Schedule,
+        policy: &ChatPolicy,
+        now: u64,
+    ) -> Result<()> {
+        if actor.role != Role::Citizen {
+            return Err(Error::forbidden("Only citizens start chats."));
+        }
+        self.may_start(&actor.sub, lang, schedule, policy, now)
     }
 
     /// Whether `citizen` may start a chat in `lang` now; the start info asks the same.

@@ -164,7 +164,7 @@ impl ChatStore for MemoryChat {
         let w = &mut *guard;
         // What the desk would refuse anyway is said first (the page then offers an offline message); the limit
         // looks without taking: only a chat that really starts is charged.
-        w.desk.may_start(&actor.sub, form.lang, &w.schedule, &self.policy, now)?;
+        w.desk.admits_start(actor, form.lang, &w.schedule, &self.policy, now)?;
         gate.check(Charge::ChatStart)?;
         let id = w.next_chat;
         let ctx = StartContext { schedule: &w.schedule, consent: &self.consent };
