@@ -30,5 +30,5 @@ mod protocol_errors;
 mod resilience;
 #[path = "web_pages.rs"]
 mod web_pages;
-// The chat's behaviour files (chat_conversation, chat_queue, chat_resume, chat_privacy, chat_handover,
-// chat_limits) are written to run here too; they join this list with the Redis chat store.
+// Not here: chat_retention (the Redis store does not forget ended chats yet, docs/protocol.md §10.9) and
+// chat_pages (the browser flows are one mode's worth of page logic; the pages' server is covered above).
