@@ -21,7 +21,7 @@ impl RedisChat {
         let schedule = self.schedule().await?;
         let ctx = StartContext { schedule: &schedule, consent: &self.consent };
         self.on_desk(&Reach::citizen(&actor.sub), &[], true, |input| {
-            input.desk.may_start(&actor.sub, form.lang, &schedule, &self.policy, input.now)?;
+            input.desk.admits_start(actor, form.lang, &schedule, &self.policy, input.now)?;
             admit()?;
             let (state, applied) =
                 input.desk.start(actor, form.clone(), input.new_id, &ctx, &self.policy, input.now)?;
