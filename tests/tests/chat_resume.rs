@@ -37,7 +37,12 @@ async fn rejoin(client: &mut Client, room: &str, since: Value) -> (Value, Vec<Va
 
 #[tokio::test]
 async fn messages_sent_while_either_side_was_away_arrive_once_in_order_after_reconnecting() {
-    let server = chat_server(generous).await;
+    let server = chat_server(|c| {
+        generous(c);
+        c.chat.away_notice_secs = 1;
+        c.chat.sweep_ms = 50;
+    })
+    .await;
     let amina_token = server.token(majlis_server::auth::Role::Agent, "Amina");
     let mut amina = connect_as(&server, &amina_token).await;
     amina.ok(json!({"type": "agent_status", "availability": "available", "languages": ["en"]})).await;
@@ -58,7 +63,8 @@ async fn messages_sent_while_either_side_was_away_arrive_once_in_order_after_rec
     let heard = next_text(&mut amina, &staff_room).await;
     let agent_at = heard["seq"].as_u64().unwrap();
 
-    // The citizen goes away; the agent writes twice (and retries one).
+    // The citizen goes away (the desk is told once she stayed away past the notice delay); the agent writes
+    // twice (and retries one).
     drop(fatima);
     for (text, id) in [("two", "a-2"), ("three", "a-3"), ("two", "a-2")] {
         amina.ok(json!({"type": "chat_send", "chat": chat, "text": text, "client_msg_id": id})).await;

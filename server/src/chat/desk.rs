@@ -117,6 +117,16 @@ pub struct OpenChat {
     pub agent: Option<String>,
     /// Set while the citizen has no connection: the resume window runs from here.
     pub citizen_away_since: Option<u64>,
+    /// The desk has been told the citizen is away (after `ChatPolicy::away_notice_ms`): what the views show.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub citizen_away_shown: bool,
+}
+
+impl OpenChat {
+    /// Since when the citizen is away, as the desk shows it: only once the desk was told.
+    pub fn away_shown_since(&self) -> Option<u64> {
+        self.citizen_away_since.filter(|_| self.citizen_away_shown)
+    }
 }
 
 impl Desk {

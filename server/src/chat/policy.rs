@@ -36,6 +36,10 @@ pub struct ChatPolicy {
     /// How long a citizen may be gone (every tab closed) and come back to the same chat; after it the chat ends
     /// as abandoned. In ms.
     pub resume_window_ms: u64,
+    /// How long a citizen must have been away before the desk is told (`citizen_away_since` shown, an `open`
+    /// event): a dropped connection that comes back sooner, or a storm of reconnects, stirs nobody. 0: at once.
+    /// In ms.
+    pub away_notice_ms: u64,
     /// How long an agent whose connection dropped keeps their chats; after it they go back to the front of the
     /// queue. In ms.
     pub agent_grace_ms: u64,
@@ -80,6 +84,7 @@ impl Default for ChatPolicy {
             max_tags: 10,
             max_tag_len: 40,
             resume_window_ms: 10 * 60 * 1000,
+            away_notice_ms: 5000,
             agent_grace_ms: 2 * 60 * 1000,
             default_agent_cap: 3,
             max_agent_cap: 20,

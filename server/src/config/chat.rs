@@ -55,6 +55,12 @@ pub struct ChatConfig {
     #[arg(long = "chat-resume-window-secs", env = "MAJLIS_CHAT_RESUME_WINDOW_SECS", default_value_t = 600)]
     pub resume_window_secs: u64,
 
+    /// How long a citizen must have been away before the desk shows it (`citizen_away_since`), in seconds: a
+    /// connection that drops and comes back sooner, or every citizen reconnecting at once after a network
+    /// blip, sends nothing to the agents. 0: at once. The resume window still runs from the moment they left.
+    #[arg(long = "chat-away-notice-secs", env = "MAJLIS_CHAT_AWAY_NOTICE_SECS", default_value_t = 5)]
+    pub away_notice_secs: u64,
+
     /// How long a member of staff whose last connection closed keeps their chats, in seconds; after it they go
     /// offline and their chats go back to the front of the queue.
     #[arg(long = "chat-agent-grace-secs", env = "MAJLIS_CHAT_AGENT_GRACE_SECS", default_value_t = 120)]
@@ -198,6 +204,7 @@ impl ChatConfig {
             max_tags: self.max_tags,
             max_tag_len: self.max_tag_len,
             resume_window_ms: self.resume_window_secs.saturating_mul(1000),
+            away_notice_ms: self.away_notice_secs.saturating_mul(1000),
             agent_grace_ms: self.agent_grace_secs.saturating_mul(1000),
             default_agent_cap: self.agent_cap.max(1),
             max_agent_cap: self.max_agent_cap.max(1),

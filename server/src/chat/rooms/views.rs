@@ -147,7 +147,7 @@ pub fn queue(desk: &Desk, lang: ChatLang, policy: &ChatPolicy, now: u64) -> Vec<
                 created_at: open.created_at,
                 position,
                 estimate_ms: desk.estimate_at(lang, position, policy, now),
-                citizen_away_since: open.citizen_away_since,
+                citizen_away_since: open.away_shown_since(),
                 not_agent: w.not_agent.clone(),
             })
         })
@@ -167,7 +167,7 @@ impl OpenView {
         OpenView {
             summary: ChatSummary::of_open(id, open, desk),
             agent: open.agent.clone(),
-            citizen_away_since: open.citizen_away_since,
+            citizen_away_since: open.away_shown_since(),
         }
     }
 }
@@ -212,7 +212,7 @@ pub fn staff_snapshot(state: &ChatState, desk: &Desk, policy: &ChatPolicy, now: 
         notes: state.notes.values().cloned().collect(),
         position: desk.position(id),
         estimate_ms: desk.estimate(id, policy, now),
-        citizen_away_since: desk.open.get(&id).and_then(|o| o.citizen_away_since),
+        citizen_away_since: desk.open.get(&id).and_then(OpenChat::away_shown_since),
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use super::desk::Work;
 use super::{Change, DeskApplied, Effect};
 use crate::auth::User;
-use crate::chat::desk::{Agent, Desk};
+use crate::chat::desk::{Agent, Desk, OpenChat};
 use crate::chat::policy::ChatPolicy;
 use crate::chat::{is_desk_staff, is_supervisor, Availability, ChatId, ChatLang, EndReason, RequeueReason};
 use crate::error::{Error, Result};
@@ -106,12 +106,15 @@ impl Desk {
     }
 
     /// A citizen's last connection to their chat dropped (`present: false`) or one came back: the resume window
-    /// runs while they are away ([`Desk::sweep`]).
+    /// runs while they are away ([`Desk::sweep`]). The desk hears of it only once they have been away
+    /// `away_notice_ms` (the sweep tells it), and of their return only if it heard they were away: a blip, or
+    /// every citizen reconnecting at once, sends nothing to the desk.
     pub fn citizen_presence(
         &mut self,
         chat: ChatId,
         citizen: &str,
         present: bool,
+        policy: &ChatPolicy,
         now: u64,
     ) -> Result<DeskApplied<()>> {
         let mut work = Work::default();
@@ -120,11 +123,28 @@ impl Desk {
             return Err(Error::forbidden("This is not your chat."));
         }
         let away = if present { None } else { open.citizen_away_since.or(Some(now)) };
-        if away != open.citizen_away_since {
-            open.citizen_away_since = away;
+        if away == open.citizen_away_since {
+            return Ok(work.into_applied(()));
+        }
+        open.citizen_away_since = away;
+        let shown = away.is_some() && policy.away_notice_ms == 0;
+        if shown != open.citizen_away_shown {
+            open.citizen_away_shown = shown;
             work.changes.push(Change::Open(chat));
         }
         Ok(work.into_applied(()))
+    }
+
+    /// The sweep's share of presence: citizens away for `away_notice_ms` are shown away on the desk.
+    fn show_away(&mut self, policy: &ChatPolicy, now: u64, work: &mut Work) {
+        let noticed = |c: &OpenChat| {
+            !c.citizen_away_shown
+                && c.citizen_away_since.is_some_and(|at| now.saturating_sub(at) >= policy.away_notice_ms)
+        };
+        for (id, open) in self.open.iter_mut().filter(|(_, c)| noticed(c)) {
+            open.citizen_away_shown = true;
+            work.changes.push(Change::Open(*id));
+        }
     }
 
     /// Housekeeping, run every second or so: chats whose citizen was away past the resume window end as
@@ -132,6 +152,7 @@ impl Desk {
     /// to the front of the queue, where other agents pick them up.
     pub fn sweep(&mut self, policy: &ChatPolicy, now: u64) -> DeskApplied<()> {
         let mut work = Work::default();
+        self.show_away(policy, now, &mut work);
         let abandoned: Vec<ChatId> = self
             .open
             .iter()

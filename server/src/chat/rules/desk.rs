@@ -105,6 +105,7 @@ impl Desk {
             created_at: now,
             agent: None,
             citizen_away_since: None,
+            citizen_away_shown: false,
         };
         self.open.insert(id, open);
         routing::enqueue(self, id, lang, now);

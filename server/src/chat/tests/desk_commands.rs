@@ -284,6 +284,36 @@ fn going_offline_hands_the_agents_chats_back() {
 }
 
 #[test]
+fn the_desk_hears_a_citizen_is_away_only_once_they_stayed_away_past_the_notice_delay() {
+    let mut w = World::new();
+    let (fatima, amina) = (citizen(1), agent("Amina"));
+    w.available(&amina, &[ChatLang::Ar]);
+    w.start(&fatima, ChatLang::Ar).unwrap();
+    let presence = |w: &mut World, present| w.on_desk(|d, p, now| d.citizen_presence(1, &fatima.sub, present, p, now));
+    let shown = |w: &World| w.desk.open[&1].away_shown_since();
+    // A blip: gone and back within the delay, nothing reaches the desk.
+    presence(&mut w, false).unwrap();
+    w.tick(w.policy.away_notice_ms - 1);
+    w.sweep();
+    presence(&mut w, true).unwrap();
+    assert_eq!((w.changes.clone(), shown(&w)), (vec![], None));
+    // Away for longer: the sweep tells the desk (with when they left), and their return is told too.
+    presence(&mut w, false).unwrap();
+    let left = w.now;
+    w.tick(w.policy.away_notice_ms);
+    w.sweep();
+    assert_eq!((w.changes.clone(), shown(&w)), (vec![Change::Open(1)], Some(left)));
+    w.sweep();
+    assert_eq!(w.changes, vec![], "told once");
+    presence(&mut w, true).unwrap();
+    assert_eq!((w.changes.clone(), shown(&w)), (vec![Change::Open(1)], None));
+    // With no delay configured the desk is told at once.
+    w.policy.away_notice_ms = 0;
+    presence(&mut w, false).unwrap();
+    assert_eq!((w.changes.clone(), shown(&w)), (vec![Change::Open(1)], Some(w.now)));
+}
+
+#[test]
 fn a_citizen_who_comes_back_within_the_window_resumes_the_same_chat() {
     let mut w = World::new();
     let (fatima, amina) = (citizen(1), agent("Amina"));
@@ -291,20 +321,20 @@ fn a_citizen_who_comes_back_within_the_window_resumes_the_same_chat() {
     w.start(&fatima, ChatLang::Ar).unwrap();
     w.chat(1, &fatima, send("سؤالي عن القرض")).unwrap();
     let other = citizen(2);
-    let theirs = |w: &mut World| w.on_desk(|d, _, now| d.citizen_presence(1, &other.sub, false, now));
+    let theirs = |w: &mut World| w.on_desk(|d, p, now| d.citizen_presence(1, &other.sub, false, p, now));
     assert_eq!(refused(&mut w, theirs), ErrorCode::Forbidden);
-    w.on_desk(|d, _, now| d.citizen_presence(1, &fatima.sub, false, now)).unwrap();
+    w.on_desk(|d, p, now| d.citizen_presence(1, &fatima.sub, false, p, now)).unwrap();
     assert_eq!(w.desk.open[&1].citizen_away_since, Some(w.now));
-    assert_eq!(w.changes, vec![Change::Open(1)]);
+    assert_eq!(w.changes, vec![], "the desk hears of it only after the notice delay");
     w.tick(w.policy.resume_window_ms - 1);
     w.sweep();
     // Back: the same chat, with its history.
     assert_eq!(w.desk.open_chats_of(&fatima.sub), vec![1]);
-    w.on_desk(|d, _, now| d.citizen_presence(1, &fatima.sub, true, now)).unwrap();
+    w.on_desk(|d, p, now| d.citizen_presence(1, &fatima.sub, true, p, now)).unwrap();
     assert_eq!(w.desk.open[&1].citizen_away_since, None);
     assert_eq!(w.chats[&1].messages[&2].text(), Some("سؤالي عن القرض"));
     // Gone for longer than the window: the chat ends as abandoned and Amina is free again.
-    w.on_desk(|d, _, now| d.citizen_presence(1, &fatima.sub, false, now)).unwrap();
+    w.on_desk(|d, p, now| d.citizen_presence(1, &fatima.sub, false, p, now)).unwrap();
     w.tick(w.policy.resume_window_ms);
     w.sweep();
     assert_eq!(w.header(1).end_reason, Some(EndReason::Abandoned));

@@ -223,7 +223,7 @@ fn any_sequence_of_commands_keeps_one_agent_per_chat_and_every_agent_within_thei
             (_, Some(id)) if w.desk.open.contains_key(&id) => {
                 let sub = w.header(id).citizen.sub.clone();
                 let present = rng.below(2) == 0;
-                w.on_desk(|d, _, now| d.citizen_presence(id, &sub, present, now))
+                w.on_desk(|d, p, now| d.citizen_presence(id, &sub, present, p, now))
             }
             _ => {
                 w.sweep();

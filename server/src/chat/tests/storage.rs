@@ -28,7 +28,7 @@ fn the_desk_and_a_chats_parts_survive_json() {
     w.available(&huda, &[ChatLang::Ar]);
     w.on_desk(|d, p, now| d.set_cap(&admin("Noor"), "g-huda", Some(2), p, now)).unwrap();
     w.on_chat(1, |d, c, p, now| d.transfer(c, &amina, "g-huda", Some("over to you".into()), p, now)).unwrap();
-    w.on_desk(|d, _, now| d.citizen_presence(2, "c-2", false, now)).unwrap();
+    w.on_desk(|d, p, now| d.citizen_presence(2, "c-2", false, p, now)).unwrap();
     w.on_desk(|d, _, now| Ok(d.agent_disconnected("g-huda", now))).unwrap();
     w.end(1, &citizen(1)).unwrap();
     w.chat(1, &citizen(1), ChatCommand::Rate { score: 5, comment: Some("👍".into()) }).unwrap();

@@ -25,6 +25,7 @@
 //! has counts in, so whoever finds its lease expired can take them out. Ids: `mj:next:chat`, `mj:next:offline`,
 //! `mj:next:canned`, in `keys::COUNTERS`.
 
+use crate::chat::desk::OpenChat;
 use crate::chat::rooms::ChatRoom;
 use crate::chat::ChatId;
 
@@ -73,6 +74,20 @@ pub fn room_base_of(name: &str) -> Option<String> {
     Some(format!("{prefix}:r:{tag}"))
 }
 
+/// The `:away` mark of an open chat: since when its citizen is away, and a `+` once the desk was told
+/// (`OpenChat::citizen_away_shown`); `None` while they are here.
+pub fn away_mark(open: &OpenChat) -> Option<String> {
+    let since = open.citizen_away_since?;
+    Some(if open.citizen_away_shown { format!("{since}+") } else { since.to_string() })
+}
+
+/// Puts an `:away` mark (`""`: none) back on an open chat, which is stored without it.
+pub fn read_away_mark(open: &mut OpenChat, mark: &str) {
+    let (since, shown) = mark.strip_suffix('+').map_or((mark, false), |since| (since, true));
+    open.citizen_away_since = since.parse().ok();
+    open.citizen_away_shown = shown && open.citizen_away_since.is_some();
+}
+
 /// The `:posted` field of one idempotent message or note.
 pub fn posted(sub: &str, client_msg_id: &str) -> String {
     format!("{sub}\u{1f}{client_msg_id}")
@@ -86,6 +101,25 @@ mod tests {
     fn connection_keys_name_whose_they_are() {
         assert_eq!(conns_of(&conns("g-amina")), Some("g-amina"));
         assert_eq!(conns_of("mj:{c:12}:hdr"), None);
+    }
+
+    #[test]
+    fn an_away_mark_keeps_whether_the_desk_was_told() {
+        let mut open: OpenChat = serde_json::from_value(serde_json::json!({
+            "citizen": "c-1", "name": null, "category": "inquiry", "lang": "ar", "created_at": 1, "agent": null,
+            "citizen_away_since": null
+        }))
+        .expect("an open chat");
+        assert_eq!(away_mark(&open), None);
+        for (since, shown, mark) in [(7, false, "7"), (7, true, "7+")] {
+            (open.citizen_away_since, open.citizen_away_shown) = (Some(since), shown);
+            assert_eq!(away_mark(&open).as_deref(), Some(mark));
+            let mut back = OpenChat { citizen_away_since: None, citizen_away_shown: !shown, ..open.clone() };
+            read_away_mark(&mut back, mark);
+            assert_eq!(back, open);
+        }
+        read_away_mark(&mut open, "");
+        assert_eq!((open.citizen_away_since, open.citizen_away_shown), (None, false));
     }
 
     #[test]

@@ -119,7 +119,7 @@ impl Plan {
             let field = id.to_string();
             // Whether the citizen is away is kept apart (`:away`), written only by presence and by this
             // chat leaving the desk, so that presence commits don't conflict with routing.
-            let bare = |o: &OpenChat| OpenChat { citizen_away_since: None, ..o.clone() };
+            let bare = |o: &OpenChat| OpenChat { citizen_away_since: None, citizen_away_shown: false, ..o.clone() };
             if old.map(bare) != new.map(bare) {
                 match new {
                     Some(open) => self.op(json!(["hset", keys::desk("open"), field, to_json(&bare(open))?])),
@@ -135,11 +135,11 @@ impl Plan {
                     self.op(json!(["sadd", keys::desk(&format!("of:{sub}")), field]));
                 }
             }
-            let away = |o: Option<&OpenChat>| o.and_then(|o| o.citizen_away_since);
+            let away = |o: Option<&OpenChat>| o.and_then(keys::away_mark);
             // A chat leaving the desk takes its mark with it, even one set after this command's load.
             if away(old) != away(new) || new.is_none() {
                 match away(new) {
-                    Some(since) => self.op(json!(["hset", keys::desk("away"), field, since.to_string()])),
+                    Some(mark) => self.op(json!(["hset", keys::desk("away"), field, mark])),
                     None => self.op(json!(["hdel", keys::desk("away"), field])),
                 }
             }

@@ -170,7 +170,7 @@ impl RedisChat {
                 return Ok(());
             }
             let mut entry: OpenChat = stored(&open)?;
-            entry.citizen_away_since = away.parse().ok();
+            keys::read_away_mark(&mut entry, &away);
             if citizen.is_some_and(|c| c != entry.citizen) || entry.citizen_away_since.is_none() == present {
                 return Ok(());
             }
@@ -182,11 +182,11 @@ impl RedisChat {
                 desk.agents.insert(agent.sub.clone(), agent);
             }
             let now = unix_millis();
-            let applied = desk.citizen_presence(chat, &owner, present, now)?;
+            let applied = desk.citizen_presence(chat, &owner, present, &self.policy, now)?;
             let mut plan = Plan::default();
             plan.check(keys::desk("ver"), &version);
-            match desk.open.get(&chat).and_then(|o| o.citizen_away_since) {
-                Some(since) => plan.hset(keys::desk("away"), chat.to_string(), since.to_string()),
+            match desk.open.get(&chat).and_then(keys::away_mark) {
+                Some(mark) => plan.hset(keys::desk("away"), chat.to_string(), mark),
                 None => plan.hdel(keys::desk("away"), chat.to_string()),
             }
             if let Some(key) = &absent {

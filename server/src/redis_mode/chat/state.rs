@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use redis::Value;
 
+use super::keys;
+
 use crate::chat::desk::{Agent, Desk, OpenChat};
 use crate::chat::rules::{ChatState, Posted};
 use crate::chat::{Chat, ChatId, Message, Note};
@@ -80,10 +82,10 @@ impl LoadedDesk {
             desk.open.insert(id, open);
             loaded.insert(id);
         }
-        for (id, since) in items.pairs()? {
-            let (Ok(id), Ok(since)) = (id.parse::<ChatId>(), since.parse::<u64>()) else { continue };
+        for (id, mark) in items.pairs()? {
+            let Ok(id) = id.parse::<ChatId>() else { continue };
             if let Some(open) = desk.open.get_mut(&id) {
-                open.citizen_away_since = Some(since);
+                keys::read_away_mark(open, &mark);
             }
         }
         let header = text(items.value()?);
@@ -181,10 +183,10 @@ impl FullChat {
             desk.waits = json(&waits)?;
         }
         let open = items.text()?;
-        let away = items.text()?.parse().ok();
+        let away = items.text()?;
         if !open.is_empty() {
             let mut open: OpenChat = json(&open)?;
-            open.citizen_away_since = away;
+            keys::read_away_mark(&mut open, &away);
             desk.open.insert(chat.id, open);
         }
         let state = ChatState::from_parts(chat, messages, notes, HashMap::new());

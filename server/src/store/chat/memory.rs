@@ -238,7 +238,7 @@ impl ChatStore for MemoryChat {
         let Some(started) = w.started_by.get(sub) else { return Ok(()) };
         let open: Vec<ChatId> = started.iter().copied().filter(|id| w.desk.open.contains_key(id)).collect();
         for chat in open {
-            let applied = w.desk.citizen_presence(chat, sub, present, now)?;
+            let applied = w.desk.citizen_presence(chat, sub, present, &self.policy, now)?;
             self.settle_and_publish(w, applied, now)?;
         }
         Ok(())
