@@ -31,6 +31,9 @@ pub struct Metrics {
     pub rate_limited: AtomicU64,
     pub commands: AtomicU64,
     pub http_requests: AtomicU64,
+    /// Redis mode: chat starts, and the desk turns that ran them (several starts share one desk commit).
+    pub chat_starts: AtomicU64,
+    pub chat_start_batches: AtomicU64,
     errors: [AtomicU64; ErrorCode::ALL.len()],
 }
 
@@ -66,7 +69,7 @@ impl Metrics {
         for (name, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
         }
-        let counters: [(&str, &str, &AtomicU64); 12] = [
+        let counters: [(&str, &str, &AtomicU64); 14] = [
             ("majlis_connections_total", "WebSocket connections accepted.", &self.connections_total),
             ("majlis_connections_rejected_total", "Upgrades refused by connection limits.", &self.connections_rejected),
             ("majlis_events_published_total", "Room events published (once per event).", &self.events_published),
@@ -87,6 +90,12 @@ impl Metrics {
             ("majlis_rate_limited_total", "Commands or requests refused by rate limits.", &self.rate_limited),
             ("majlis_commands_total", "WebSocket commands received.", &self.commands),
             ("majlis_http_requests_total", "HTTP requests served.", &self.http_requests),
+            ("majlis_chat_starts_total", "Redis mode: chat starts run on the desk.", &self.chat_starts),
+            (
+                "majlis_chat_start_batches_total",
+                "Redis mode: desk turns that ran chat starts; starts per turn = starts / this.",
+                &self.chat_start_batches,
+            ),
         ];
         for (name, help, value) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Relaxed));

@@ -186,7 +186,7 @@ pub fn settle<R>(
 
 /// The changes without repeats, in the order they first came: routing reads the state after the command, so a
 /// repeat would only send the same event twice.
-pub(super) fn unique(changes: Vec<Change>) -> Vec<Change> {
+pub fn unique(changes: Vec<Change>) -> Vec<Change> {
     let mut out: Vec<Change> = Vec::with_capacity(changes.len());
     for change in changes {
         if !out.contains(&change) {

@@ -13,7 +13,7 @@ use super::{backoff, gave_up, present, Committed, RedisChat, CHAT_IDS, MAX_ATTEM
 use crate::auth::unix_millis;
 use crate::chat::desk::Desk;
 use crate::chat::rooms::{self, Scope};
-use crate::chat::rules::{settle, Change, ChatState, DeskApplied, Effect};
+use crate::chat::rules::{settle, unique, Change, ChatState, DeskApplied, Effect};
 use crate::chat::{Chat, ChatId, EndReason};
 use crate::error::{Error, ErrorCode, Result};
 
@@ -24,8 +24,8 @@ pub struct Reach {
     pub all: bool,
     /// The sweep's: chats of away citizens and of agents whose connection is down.
     pub sweep: bool,
-    /// A citizen's open chats.
-    pub citizen: Option<String>,
+    /// Citizens whose open chats it needs (a start's, or a batch of starts').
+    pub citizens: Vec<String>,
     /// The command's chat: its open entry, and its header and version.
     pub chat: Option<ChatId>,
     /// Agents whose chats the command may hand back.
@@ -42,9 +42,12 @@ impl Reach {
     }
 
     pub fn citizen(sub: &str) -> Self {
-        Reach { citizen: Some(sub.to_string()), ..Reach::default() }
+        Reach { citizens: vec![sub.to_string()], ..Reach::default() }
     }
 }
+
+/// Between the citizens of a reach in LOAD_DESK's argument (a unit separator: never in a token's `sub`).
+const CITIZEN_SEPARATOR: &str = "\u{1f}";
 
 /// What a desk command gets: the desk, its chat's header (if it named one that exists), and the time.
 pub struct DeskInput<'a> {
@@ -58,6 +61,9 @@ pub struct DeskInput<'a> {
 /// What a desk command returns: maybe a new chat (a start), and what it did.
 pub type DeskOutcome<R> = (Option<ChatState>, DeskApplied<R>);
 
+/// A desk command as `on_desk_turn` runs it.
+pub type DeskRun<'r, R> = dyn FnMut(DeskInput<'_>) -> Result<DeskOutcome<R>> + Send + 'r;
+
 impl RedisChat {
     /// Loads the desk as `reach` says, under `generation`; `None` if fenced.
     pub(super) async fn load_desk(&self, generation: &str, reach: &Reach) -> Result<Option<LoadedDesk>> {
@@ -65,7 +71,7 @@ impl RedisChat {
         let flags = format!("{}{}", if reach.all { "a" } else { "" }, if reach.sweep { "s" } else { "" });
         call.arg(generation)
             .arg(flags)
-            .arg(reach.citizen.as_deref().unwrap_or(""))
+            .arg(reach.citizens.join(CITIZEN_SEPARATOR))
             .arg(reach.chat.map(|c| c.to_string()).unwrap_or_default());
         for agent in &reach.agents {
             call.arg(agent);
@@ -115,16 +121,31 @@ impl RedisChat {
         reach: &Reach,
         absent: &[String],
         new_id: bool,
-        mut run: impl FnMut(DeskInput<'_>) -> Result<DeskOutcome<R>>,
+        mut run: impl FnMut(DeskInput<'_>) -> Result<DeskOutcome<R>> + Send,
     ) -> Result<R> {
-        let mut id = None;
+        let turn = self.desk_turn.lock().await;
+        let mut runs: [&mut DeskRun<'_, R>; 1] = [&mut run];
+        let mut replies = self.on_desk_turn(&turn, reach, absent, new_id, &mut runs).await?;
+        drop(turn);
+        replies.pop().expect("BUG: one reply per command")
+    }
+
+    /// Runs several desk commands of one kind in one commit, in order, each on the desk the ones before it
+    /// left (a batch of starts: see `lifecycle`), with this node's desk turn held. A command's own refusal is
+    /// its reply and changes nothing; an error of the whole (Redis, too many conflicts) is everyone's.
+    pub(super) async fn on_desk_turn<R>(
+        &self,
+        _turn: &tokio::sync::MutexGuard<'_, ()>,
+        reach: &Reach,
+        absent: &[String],
+        new_ids: bool,
+        runs: &mut [&mut DeskRun<'_, R>],
+    ) -> Result<Vec<Result<R>>> {
+        let mut ids: Vec<Option<ChatId>> = vec![None; if new_ids { runs.len() } else { 0 }];
         for attempt in 0..MAX_ATTEMPTS {
             let generation = self.redis.generation().await?;
-            let turn = self.desk_turn.lock().await;
-            let attempted = self.desk_attempt(&generation, reach, absent, new_id, &mut id, &mut run).await;
-            drop(turn);
-            match attempted {
-                Ok(Some(reply)) => return Ok(reply),
+            match self.desk_attempt(&generation, reach, absent, &mut ids, runs).await {
+                Ok(Some(replies)) => return Ok(replies),
                 Ok(None) => {}
                 // A chat read after the desk that no longer fits it: another command moved both meanwhile.
                 Err(e) if e.code == ErrorCode::Conflict && e.message == MOVED => {}
@@ -135,48 +156,65 @@ impl RedisChat {
         Err(gave_up("desk"))
     }
 
-    /// One attempt: `Ok(None)` to retry.
+    /// One attempt: `Ok(None)` to retry. A lone command's refusal is returned as the attempt's error, before
+    /// anything else is loaded.
     async fn desk_attempt<R>(
         &self,
         generation: &str,
         reach: &Reach,
         absent: &[String],
-        new_id: bool,
-        id: &mut Option<ChatId>,
-        run: &mut impl FnMut(DeskInput<'_>) -> Result<DeskOutcome<R>>,
-    ) -> Result<Option<R>> {
+        ids: &mut [Option<ChatId>],
+        runs: &mut [&mut DeskRun<'_, R>],
+    ) -> Result<Option<Vec<Result<R>>>> {
         let Some(mut loaded) = self.load_desk(generation, reach).await? else {
-            return self.fenced(generation, id, reach.passive).await;
+            return self.fenced(generation, ids, reach.passive).await;
         };
-        if new_id && id.is_none() {
+        for id in ids.iter_mut().filter(|id| id.is_none()) {
             match self.next_id(generation, CHAT_IDS).await? {
                 Some(new) => *id = Some(new),
-                None => return self.fenced(generation, id, reach.passive).await,
+                None => return self.fenced(generation, ids, reach.passive).await,
             }
         }
         let before = loaded.desk.clone();
         let now = unix_millis();
-        let input = DeskInput {
-            desk: &mut loaded.desk,
-            chat: loaded.chat.as_ref().map(|c| &c.value),
-            now,
-            new_id: id.unwrap_or(0),
-        };
-        let (created, applied) = run(input)?;
-        // The chats to settle: the command's (loaded with the desk), a new one, and those its effects name.
+        // The chats to settle: the command's (loaded with the desk), the new ones, and those the effects name.
         let mut chats: BTreeMap<ChatId, ChatState> = BTreeMap::new();
         let mut versions: BTreeMap<ChatId, (Option<Chat>, String)> = BTreeMap::new();
         if let Some(chat) = &loaded.chat {
             chats.insert(chat.value.id, ChatState::new(chat.value.clone()));
             versions.insert(chat.value.id, (Some(chat.value.clone()), chat.version.clone()));
         }
-        if let Some(state) = created {
-            versions.insert(state.chat.id, (None, "0".into()));
-            chats.insert(state.chat.id, state);
+        let lone = runs.len() == 1;
+        let mut outcomes = Vec::with_capacity(runs.len());
+        for (i, run) in runs.iter_mut().enumerate() {
+            let input = DeskInput {
+                desk: &mut loaded.desk,
+                chat: loaded.chat.as_ref().map(|c| &c.value),
+                now,
+                new_id: ids.get(i).copied().flatten().unwrap_or(0),
+            };
+            match run(input) {
+                Ok((created, applied)) => {
+                    if let Some(state) = created {
+                        versions.insert(state.chat.id, (None, "0".into()));
+                        chats.insert(state.chat.id, state);
+                    }
+                    outcomes.push(Ok(applied));
+                }
+                Err(e) if lone => return Err(e),
+                Err(e) => outcomes.push(Err(e)),
+            }
         }
-        let missing: Vec<ChatId> = applied.chats().into_iter().filter(|c| !chats.contains_key(c)).collect();
+        let missing: Vec<ChatId> = outcomes
+            .iter()
+            .flatten()
+            .flat_map(DeskApplied::chats)
+            .filter(|c| !chats.contains_key(c))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let Some(found) = self.load_chats(generation, &missing).await? else {
-            return self.fenced(generation, id, reach.passive).await;
+            return self.fenced(generation, ids, reach.passive).await;
         };
         for (chat_id, chat) in found {
             chats.insert(chat_id, ChatState::new(chat.value.clone()));
@@ -187,18 +225,33 @@ impl RedisChat {
         }
         let known: BTreeSet<ChatId> =
             loaded.loaded.iter().chain(loaded.desk.open.keys()).chain(chats.keys()).copied().collect();
-        check_reach(&applied, &known)?;
-        let abandoned: Vec<ChatId> = applied
-            .effects
-            .iter()
-            .filter(|(_, e)| matches!(e, Effect::Ended { reason: EndReason::Abandoned }))
-            .map(|(id, _)| *id)
-            .collect();
-        let settled = match settle(applied, &mut chats, &self.policy, now) {
-            Ok(settled) => settled,
-            Err(e) if e.code == ErrorCode::Conflict => return Err(Error::conflict(MOVED)),
-            Err(e) => return Err(e),
-        };
+        let mut abandoned = Vec::new();
+        for applied in outcomes.iter().flatten() {
+            check_reach(applied, &known)?;
+            abandoned.extend(
+                applied
+                    .effects
+                    .iter()
+                    .filter(|(_, e)| matches!(e, Effect::Ended { reason: EndReason::Abandoned }))
+                    .map(|(id, _)| *id),
+            );
+        }
+        let mut changes = Vec::new();
+        let mut replies = Vec::with_capacity(outcomes.len());
+        for outcome in outcomes {
+            replies.push(match outcome {
+                Ok(applied) => match settle(applied, &mut chats, &self.policy, now) {
+                    Ok(settled) => {
+                        changes.extend(settled.changes);
+                        Ok(settled.reply)
+                    }
+                    Err(e) if e.code == ErrorCode::Conflict => return Err(Error::conflict(MOVED)),
+                    Err(e) => return Err(e),
+                },
+                Err(e) => Err(e),
+            });
+        }
+        let changes = unique(changes);
         let mut plan = Plan::default();
         plan.desk(&before, &loaded.desk, &loaded.loaded, &loaded.version)?;
         for (chat_id, (header, version)) in &versions {
@@ -215,26 +268,26 @@ impl RedisChat {
             }
         }
         let scope = Scope { desk: Some(&loaded.desk), chats: &chats, policy: &self.policy, now };
-        plan.route(rooms::route(&settled.changes, &scope), self.bounds)?;
-        for (person, room) in rooms::revoked(&settled.changes) {
+        plan.route(rooms::route(&changes, &scope), self.bounds)?;
+        for (person, room) in rooms::revoked(&changes) {
             plan.revoke(room.key(), person);
         }
         match self.commit(generation, &plan).await? {
-            Committed::Done => Ok(Some(settled.reply)),
+            Committed::Done => Ok(Some(replies)),
             Committed::Moved => Ok(None),
             Committed::Present => Err(present()),
-            Committed::Fenced => self.fenced(generation, id, reach.passive).await,
+            Committed::Fenced => self.fenced(generation, ids, reach.passive).await,
         }
     }
 
     /// A step was refused by the fence: adopt the current generation and start over (with a new id, if one);
     /// `passive` housekeeping gives up instead (see [`Reach::passive`]).
-    async fn fenced<R>(&self, generation: &str, id: &mut Option<ChatId>, passive: bool) -> Result<Option<R>> {
+    async fn fenced<R>(&self, generation: &str, ids: &mut [Option<ChatId>], passive: bool) -> Result<Option<R>> {
         if passive {
             return Err(Error::unavailable());
         }
         self.redis.adopt_after(generation).await?;
-        *id = None;
+        ids.fill(None);
         Ok(None)
     }
 }

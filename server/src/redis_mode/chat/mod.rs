@@ -38,7 +38,7 @@ mod state;
 mod tests;
 mod wire;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -80,6 +80,8 @@ pub struct RedisChat {
     /// in flight together mostly waste one another's work: one per node keeps the conflicts to as many as there
     /// are nodes, and the node's others wait their turn (in order) instead of retrying.
     desk_turn: tokio::sync::Mutex<()>,
+    /// Starts waiting for the desk turn, taken together by whoever gets it (`lifecycle`).
+    starts: Mutex<VecDeque<lifecycle::PendingStart>>,
     agents: state::AgentCache,
 }
 
@@ -102,6 +104,7 @@ impl RedisChat {
             node: format!("{:016x}", rand::random::<u64>()),
             conns: Mutex::new(HashMap::new()),
             desk_turn: tokio::sync::Mutex::new(()),
+            starts: Mutex::new(VecDeque::new()),
             agents: state::AgentCache::default(),
         }
     }

@@ -98,8 +98,8 @@ return out
 "#;
 
 /// The desk with the open chats a command can touch. ARGV: generation, flags (`a`: every open chat; `s`: a
-/// sweep's, the chats of away citizens and of agents whose connection is down), a citizen's sub (their open
-/// chats) or '', a chat id (its entry, header and version) or '', then agents' subs (the chats they hold).
+/// sweep's, the chats of away citizens and of agents whose connection is down), citizens' subs (their open
+/// chats; separated by the unit separator, \x1f) or '', a chat id (its entry, header and version) or '', then agents' subs (the chats they hold).
 /// Queued chats are always loaded (routing hands them out). Returns `{version, agents (flat), queues, waits,
 /// open (flat), away (flat: chat id → since, of the open chats loaded), header or false, chat version, offline open count, the desk room's seq, generation}`.
 const LOAD_DESK: &str = r#"
@@ -116,7 +116,7 @@ else
     end
   end
   add(redis.call('SMEMBERS', D .. ':waiting'))
-  if ARGV[3] ~= '' then add(redis.call('SMEMBERS', D .. ':of:' .. ARGV[3])) end
+  for citizen in string.gmatch(ARGV[3], '[^\31]+') do add(redis.call('SMEMBERS', D .. ':of:' .. citizen)) end
   if ARGV[4] ~= '' then add({ARGV[4]}) end
   for i = 5, #ARGV do add(redis.call('SMEMBERS', D .. ':held:' .. ARGV[i])) end
   if string.find(flags, 's', 1, true) then

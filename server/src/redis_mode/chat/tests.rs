@@ -254,3 +254,53 @@ async fn starts_per_second() {
     }
     eprintln!("300 starts in {:?}", started.elapsed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn starts_that_share_a_desk_commit_each_get_their_own_answer() {
+    let Some(server) = redis_server() else { return };
+    let policy = ChatPolicy { default_agent_cap: 2, ..ChatPolicy::default() };
+    let node = Arc::new(node(server.1, &policy).await);
+    let status = DeskCommand::Status { availability: Availability::Available, languages: Some(vec![ChatLang::En]) };
+    node.desk_command(&user("g-0", Role::Agent), status).await.expect("status");
+    // Twelve at once: c-0 twice, c-1 over its start limit, an agent, and eight who may start.
+    let who: Vec<(User, bool)> = [("c-0", true), ("c-0", true), ("c-1", false), ("g-9", true)]
+        .into_iter()
+        .map(|(sub, admitted)| (user(sub, if sub.starts_with('g') { Role::Agent } else { Role::Citizen }), admitted))
+        .chain((2..10).map(|i| (user(&format!("c-{i}"), Role::Citizen), true)))
+        .collect();
+    let tasks: Vec<_> = who
+        .into_iter()
+        .map(|(actor, admitted)| {
+            let node = Arc::clone(&node);
+            tokio::spawn(async move {
+                let admit = move || if admitted { Ok(()) } else { Err(Error::rate_limited(1000, "Too many starts.")) };
+                (actor.sub.clone(), node.start(&actor, form(&node), &admit).await.map(|s| s.chat))
+            })
+        })
+        .collect();
+    let mut answers = vec![];
+    for task in tasks {
+        answers.push(task.await.expect("task"));
+    }
+    let refused = |sub: &str| {
+        answers
+            .iter()
+            .filter(|(s, a)| s == sub && a.is_err())
+            .map(|(_, a)| a.clone().unwrap_err().code)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(refused("c-0"), [crate::error::ErrorCode::Conflict], "one open chat each: the second is refused");
+    assert_eq!(refused("c-1"), [crate::error::ErrorCode::RateLimited]);
+    assert_eq!(refused("g-9"), [crate::error::ErrorCode::Forbidden]);
+    let mut ids: Vec<u64> = answers.iter().filter_map(|(_, a)| a.as_ref().ok().copied()).collect();
+    assert_eq!(ids.len(), 9, "c-0 once and c-2..c-9: {answers:?}");
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 9, "every chat its own id");
+    let desk = node.read_desk(&Reach { all: true, ..Reach::default() }).await.expect("desk").desk;
+    desk.check().expect("the desk is consistent");
+    assert_eq!((desk.open.len(), desk.agents["g-0"].chats.len(), desk.queues.en.len()), (9, 2, 7));
+    let (starts, batches) = (node.metrics.chat_starts.load(Relaxed), node.metrics.chat_start_batches.load(Relaxed));
+    assert_eq!(starts, 12);
+    assert!(batches < starts, "starts that came together shared desk turns: {batches} turns for {starts}");
+}
