@@ -23,6 +23,8 @@
 //! - `plan` turns what a command changed into the commit's writes and events, `state` reads the replies,
 //!   `wire` the frames as templates the script completes with the seq, `records` the small versioned sets
 //!   (canned responses, offline messages, hours), `reads` the snapshots, transcripts and reports.
+//! - **The retention** (`retention`): an ended chat's keys expire by themselves at its end plus the retention;
+//!   a pass takes its id out of the desk's indexes, and forgets settled offline messages (fields of one hash).
 
 mod commands;
 mod desk;
@@ -32,6 +34,7 @@ mod plan;
 mod presence;
 mod reads;
 mod records;
+mod retention;
 mod scripts;
 mod state;
 #[cfg(test)]
