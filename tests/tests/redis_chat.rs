@@ -1,6 +1,7 @@
 //! The live chat across nodes on one Redis: the citizen on one node and the agent on another, routing decided
-//! by several nodes at once, an agent's connection moving between nodes, a node killed mid-chat, and an ended
-//! chat's keys expiring after the retention. Each test starts its own `redis-server` (see `majlis_tests::redis`).
+//! by several nodes at once, an agent's connection moving between nodes, a node killed mid-chat, an ended
+//! chat's keys expiring after the retention, and presence leases that can't work refused at the start. Each
+//! test starts its own `redis-server` (see `majlis_tests::redis`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -327,4 +328,23 @@ async fn every_key_of_an_ended_chat_expires_after_the_retention_whichever_node_w
     }
     let open = expiries(open);
     assert!(!open.is_empty() && open.values().all(|ttl| *ttl == -1), "an open chat never expires: {open:?}");
+}
+
+/// Presence leases that can't work (a lease not well above its renewal) stop a node as it starts, with a message
+/// naming the options, before it ever reaches Redis.
+#[tokio::test]
+async fn a_node_whose_presence_lease_is_not_well_above_its_refresh_refuses_to_start() {
+    let mut config = majlis_server::Config::defaults();
+    config.jwt_secret = Some(majlis_tests::SECRET.into());
+    config.redis_url = Some("redis://127.0.0.1:1/".into());
+    config.chat.presence_lease_ms = 5_000;
+    config.chat.presence_refresh_ms = 2_000;
+    let Err(refused) = majlis_server::App::new(config, "http://127.0.0.1".into()) else {
+        panic!("a node started with a 5 s lease renewed every 2 s");
+    };
+    let message = refused.to_string();
+    assert!(
+        message.contains("--chat-presence-lease-ms (5000)") && message.contains("--chat-presence-refresh-ms (2000)"),
+        "{message}"
+    );
 }

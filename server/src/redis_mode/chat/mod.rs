@@ -54,6 +54,7 @@ pub use reads::ChatRoomData;
 use super::conn::Redis;
 use crate::chat::hours::Schedule;
 use crate::chat::policy::{ChatPolicy, ConsentLine};
+use crate::config::PresenceLeases;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 
@@ -73,6 +74,7 @@ pub struct RedisChat {
     /// The business hours until an admin sets them.
     default_schedule: Schedule,
     bounds: Bounds,
+    leases: PresenceLeases,
     metrics: Arc<Metrics>,
     /// This node's name in the connection counts and node leases.
     node: String,
@@ -93,6 +95,7 @@ impl RedisChat {
         consent: ConsentLine,
         default_schedule: Schedule,
         bounds: Bounds,
+        leases: PresenceLeases,
         metrics: Arc<Metrics>,
     ) -> Self {
         RedisChat {
@@ -101,6 +104,7 @@ impl RedisChat {
             consent,
             default_schedule,
             bounds,
+            leases,
             metrics,
             node: format!("{:016x}", rand::random::<u64>()),
             conns: Mutex::new(HashMap::new()),

@@ -53,7 +53,16 @@ async fn node(port: u16, policy: &ChatPolicy) -> RedisChat {
     let mut conn = redis.conn();
     let _: () =
         redis::cmd("SET").arg(keys::desk("hours")).arg(ALWAYS_OPEN).query_async(&mut conn).await.expect("hours");
-    RedisChat::new(redis, Arc::new(policy.clone()), consent, Schedule::default(), bounds, Arc::new(Metrics::default()))
+    let leases = PresenceLeases::default();
+    RedisChat::new(
+        redis,
+        Arc::new(policy.clone()),
+        consent,
+        Schedule::default(),
+        bounds,
+        leases,
+        Arc::new(Metrics::default()),
+    )
 }
 
 fn user(sub: &str, role: Role) -> User {
