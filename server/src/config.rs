@@ -5,7 +5,7 @@ mod chat;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-pub use chat::ChatConfig;
+pub use chat::{ChatConfig, PresenceError, PresenceLeases};
 
 /// How `majlis serve` runs. Every limit the server enforces is named here with its default.
 #[derive(Debug, Clone, clap::Args)]

@@ -92,7 +92,7 @@ async fn run(mut config: Config) -> anyhow::Result<()> {
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let bound = listener.local_addr()?;
     let public_url = config.public_url(bound);
-    let app = App::new(config, public_url.clone()).context("starting (keyword file, Redis URL)")?;
+    let app = App::new(config, public_url.clone()).context("starting (keyword file, Redis options)")?;
     print_welcome(&app, &public_url, generated_secret)?;
     majlis_server::run(listener, Arc::clone(&app), shutdown_signal()).await?;
     Ok(())

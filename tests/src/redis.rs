@@ -62,6 +62,11 @@ impl RedisServer {
         command(self.port, args).and_then(|(_, bulk)| bulk)
     }
 
+    /// The keys matching `pattern` (`KEYS`: fine for a test's small Redis), in no particular order.
+    pub fn keys(&self, pattern: &str) -> Vec<String> {
+        keys(self.port, pattern).unwrap_or_else(|| panic!("KEYS {pattern} on port {}", self.port))
+    }
+
     /// The generation the nodes follow (what `mj:instance` names after the run_id), if any.
     pub fn generation(&self) -> Option<String> {
         self.bulk(&["GET", "mj:instance"])?.split(' ').nth(1).map(str::to_string)
@@ -168,6 +173,29 @@ fn command(port: u16, args: &[&str]) -> Option<(String, Option<String>)> {
         None => None,
     };
     Some((line, bulk))
+}
+
+/// `KEYS pattern`: an array of bulk strings.
+fn keys(port: u16, pattern: &str) -> Option<Vec<String>> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let request = format!("*2\r\n$4\r\nKEYS\r\n${}\r\n{pattern}\r\n", pattern.len());
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let count: usize = line.trim_end().strip_prefix('*')?.parse().ok()?;
+    let mut found = Vec::with_capacity(count);
+    for _ in 0..count {
+        line.clear();
+        reader.read_line(&mut line).ok()?;
+        let len: usize = line.trim_end().strip_prefix('$')?.parse().ok()?;
+        let mut value = vec![0; len + 2];
+        std::io::Read::read_exact(&mut reader, &mut value).ok()?;
+        value.truncate(len);
+        found.push(String::from_utf8(value).ok()?);
+    }
+    Some(found)
 }
 
 /// Several in-process nodes on one private Redis, as behind a load balancer.

@@ -1,7 +1,8 @@
 //! The chat's retention (docs/protocol.md §10.8, §10.9): an ended chat and a settled offline message are
 //! forgotten once past `--chat-retention-secs` (here 1 second), and then answer `not_found` like a chat that
-//! never was; an open chat and an open offline message are never forgotten. In-memory store only: the Redis
-//! store expires its keys instead (it joins `shared_in_redis.rs` when it does).
+//! never was; an open chat and an open offline message are never forgotten. Both modes (`shared_in_redis.rs`):
+//! in memory a pass forgets them, in Redis their keys expire and a pass takes them out of the indexes. None
+//! relies on the in-memory store's count cap (`--chat-max-ended-chats`), which Redis mode doesn't have.
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,7 @@
 //! The live chat across nodes on one Redis: the citizen on one node and the agent on another, routing decided
-//! by several nodes at once, an agent's connection moving between nodes, and a node killed mid-chat. Each test
-//! starts its own `redis-server` (see `majlis_tests::redis`).
+//! by several nodes at once, an agent's connection moving between nodes, a node killed mid-chat, an ended
+//! chat's keys expiring after the retention, and presence leases that can't work refused at the start. Each
+//! test starts its own `redis-server` (see `majlis_tests::redis`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -290,4 +291,60 @@ async fn a_redis_restart_makes_chat_clients_resync_and_the_chat_goes_on() {
     assert_eq!(after["message"]["seq"].as_u64(), sent["message"]["seq"].as_u64().map(|s| s + 1));
     let seen = event(&mut amina, &staff, "message").await;
     assert_eq!(seen["data"]["text"], "after");
+}
+
+/// Redis forgets an ended chat by itself: every one of its keys expires at its end plus the retention, also
+/// those a later commit writes through another node (a wrap-up note makes the notes' first key, a rating SETs
+/// the header, which would clear an expiry); an open chat's keys never expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_key_of_an_ended_chat_expires_after_the_retention_whichever_node_writes_it() {
+    let cluster = cluster(2, |_| {}).await;
+    let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let retention = a.app.config.chat.retention_secs as i64 * 1000;
+    let mut amina = agent(a, "g-amina", &["ar"]).await;
+    let version = consent_version(b).await;
+    let mut citizen = as_user(b, Role::Citizen, "c-fatima", "Fatima").await;
+    let id = chat_id(&start(&mut citizen, "ar", &version).await);
+    event(&mut amina, "user:g-amina", "assigned").await;
+    let mut other = as_user(b, Role::Citizen, "c-maryam", "Maryam").await;
+    let open = chat_id(&start(&mut other, "ar", &version).await);
+    citizen.ok(json!({"type": "chat_send", "chat": id, "text": "Hello", "client_msg_id": "m-1"})).await;
+    citizen.ok(json!({"type": "chat_end", "chat": id})).await;
+    amina.ok(json!({"type": "chat_note", "chat": id, "text": "Wrap-up", "client_msg_id": "n-1"})).await;
+    citizen.ok(json!({"type": "chat_rate", "chat": id, "score": 4})).await;
+
+    let expiries = |chat: u64| -> BTreeMap<String, i64> {
+        let keys = cluster.redis.keys(&format!("mj:{{c:{chat}}}*"));
+        let pttl = |key: &String| cluster.redis.command(&["PTTL", key]).and_then(|r| r.strip_prefix(':')?.parse().ok());
+        keys.iter().map(|k| (k.clone(), pttl(k).expect("a PTTL"))).collect()
+    };
+    let ended = expiries(id);
+    let parts =
+        [":hdr", ":ver", ":msgs", ":notes", ":posted", ":r:cit:seq", ":r:cit:log", ":r:staff:seq", ":r:staff:log"];
+    let names: BTreeSet<String> = parts.iter().map(|p| format!("mj:{{c:{id}}}{p}")).collect();
+    assert_eq!(ended.keys().cloned().collect::<BTreeSet<_>>(), names, "the chat's keys");
+    for (key, ttl) in &ended {
+        assert!(*ttl <= retention && *ttl > retention - 60_000, "{key} expires in {ttl} ms, not the retention");
+    }
+    let open = expiries(open);
+    assert!(!open.is_empty() && open.values().all(|ttl| *ttl == -1), "an open chat never expires: {open:?}");
+}
+
+/// Presence leases that can't work (a lease not well above its renewal) stop a node as it starts, with a message
+/// naming the options, before it ever reaches Redis.
+#[tokio::test]
+async fn a_node_whose_presence_lease_is_not_well_above_its_refresh_refuses_to_start() {
+    let mut config = majlis_server::Config::defaults();
+    config.jwt_secret = Some(majlis_tests::SECRET.into());
+    config.redis_url = Some("redis://127.0.0.1:1/".into());
+    config.chat.presence_lease_ms = 5_000;
+    config.chat.presence_refresh_ms = 2_000;
+    let Err(refused) = majlis_server::App::new(config, "http://127.0.0.1".into()) else {
+        panic!("a node started with a 5 s lease renewed every 2 s");
+    };
+    let message = refused.to_string();
+    assert!(
+        message.contains("--chat-presence-lease-ms (5000)") && message.contains("--chat-presence-refresh-ms (2000)"),
+        "{message}"
+    );
 }

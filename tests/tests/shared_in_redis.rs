@@ -18,6 +18,8 @@ mod chat_queue;
 mod chat_rest;
 #[path = "chat_resume.rs"]
 mod chat_resume;
+#[path = "chat_retention.rs"]
+mod chat_retention;
 #[path = "identity.rs"]
 mod identity;
 #[path = "personal_stream.rs"]
@@ -30,5 +32,5 @@ mod protocol_errors;
 mod resilience;
 #[path = "web_pages.rs"]
 mod web_pages;
-// Not here: chat_retention (the Redis store does not forget ended chats yet, docs/protocol.md §10.9) and
-// chat_pages (the browser flows are one mode's worth of page logic; the pages' server is covered above).
+// Not here: chat_pages (the browser flows are one mode's worth of page logic; the pages' server is covered
+// above).

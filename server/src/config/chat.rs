@@ -1,5 +1,7 @@
-//! The live chat's options: every limit of [`ChatPolicy`], the citizens' rate limits, the housekeeping pace and
-//! the consent line (docs/protocol.md §10.9).
+//! The live chat's options: every limit of [`ChatPolicy`], the citizens' rate limits, the housekeeping pace,
+//! the consent line (docs/protocol.md §10.9) and, in Redis mode, the presence leases (§10.8).
+
+use std::time::Duration;
 
 use crate::chat::policy::{ChatPolicy, ConsentLine};
 use crate::qa::Localized;
@@ -169,6 +171,24 @@ pub struct ChatConfig {
     #[arg(long = "chat-sweep-ms", env = "MAJLIS_CHAT_SWEEP_MS", default_value_t = 1000)]
     pub sweep_ms: u64,
 
+    /// In Redis mode, how long a node's count of its people's connections holds without a renewal, in
+    /// milliseconds. A node that dies (killed, cut off) goes on counting them this long, plus
+    /// `--chat-presence-reap-ms`, before their grace period or resume window starts. At least three times
+    /// `--chat-presence-refresh-ms`; at most an hour.
+    #[arg(long = "chat-presence-lease-ms", env = "MAJLIS_CHAT_PRESENCE_LEASE_MS", default_value_t = 10_000)]
+    pub presence_lease_ms: u64,
+
+    /// In Redis mode, how often a node renews that lease, in milliseconds: well below the lease (a third of it
+    /// at most), so that a slow renewal or two (each may take up to `--redis-timeout-ms`) don't make a live node
+    /// count as dead. At least 100.
+    #[arg(long = "chat-presence-refresh-ms", env = "MAJLIS_CHAT_PRESENCE_REFRESH_MS", default_value_t = 2000)]
+    pub presence_refresh_ms: u64,
+
+    /// In Redis mode, how long past a lapsed lease another node's sweep takes its counts out, in milliseconds
+    /// (a node only slow to renew gets this much more before its people count as gone). At most an hour.
+    #[arg(long = "chat-presence-reap-ms", env = "MAJLIS_CHAT_PRESENCE_REAP_MS", default_value_t = 5000)]
+    pub presence_reap_ms: u64,
+
     /// The consent line of the pre-chat form, in Arabic.
     #[arg(long = "chat-consent-ar", env = "MAJLIS_CHAT_CONSENT_AR", default_value = CONSENT_AR)]
     pub consent_ar: String,
@@ -220,10 +240,64 @@ impl ChatConfig {
         }
     }
 
+    /// The presence leases as configured, if they can work: the refresh well below the lease, nothing
+    /// longer than [`MAX_PRESENCE_MS`].
+    pub fn presence(&self) -> Result<PresenceLeases, PresenceError> {
+        let (lease_ms, refresh_ms, reap_ms) = (self.presence_lease_ms, self.presence_refresh_ms, self.presence_reap_ms);
+        if refresh_ms < MIN_PRESENCE_REFRESH_MS {
+            return Err(PresenceError::RefreshTooShort(refresh_ms));
+        }
+        if lease_ms < refresh_ms.saturating_mul(3) {
+            return Err(PresenceError::LeaseTooShort { lease_ms, refresh_ms });
+        }
+        if let Some((flag, ms)) =
+            [("lease", lease_ms), ("reap", reap_ms)].into_iter().find(|(_, ms)| *ms > MAX_PRESENCE_MS)
+        {
+            return Err(PresenceError::TooLong { flag, ms });
+        }
+        Ok(PresenceLeases { lease_ms, refresh: Duration::from_millis(refresh_ms), reap_ms })
+    }
+
     pub fn consent(&self) -> ConsentLine {
         let text = Localized { ar: Some(self.consent_ar.clone()), en: Some(self.consent_en.clone()) };
         ConsentLine::new(text, self.consent_version.clone())
     }
+}
+
+/// The shortest lease renewal allowed: faster is only load on Redis.
+pub const MIN_PRESENCE_REFRESH_MS: u64 = 100;
+/// The longest lease, or wait before a reap: a dead node's people would count as connected that long.
+pub const MAX_PRESENCE_MS: u64 = 3_600_000;
+
+/// How the nodes of Redis mode count one another's connections (`redis_mode::chat::presence`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PresenceLeases {
+    /// How long a node's counts hold without a renewal.
+    pub lease_ms: u64,
+    /// How often a node renews its lease.
+    pub refresh: Duration,
+    /// How long past a lapsed lease its counts are taken out.
+    pub reap_ms: u64,
+}
+
+impl Default for PresenceLeases {
+    fn default() -> Self {
+        PresenceLeases { lease_ms: 10_000, refresh: Duration::from_secs(2), reap_ms: 5_000 }
+    }
+}
+
+/// Presence options that can't work (see [`ChatConfig::presence`]): the node refuses to start in Redis mode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PresenceError {
+    #[error("--chat-presence-refresh-ms is {0}; it must be at least {MIN_PRESENCE_REFRESH_MS}")]
+    RefreshTooShort(u64),
+    #[error(
+        "--chat-presence-lease-ms ({lease_ms}) must be at least three times --chat-presence-refresh-ms \
+         ({refresh_ms}), so that a slow renewal or two don't make a live node count as dead"
+    )]
+    LeaseTooShort { lease_ms: u64, refresh_ms: u64 },
+    #[error("--chat-presence-{flag}-ms is {ms}; it must be at most {MAX_PRESENCE_MS} (an hour)")]
+    TooLong { flag: &'static str, ms: u64 },
 }
 
 #[cfg(test)]
@@ -233,5 +307,25 @@ mod tests {
     #[test]
     fn the_defaults_are_the_domains() {
         assert_eq!(crate::Config::defaults().chat.policy(), ChatPolicy::default());
+        assert_eq!(crate::Config::defaults().chat.presence(), Ok(PresenceLeases::default()));
+    }
+
+    #[test]
+    fn presence_leases_that_cannot_work_are_refused() {
+        let with = |lease, refresh, reap| {
+            let mut chat = crate::Config::defaults().chat;
+            (chat.presence_lease_ms, chat.presence_refresh_ms, chat.presence_reap_ms) = (lease, refresh, reap);
+            chat.presence()
+        };
+        assert!(with(300, 100, 0).is_ok());
+        assert_eq!(with(10_000, 50, 5_000), Err(PresenceError::RefreshTooShort(50)));
+        assert_eq!(with(5_000, 2_000, 5_000), Err(PresenceError::LeaseTooShort { lease_ms: 5_000, refresh_ms: 2_000 }));
+        assert_eq!(
+            with(MAX_PRESENCE_MS + 1, 2_000, 5_000),
+            Err(PresenceError::TooLong { flag: "lease", ms: MAX_PRESENCE_MS + 1 })
+        );
+        assert_eq!(with(10_000, 2_000, u64::MAX), Err(PresenceError::TooLong { flag: "reap", ms: u64::MAX }));
+        let message = with(5_000, 2_000, 5_000).expect_err("refused").to_string();
+        assert!(message.contains("--chat-presence-lease-ms (5000)") && message.contains("(2000)"), "{message}");
     }
 }

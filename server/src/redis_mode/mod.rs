@@ -47,6 +47,8 @@ pub enum SetupError {
     Url(#[from] redis::RedisError),
     #[error("--redis-url: {0}")]
     Unsupported(&'static str),
+    #[error(transparent)]
+    Presence(#[from] crate::config::PresenceError),
 }
 
 /// Connects this node to Redis: the store, the pub/sub bus wired into `hub`, and the background tasks (health
@@ -59,6 +61,7 @@ pub fn start(
     metrics: Arc<Metrics>,
     stop: CancellationToken,
 ) -> Result<Arc<RedisStore>, SetupError> {
+    let leases = config.chat.presence()?;
     let client = redis::Client::open(url)?;
     let endpoint = resp::Endpoint::from_info(client.get_connection_info())?;
     let timeout = Duration::from_millis(config.redis_timeout_ms.max(1));
@@ -73,7 +76,7 @@ pub fn start(
             .set_max_delay(health_every),
     )?;
     let redis = conn::Redis::new(manager, timeout, config.redis_sharded_pubsub);
-    let store = Arc::new(RedisStore::new(redis.clone(), policy, config, Arc::clone(&hub), metrics));
+    let store = Arc::new(RedisStore::new(redis.clone(), policy, config, leases, Arc::clone(&hub), metrics));
     let bus =
         bus::RedisBus::start(endpoint, redis.clone(), Arc::clone(&hub), health_every, config.max_lag_ms, stop.clone());
     hub.set_interest(bus);

@@ -58,7 +58,7 @@ impl RedisChat {
             let now = unix_millis();
             let applied = loaded.state.apply(actor, command.clone(), canned, &self.policy, now)?;
             let mut plan = Plan::default();
-            plan.chat(Some(&before), &loaded.version, &loaded.state)?;
+            plan.chat(Some(&before), &loaded.version, &loaded.state, self.policy.retention_ms)?;
             let chats = BTreeMap::from([(id, loaded.state)]);
             let scope = Scope { desk: None, chats: &chats, policy: &self.policy, now };
             plan.route(rooms::route(&applied.changes, &scope), self.bounds)?;

@@ -255,7 +255,7 @@ impl RedisChat {
         let mut plan = Plan::default();
         plan.desk(&before, &loaded.desk, &loaded.loaded, &loaded.version)?;
         for (chat_id, (header, version)) in &versions {
-            plan.chat(header.as_ref(), version, &chats[chat_id])?;
+            plan.chat(header.as_ref(), version, &chats[chat_id], self.policy.retention_ms)?;
         }
         for key in absent {
             plan.absent(key.clone());

@@ -10,9 +10,11 @@
 //! - `:away` hash chat id → since when its citizen has been away: kept apart from the open entry and written
 //!   without moving the desk's version, so a storm of reconnecting citizens doesn't conflict with routing (the
 //!   open entries are stored without it, and it is merged back on load);
-//! - `:chats` sorted set of every chat id by creation time (reports);
+//! - `:chats` sorted set of every chat id by creation time (reports); `:ended` sorted set of the ended chats by
+//!   `ended_at`, from which the retention takes them out of `:chats` (`retention`);
 //! - `:canned` hash id → `Canned`, version `:cver`; `:offline` hash id → `OfflineMessage`, version `:over`,
-//!   `:offline:open` (set of open ids), `:offline:of:<sub>` (set: a citizen's open ones); `:hours` the
+//!   `:offline:open` (set of open ids), `:offline:of:<sub>` (set: a citizen's open ones), `:offline:settled`
+//!   (sorted set of the answered or closed ones by their latest settlement, for the retention); `:hours` the
 //!   schedule (JSON), version `:hver`;
 //! - `:conns:<sub>` the connections authenticated as `sub`, per node (hash node → count);
 //! - the room `desk`: `:r:desk:seq`, `:r:desk:log`, `:r:desk:ch`.
@@ -20,6 +22,7 @@
 //! Under `mj:{c:<id>}` — one chat: `:hdr` its header (`Chat`, JSON), `:ver` its version (every commit that
 //! writes the chat increments it), `:msgs` list of messages (index = seq − 1), `:notes` list of notes (index =
 //! id − 1), `:posted` hash `sub \x1f client_msg_id` → `m:<seq>` or `n:<id>`; rooms `chat:<id>` (`:r:cit`) and `chat:<id>:staff` (`:r:staff`).
+//! Once the chat ended, every one of these keys ([`CHAT_PARTS`]) expires at its end plus the retention.
 //!
 //! Nodes: `mj:nodes` hash node → lease expiry (Redis ms); `mj:node:<node>:keys` the connection hashes the node
 //! has counts in, so whoever finds its lease expired can take them out. Ids: `mj:next:chat`, `mj:next:offline`,
@@ -39,6 +42,11 @@ pub const CITIZEN_ROOM: &str = "cit";
 pub const STAFF_ROOM: &str = "staff";
 /// The desk room's tag under [`DESK`].
 pub const DESK_ROOM: &str = "desk";
+
+/// Every key of one chat, under its prefix ([`chat`]): what the commits on an ended chat give an expiry and
+/// what the retention deletes. A key a chat gains must be named here, or it would outlive its chat.
+pub const CHAT_PARTS: [&str; 9] =
+    [":hdr", ":ver", ":msgs", ":notes", ":posted", ":r:cit:seq", ":r:cit:log", ":r:staff:seq", ":r:staff:log"];
 
 pub fn chat(id: ChatId) -> String {
     format!("mj:{{c:{id}}}")

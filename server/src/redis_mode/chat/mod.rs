@@ -23,6 +23,8 @@
 //! - `plan` turns what a command changed into the commit's writes and events, `state` reads the replies,
 //!   `wire` the frames as templates the script completes with the seq, `records` the small versioned sets
 //!   (canned responses, offline messages, hours), `reads` the snapshots, transcripts and reports.
+//! - **The retention** (`retention`): an ended chat's keys expire by themselves at its end plus the retention;
+//!   a pass takes its id out of the desk's indexes, and forgets settled offline messages (fields of one hash).
 
 mod commands;
 mod desk;
@@ -32,6 +34,7 @@ mod plan;
 mod presence;
 mod reads;
 mod records;
+mod retention;
 mod scripts;
 mod state;
 #[cfg(test)]
@@ -51,6 +54,7 @@ pub use reads::ChatRoomData;
 use super::conn::Redis;
 use crate::chat::hours::Schedule;
 use crate::chat::policy::{ChatPolicy, ConsentLine};
+use crate::config::PresenceLeases;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 
@@ -70,6 +74,7 @@ pub struct RedisChat {
     /// The business hours until an admin sets them.
     default_schedule: Schedule,
     bounds: Bounds,
+    leases: PresenceLeases,
     metrics: Arc<Metrics>,
     /// This node's name in the connection counts and node leases.
     node: String,
@@ -92,6 +97,7 @@ impl RedisChat {
         consent: ConsentLine,
         default_schedule: Schedule,
         bounds: Bounds,
+        leases: PresenceLeases,
         metrics: Arc<Metrics>,
     ) -> Self {
         RedisChat {
@@ -100,6 +106,7 @@ impl RedisChat {
             consent,
             default_schedule,
             bounds,
+            leases,
             metrics,
             node: format!("{:016x}", rand::random::<u64>()),
             conns: Mutex::new(HashMap::new()),

@@ -31,6 +31,8 @@ pub struct Plan {
     ops: Vec<Json>,
     bump: BTreeSet<String>,
     events: Vec<Json>,
+    /// `[chat prefix, at]`: the ended chats this commit writes, whose keys expire at `at` (ms).
+    expire: Vec<[String; 2]>,
     /// `[room, person]`: who loses which room, after the events.
     revoke: Vec<[String; 2]>,
     /// Unsequenced frames (typing): `(channel, frame)`, published apart.
@@ -151,8 +153,10 @@ impl Plan {
     }
 
     /// One chat's writes: the header if it changed, the messages and notes added (and their `client_msg_id`
-    /// entries). `before` is the header as loaded (`None` for a new chat), `version` its version.
-    pub fn chat(&mut self, before: Option<&Chat>, version: &str, state: &ChatState) -> Result<()> {
+    /// entries). `before` is the header as loaded (`None` for a new chat), `version` its version. An ended
+    /// chat's keys expire `retention_ms` after its end, set again by every commit that writes it; the one that
+    /// ends it also notes it in `:ended`, whence `forget_expired` takes it out of the desk's indexes.
+    pub fn chat(&mut self, before: Option<&Chat>, version: &str, state: &ChatState, retention_ms: u64) -> Result<()> {
         let chat = &state.chat;
         let prefix = keys::chat(chat.id);
         self.check(format!("{prefix}:ver"), version);
@@ -182,6 +186,12 @@ impl Plan {
                 self.op(json!(["hset", format!("{prefix}:posted"), field, format!("n:{}", note.id)]));
             }
         }
+        if let Some(ended_at) = chat.ended_at {
+            if before.is_none_or(|b| b.ended_at.is_none()) {
+                self.op(json!(["zadd", keys::desk("ended"), ended_at.to_string(), chat.id.to_string()]));
+            }
+            self.expire.push([prefix.clone(), ended_at.saturating_add(retention_ms).to_string()]);
+        }
         if self.ops.len() > start {
             self.bump.insert(format!("{prefix}:ver"));
         }
@@ -200,6 +210,11 @@ impl Plan {
 
     pub fn hdel(&mut self, hash: String, field: String) {
         self.op(json!(["hdel", hash, field]));
+    }
+
+    /// Adds `member` to the sorted set `set` with `score`, or moves it there.
+    pub fn scored(&mut self, set: String, score: u64, member: String) {
+        self.op(json!(["zadd", set, score.to_string(), member]));
     }
 
     pub fn member(&mut self, set: String, member: String, present: bool) {
@@ -244,7 +259,7 @@ impl Plan {
         let checks: Vec<[&str; 2]> = self.checks.iter().map(|(k, v)| [k.as_str(), v.as_str()]).collect();
         json!({
             "checks": checks, "absent": self.absent, "ops": self.ops, "bump": self.bump,
-            "events": self.events, "revoke": self.revoke, "publish": publish,
+            "events": self.events, "expire": self.expire, "revoke": self.revoke, "publish": publish,
         })
         .to_string()
     }

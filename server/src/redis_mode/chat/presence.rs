@@ -2,16 +2,15 @@
 //!
 //! Each node counts its own connections per agent (`desk` presence) and per citizen and chat, and records the
 //! count in Redis under its name (`mj:{desk}:conns:<sub>`, `mj:{c:<id>}:conns`: hash node → count), with a
-//! lease on its name (`mj:nodes`) that it renews every [`LEASE_REFRESH`]. A count counts while its node's lease
-//! holds. When a node's count drops to zero and no other live node counts one, the person's last connection
+//! lease on its name (`mj:nodes`) of `--chat-presence-lease-ms` that it renews every
+//! `--chat-presence-refresh-ms` ([`PresenceLeases`](crate::config::PresenceLeases)). A count counts while its
+//! node's lease holds. When a node's count drops to zero and no other live node counts one, the person's last connection
 //! closed: the desk commit that starts their grace period (or resume window) checks again, in the script, that
 //! no live connection is counted anywhere, so a connection opened meanwhile on another node wins.
 //!
-//! A node that dies stops renewing; [`REAP_AFTER`] past its lease, whichever node sweeps first takes its counts
+//! A node that dies stops renewing; `--chat-presence-reap-ms` past its lease, whichever node sweeps first takes its counts
 //! out (atomically: one node reaps each) and treats every person left without a connection as disconnected. A
 //! node that finds its own lease lapsed (it was cut off from Redis) reports all its counts again.
-
-use std::time::Duration;
 
 use super::desk::Reach;
 use super::keys;
@@ -30,13 +29,6 @@ use crate::chat::rules::DeskApplied;
 use crate::chat::ChatId;
 use crate::error::Result;
 use crate::redis_mode::state::Items;
-
-/// How long a node's counts hold without a renewal.
-pub const LEASE_MS: u64 = 10_000;
-/// How often a node renews its lease.
-pub const LEASE_REFRESH: Duration = Duration::from_secs(2);
-/// How long past a lapsed lease its counts are taken out (a node slow to renew gets this much more).
-pub const REAP_AFTER_MS: u64 = 5_000;
 
 fn nothing() -> DeskApplied<()> {
     DeskApplied { reply: (), changes: vec![], effects: vec![] }
@@ -63,7 +55,7 @@ impl RedisChat {
 
     async fn report_count(&self, key: &str, count: u32) -> Result<u64> {
         let mut call = CONNECTIONS_SCRIPT.prepare_invoke();
-        call.arg(&self.node).arg(LEASE_MS).arg(key).arg(count);
+        call.arg(&self.node).arg(self.leases.lease_ms).arg(key).arg(count);
         let mut conn = self.redis.conn();
         self.redis.run("connections", call.invoke_async(&mut conn)).await
     }
@@ -210,7 +202,7 @@ impl RedisChat {
     /// Renews this node's lease; if it had lapsed, reports every count again.
     pub async fn renew_lease(&self) -> Result<()> {
         let mut call = LEASE_SCRIPT.prepare_invoke();
-        call.arg(&self.node).arg(LEASE_MS);
+        call.arg(&self.node).arg(self.leases.lease_ms);
         let mut conn = self.redis.conn();
         let valid: i64 = self.redis.run("lease", call.invoke_async(&mut conn)).await?;
         if valid == 0 {
@@ -225,9 +217,9 @@ impl RedisChat {
         Ok(())
     }
 
-    /// Renews this node's lease every [`LEASE_REFRESH`] until `stop`, then drops it.
+    /// Renews this node's lease every `--chat-presence-refresh-ms` until `stop`, then drops it.
     pub async fn keep_lease(&self, stop: CancellationToken) {
-        let mut tick = tokio::time::interval(LEASE_REFRESH);
+        let mut tick = tokio::time::interval(self.leases.refresh);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -251,7 +243,7 @@ impl RedisChat {
     /// Takes out the counts of dead nodes, and lets everyone they left without a connection go.
     pub(super) async fn reap(&self) -> Result<()> {
         let mut call = REAP_SCRIPT.prepare_invoke();
-        call.arg(REAP_AFTER_MS);
+        call.arg(self.leases.reap_ms);
         let mut conn = self.redis.conn();
         let keys: Vec<String> = self.redis.run("reap", call.invoke_async(&mut conn)).await?;
         for key in keys {

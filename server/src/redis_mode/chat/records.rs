@@ -232,6 +232,10 @@ impl RedisChat {
             let is_open = message.status == OfflineStatus::Open;
             plan.member(keys::desk("offline:open"), message.id.to_string(), is_open);
             plan.member(keys::desk(&format!("offline:of:{}", message.citizen_sub)), message.id.to_string(), is_open);
+            // Its latest settlement, whence its retention counts (`forget_expired`).
+            if let Some(at) = message.settled_at() {
+                plan.scored(keys::desk("offline:settled"), at, message.id.to_string());
+            }
             let changes = vec![Change::Offline(Box::new(message.clone()))];
             let chats = BTreeMap::new();
             let scope = Scope { desk: None, chats: &chats, policy: &self.policy, now };

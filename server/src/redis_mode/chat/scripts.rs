@@ -27,11 +27,14 @@ end
 
 /// Commits a chat change computed in Rust, if what it was computed from is unchanged. ARGV[2] is JSON:
 /// `{checks: [[key, version]], absent: [key], ops: [[op, key, ...]], bump: [key], events: [[prefix, room, head,
-/// tail, maxlen, ttl?]], revoke: [[room, person]], publish}`. `checks` are the versions read (a missing key reads `0`); `absent` the
+/// tail, maxlen, ttl?]], expire: [[chat prefix, at]], revoke: [[room, person]], publish}`. `checks` are the versions read (a missing key reads `0`); `absent` the
 /// connection hashes that must have no live connection (an agent's or a citizen's last connection closed, and
-/// none opened since, on any node); `bump` the versions this commit moves on; `revoke` the people who lose a
-/// room, published after the events on `mj:revoke`, which every node's bus hears (see `bus`). Returns 1, 0 when something
-/// moved (the caller reloads and retries), or 2 when someone in `absent` has a connection again.
+/// none opened since, on any node); `bump` the versions this commit moves on; `expire` the ended chats it wrote,
+/// every key of which ([`CHAT_PARTS`](super::keys::CHAT_PARTS)) is set to expire at `at` (ms) after the writes
+/// and events, since a `SET` clears an expiry and a key first written after the end has none; `revoke` the
+/// people who lose a room, published after the events on `mj:revoke`, which every node's bus hears (see `bus`).
+/// Returns 1, 0 when something moved (the caller reloads and retries), or 2 when someone in `absent` has a
+/// connection again.
 const COMMIT: &str = r#"
 local p = cjson.decode(ARGV[2])
 for _, c in ipairs(p.checks) do
@@ -58,6 +61,9 @@ for _, k in ipairs(p.bump) do redis.call('INCR', k) end
 for _, e in ipairs(p.events) do
   emit(e[1], e[2], e[3], e[4], e[5], p.publish)
   if e[6] then redis.call('PEXPIRE', e[1] .. ':r:' .. e[2] .. ':log', e[6]) end
+end
+for _, x in ipairs(p.expire) do
+  for _, part in ipairs(CHAT_PARTS) do redis.call('PEXPIREAT', x[1] .. part, x[2]) end
 end
 if #p.revoke > 0 then
   local t = redis.call('TIME')
@@ -253,11 +259,58 @@ end
 return out
 "#;
 
+/// Forgets what is past the retention (`retention`), at most ARGV[3] of each kind. ARGV: generation, the cutoff
+/// (ms: what ended or was settled at or before it is past), the most. Ended chats, from `:ended`: out of
+/// `:chats` (the reports' index), and their keys deleted (they expire by themselves too; deleting them makes
+/// the forgetting not wait on Redis' expiry nor differ with its clock); one still open on the desk is left
+/// alone. Offline messages, from `:offline:settled`: each re-read, deleted only if it is still settled and its
+/// latest settlement is past the cutoff, else noted again at its latest settlement; `:over` moves on if any
+/// went, so a change computed from one that went is refused and reloads. Returns `{chats, offline}` forgotten.
+const FORGET: &str = r#"
+local D = 'mj:{desk}'
+local cutoff, most = tonumber(ARGV[2]), tonumber(ARGV[3])
+local chats, offline = 0, 0
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', D .. ':ended', '-inf', ARGV[2], 'LIMIT', 0, most)) do
+  redis.call('ZREM', D .. ':ended', id)
+  if redis.call('HEXISTS', D .. ':open', id) == 0 then
+    local P = 'mj:{c:' .. id .. '}'
+    for _, part in ipairs(CHAT_PARTS) do redis.call('DEL', P .. part) end
+    chats = chats + redis.call('ZREM', D .. ':chats', id)
+  end
+end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', D .. ':offline:settled', '-inf', ARGV[2], 'LIMIT', 0, most)) do
+  redis.call('ZREM', D .. ':offline:settled', id)
+  local record = redis.call('HGET', D .. ':offline', id)
+  if record then
+    local m = cjson.decode(record)
+    local at = nil
+    if m.status == 'answered' and type(m.answer) == 'table' then at = m.answer.at
+    elseif m.status == 'closed' then at = m.closed_at end
+    if type(at) == 'number' and at <= cutoff then
+      redis.call('HDEL', D .. ':offline', id)
+      offline = offline + 1
+    elseif type(at) == 'number' then
+      redis.call('ZADD', D .. ':offline:settled', string.format('%.0f', at), id)
+    end
+  end
+end
+if offline > 0 then redis.call('INCR', D .. ':over') end
+return {chats, offline}
+"#;
+
+/// [`CHAT_PARTS`](super::keys::CHAT_PARTS) as a Lua table, so the scripts and the key layout can't disagree.
+fn chat_parts() -> String {
+    let parts: Vec<String> = super::keys::CHAT_PARTS.iter().map(|p| format!("'{p}'")).collect();
+    format!("local CHAT_PARTS = {{{}}}\n", parts.join(", "))
+}
+
 fn fenced(body: &str) -> Script {
     Script::new(&format!("{FENCE}{body}"))
 }
 
-pub static COMMIT_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{FENCE}{EMIT}{LIVE}{COMMIT}")));
+pub static COMMIT_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(&format!("{FENCE}{EMIT}{LIVE}{}{COMMIT}", chat_parts())));
+pub static FORGET_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(&format!("{}{FORGET}", chat_parts())));
 pub static LOAD_CHAT_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(LOAD_CHAT));
 pub static LOAD_CHATS_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(LOAD_CHATS));
 pub static LOAD_DESK_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(LOAD_DESK));

@@ -10,9 +10,11 @@ use super::desk::Reach;
 use super::*;
 use crate::auth::{Role, User};
 use crate::chat::desk::Desk;
+use crate::chat::offline::OfflineForm;
 use crate::chat::rules::{ChatCommand, ChatReply, DeskCommand};
 use crate::chat::{Availability, Category, ChatLang, StartForm};
 use crate::qa::Localized;
+use crate::store::Forgotten;
 
 struct Server(Child, u16);
 
@@ -51,7 +53,16 @@ async fn node(port: u16, policy: &ChatPolicy) -> RedisChat {
     let mut conn = redis.conn();
     let _: () =
         redis::cmd("SET").arg(keys::desk("hours")).arg(ALWAYS_OPEN).query_async(&mut conn).await.expect("hours");
-    RedisChat::new(redis, Arc::new(policy.clone()), consent, Schedule::default(), bounds, Arc::new(Metrics::default()))
+    let leases = PresenceLeases::default();
+    RedisChat::new(
+        redis,
+        Arc::new(policy.clone()),
+        consent,
+        Schedule::default(),
+        bounds,
+        leases,
+        Arc::new(Metrics::default()),
+    )
 }
 
 fn user(sub: &str, role: Role) -> User {
@@ -203,6 +214,75 @@ async fn a_citizen_back_on_another_node_within_the_window_keeps_the_chat() {
     assert!(!desk.open.contains_key(&second), "abandoned");
     let ended = nodes[0].chat_state(second).await.expect("chat").chat;
     assert_eq!(ended.end_reason, Some(crate::chat::EndReason::Abandoned));
+}
+
+/// When each of a chat's keys expires (ms, Redis' `PEXPIRETIME`), by key; every key under its prefix.
+async fn expiries(node: &RedisChat, id: crate::chat::ChatId) -> std::collections::BTreeMap<String, i64> {
+    let mut conn = node.redis.conn();
+    let prefix = keys::chat(id);
+    let found: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut conn).await.expect("keys");
+    let mut out = std::collections::BTreeMap::new();
+    for key in found {
+        let at: i64 = redis::cmd("PEXPIRETIME").arg(&key).query_async(&mut conn).await.expect("pexpiretime");
+        out.insert(key.strip_prefix(&prefix).expect("under the prefix").to_string(), at);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_ended_chat_expires_whole_and_a_pass_forgets_it_and_settled_offline_messages() {
+    let Some(server) = redis_server() else { return };
+    let retention = 3_600_000;
+    let policy = ChatPolicy { retention_ms: retention, ..ChatPolicy::default() };
+    let node = node(server.1, &policy).await;
+    let amina = user("g-amina", Role::Agent);
+    let status = DeskCommand::Status { availability: Availability::Available, languages: Some(vec![ChatLang::En]) };
+    node.desk_command(&amina, status).await.expect("status");
+    let (citizen, other) = (user("c-1", Role::Citizen), user("c-2", Role::Citizen));
+    let id = node.start(&citizen, form(&node), &|| Ok(())).await.expect("start").chat;
+    let open = node.start(&other, form(&node), &|| Ok(())).await.expect("start").chat;
+    let send = ChatCommand::Send { text: "Hello".into(), client_msg_id: Some("m-1".into()) };
+    node.chat_command(id, &citizen, send, &|| Ok(())).await.expect("send");
+    node.desk_command(&citizen, DeskCommand::End { chat: id }).await.expect("end");
+    let ended_at = node.header(id).await.expect("read").expect("kept").ended_at.expect("ended");
+    let expires = i64::try_from(ended_at + retention).expect("ms");
+    let all_expire = |found: &std::collections::BTreeMap<String, i64>| {
+        assert!(found.keys().all(|k| keys::CHAT_PARTS.contains(&k.as_str())), "a key the layout misses: {found:?}");
+        assert!(found.values().all(|at| *at == expires), "{found:?}");
+    };
+    all_expire(&expiries(&node, id).await);
+    // Later commits on the ended chat: a wrap-up note makes its first `:notes` key, a rating SETs the header.
+    let note = ChatCommand::Note { text: "Wrap-up".into(), client_msg_id: Some("n-1".into()) };
+    node.chat_command(id, &amina, note, &|| Ok(())).await.expect("note");
+    node.chat_command(id, &citizen, ChatCommand::Rate { score: 5, comment: None }, &|| Ok(())).await.expect("rate");
+    let found = expiries(&node, id).await;
+    assert_eq!(found.len(), keys::CHAT_PARTS.len(), "every part exists by now: {found:?}");
+    all_expire(&found);
+    assert!(expiries(&node, open).await.values().all(|at| *at == -1), "an open chat never expires");
+
+    let offline = |text: &str| OfflineForm {
+        category: Category::Other,
+        lang: ChatLang::En,
+        name: None,
+        contact: "x@example.bh".into(),
+        text: text.into(),
+    };
+    let kept = node.submit_offline(&citizen, offline("Still open")).await.expect("submitted").id;
+    let closed = node.submit_offline(&other, offline("Closed")).await.expect("submitted").id;
+    let closed_at = node.settle_offline(&amina, closed, None).await.expect("closed").closed_at.expect("closed");
+
+    assert_eq!(node.forget_expired(ended_at + retention - 1).await.expect("pass"), Forgotten::default());
+    let later = ended_at.max(closed_at) + retention;
+    assert_eq!(node.forget_expired(later).await.expect("pass"), Forgotten { chats: 1, offline: 1 });
+    assert!(node.header(id).await.expect("read").is_none());
+    assert!(expiries(&node, id).await.is_empty(), "its keys went with it");
+    let report = node.report(0, u64::MAX).await.expect("report");
+    assert_eq!(report.chats, 1, "only the open chat is counted: {report:?}");
+    let inbox: Vec<_> = node.offline_messages().await.expect("inbox").iter().map(|m| m.id).collect();
+    assert_eq!(inbox, vec![kept]);
+    // Open ones are never forgotten, however old.
+    assert_eq!(node.forget_expired(later + 100 * retention).await.expect("pass"), Forgotten::default());
+    assert!(node.header(open).await.expect("read").is_some());
 }
 
 /// Not a benchmark (debug build, one machine), a guard: a message costs two scripts, whatever the chat holds.

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 
 use super::RedisStore;
-use crate::auth::User;
+use crate::auth::{unix_millis, User};
 use crate::chat::canned::{Canned, NewCanned};
 use crate::chat::hours::Schedule;
 use crate::chat::offline::{OfflineForm, OfflineMessage, OfflineStatus};
@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::limits::{Admission, Charge};
 use crate::protocol::{self, Position};
 use crate::redis_mode::chat::{keys as chat_keys, ChatRoomData};
-use crate::store::{ChatStore, Replay, Snapshot, MAX_OFFLINE_PAGE};
+use crate::store::{ChatStore, Forgotten, Replay, Snapshot, MAX_OFFLINE_PAGE};
 
 fn no_chat() -> Error {
     Error::not_found("No such chat.")
@@ -72,6 +72,10 @@ impl ChatStore for RedisStore {
 
     async fn sweep(&self) -> Result<()> {
         self.chat.sweep().await
+    }
+
+    async fn forget_expired(&self) -> Result<Forgotten> {
+        self.chat.forget_expired(unix_millis()).await
     }
 
     async fn chat(&self, chat: ChatId) -> Result<Chat> {

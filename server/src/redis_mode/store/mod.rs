@@ -32,7 +32,7 @@ use super::keys;
 use super::scripts::*;
 use super::state::Full;
 use crate::auth::User;
-use crate::config::Config;
+use crate::config::{Config, PresenceLeases};
 use crate::error::{Error, Result};
 use crate::hub::Hub;
 use crate::limits::Admission;
@@ -101,7 +101,15 @@ impl RedisStore {
         Ok(complete.then(|| Replay { seq, frames: entries.into_iter().map(|(_, f)| f).collect() }))
     }
 
-    pub fn new(redis: Redis, policy: Arc<Policy>, config: &Config, hub: Arc<Hub>, metrics: Arc<Metrics>) -> Self {
+    /// `leases`: the chat's presence leases, checked (`ChatConfig::presence`).
+    pub fn new(
+        redis: Redis,
+        policy: Arc<Policy>,
+        config: &Config,
+        leases: PresenceLeases,
+        hub: Arc<Hub>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let bounds = Bounds {
             history_len: config.history_len.max(1),
             personal_history_len: config.personal_history_len.max(1),
@@ -113,6 +121,7 @@ impl RedisStore {
             config.chat.consent(),
             crate::chat::hours::Schedule::default(),
             bounds,
+            leases,
             Arc::clone(&metrics),
         );
         RedisStore {

@@ -97,11 +97,10 @@ pub trait ChatStore: Send + Sync {
     /// `ChatPolicy::min_retention_ms`. A forgotten chat is `not_found` everywhere (its rooms, commands,
     /// transcript) and no longer counted in reports. Returns how many it forgot.
     ///
-    /// The default does nothing, for a store whose records expire by themselves (Redis: each ended chat's and
-    /// settled offline message's keys get an expiry of the retention when they end or settle).
-    async fn forget_expired(&self) -> Result<Forgotten> {
-        Ok(Forgotten::default())
-    }
+    /// A store may do part of it otherwise and this the rest (Redis: an ended chat's keys expire by
+    /// themselves; this takes its id out of the desk's indexes, and forgets settled offline messages), and may
+    /// forget a bounded number per call (the next call, a second later, goes on).
+    async fn forget_expired(&self) -> Result<Forgotten>;
 
     // --- Rooms ---
 
