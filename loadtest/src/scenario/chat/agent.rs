@@ -29,6 +29,8 @@ pub struct AgentEnd {
     pub released: u64,
     /// Times the agent's connection ended under it and it came back.
     pub reconnects: u64,
+    /// The run stopped while the agent was coming back.
+    away: bool,
     /// Where the agent's own stream `user:<sub>` stands, to rejoin it with `since`.
     own_epoch: Option<String>,
     own_seq: Option<u64>,
@@ -78,7 +80,11 @@ impl Agent {
         let result = self.work(session, &own, &mut chats, &mut end, &mut buf).await;
         buf.flush(&ctx.stats);
         // Whatever happened, what the agent saw of its chats counts in the reconciliation.
-        end.chats.extend(chats.into_values());
+        let away = result.is_err() || end.away;
+        end.chats.extend(chats.into_values().map(|mut side| {
+            side.away_at_end = away || side.rejoining;
+            side
+        }));
         if result.is_err() {
             ctx.stats.error("agent_failed");
         }
@@ -222,7 +228,10 @@ impl Agent {
                         ctx.stats.error(&code);
                         match self.come_back(own, chats, &mut flight, end, buf).await? {
                             Some(back) => session = back,
-                            None => break,
+                            None => {
+                                end.away = true;
+                                break;
+                            }
                         }
                     }
                 },

@@ -89,6 +89,7 @@ impl Citizen {
         let result = self.converse(session, &mut chat, &mut buf, &mut flight, &mut end).await;
         buf.flush(&ctx.stats);
         // Whatever happened, what the citizen saw of its chat counts in the reconciliation.
+        chat.away_at_end |= result.is_err();
         end.side = Some(chat);
         if result.is_err() {
             ctx.stats.error("citizen_failed");
@@ -245,7 +246,10 @@ impl Citizen {
                 }
             }
             flight.clear();
-            let Some(back) = self.come_back(chat, buf, flight, end).await? else { return Ok(()) };
+            let Some(back) = self.come_back(chat, buf, flight, end).await? else {
+                chat.away_at_end = true;
+                return Ok(());
+            };
             session = back;
             if stormed {
                 if let Some(at) = phases.storm {

@@ -13,9 +13,13 @@ pub struct Tally {
     pub assigned: u64,
     pub citizen_sent: u64,
     pub agent_sent: u64,
-    /// Acked messages the other side never saw.
+    /// Acked messages the other side never saw, though it was connected and caught up at the end.
     pub lost_to_agent: u64,
     pub lost_to_citizen: u64,
+    /// Acked messages the other side had not seen because the run ended while it was away (reconnecting after
+    /// a close): not offered to it yet, so not counted as lost; the server's stored chat still has them if its
+    /// rejoin would replay them (a real client's next rejoin does).
+    pub unseen_while_away: u64,
     /// Messages seen twice (the same `seq` in two events, or one `client_msg_id` under two seqs).
     pub duplicated: u64,
     /// Re-sends the server recognised (`duplicate: true`): the idempotency at work, not a fault.
@@ -53,8 +57,15 @@ pub fn reconcile(citizens: &[ChatSide], agents: &[ChatSide]) -> Tally {
             continue;
         };
         t.assigned += 1;
-        t.lost_to_agent += unseen(citizen, agent);
-        t.lost_to_citizen += unseen(agent, citizen);
+        let (to_agent, to_citizen) = (unseen(citizen, agent), unseen(agent, citizen));
+        match agent.away_at_end {
+            true => t.unseen_while_away += to_agent,
+            false => t.lost_to_agent += to_agent,
+        }
+        match citizen.away_at_end {
+            true => t.unseen_while_away += to_citizen,
+            false => t.lost_to_citizen += to_citizen,
+        }
     }
     t.agent_sent = agents.iter().map(|a| a.sent.len() as u64).sum();
     t
@@ -85,5 +96,15 @@ mod tests {
         let t = reconcile(&[citizen], &[agent]);
         assert_eq!((t.assigned, t.citizen_sent, t.agent_sent), (1, 2, 1));
         assert_eq!((t.lost_to_agent, t.lost_to_citizen, t.gaps), (1, 0, 0));
+    }
+
+    #[test]
+    fn a_message_unseen_by_a_side_that_was_away_at_the_end_is_not_called_lost() {
+        let mut citizen = ChatSide::new(1, Who::Citizen);
+        let mut agent = ChatSide::new(1, Who::Agent);
+        citizen.sent = vec![(2, "c0-1".into())];
+        agent.away_at_end = true;
+        let t = reconcile(&[citizen], &[agent]);
+        assert_eq!((t.lost(), t.unseen_while_away), (0, 1));
     }
 }

@@ -244,6 +244,12 @@ impl super::Scenario for Chat {
         );
         let lost = f("messages lost");
         report.check("no message lost", lost == 0.0, format!("{lost} lost"));
+        let away = f("messages unseen: receiver away at the end");
+        report.check(
+            "every receiver back and caught up at the end",
+            away == 0.0,
+            format!("{away} messages not yet offered to a side still reconnecting (raise --drain-secs)"),
+        );
         let duplicated = f("messages duplicated");
         report.check("no message duplicated", duplicated == 0.0, format!("{duplicated} duplicated"));
         let gaps = f("message seq gaps");
@@ -320,6 +326,7 @@ impl Chat {
         report.set("messages lost", n(t.lost()), "", Merge::Sum);
         report.set("messages lost (to agents)", n(t.lost_to_agent), "", Merge::Sum);
         report.set("messages lost (to citizens)", n(t.lost_to_citizen), "", Merge::Sum);
+        report.set("messages unseen: receiver away at the end", n(t.unseen_while_away), "", Merge::Sum);
         report.set("messages duplicated", n(t.duplicated), "", Merge::Sum);
         report.set("re-sends recognised (duplicate: true)", n(t.duplicate_acks), "", Merge::Sum);
         report.set("message seq gaps", n(t.gaps), "", Merge::Sum);

@@ -46,6 +46,9 @@ pub struct ChatSide {
     pub duplicate_acks: u64,
     /// The highest message `seq` from the other side this side has acknowledged with a receipt.
     pub receipted: u64,
+    /// The run ended while this side was away (its connection down, or its rejoin not yet answered): what it
+    /// had not seen by then was never offered to it, and the ledger says so apart from what was lost.
+    pub away_at_end: bool,
     written: u64,
 }
 
@@ -71,6 +74,7 @@ impl ChatSide {
             duplicates: 0,
             duplicate_acks: 0,
             receipted: 0,
+            away_at_end: false,
             written: 0,
         }
     }

@@ -108,10 +108,16 @@ impl Desk {
             citizen_away_shown: false,
         };
         self.open.insert(id, open);
+        let queue_was_empty = self.queues.get(lang).is_empty();
         routing::enqueue(self, id, lang, now);
         let mut work = Work::default();
         work.changes.extend([Change::Chat(id), Change::Open(id), Change::Queue(lang)]);
-        let work = self.finish(work, policy, now);
+        let mut work = self.finish(work, policy, now);
+        // Taken at once from an empty queue, the chat left the queue as it found it: the desk hears no `queue`
+        // event (at a busy desk that is a third of what every start sends to every agent).
+        if queue_was_empty && self.queues.get(lang).is_empty() {
+            work.changes.retain(|c| *c != Change::Queue(lang));
+        }
         let reply = Started { chat: id, position: self.position(id), estimate_ms: self.estimate(id, policy, now) };
         Ok((ChatState::new(chat), work.into_applied(reply)))
     }

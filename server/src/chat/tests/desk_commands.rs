@@ -377,3 +377,17 @@ fn only_agents_and_admins_work_the_desk() {
     assert_eq!(agent_state.languages.len(), 1);
     assert_eq!(refused(&mut w, status(agent("Amina"), Availability::Away, None)), ErrorCode::Conflict);
 }
+
+#[test]
+fn a_chat_taken_at_once_from_an_empty_queue_sends_the_desk_no_queue_change() {
+    let mut w = World::new();
+    let amina = agent("Amina");
+    w.available(&amina, &[ChatLang::Ar]);
+    w.start(&citizen(1), ChatLang::Ar).unwrap();
+    assert!(!w.changes.contains(&Change::Queue(ChatLang::Ar)), "{:?}", w.changes);
+    assert!(w.changes.contains(&Change::Open(1)) && w.changes.contains(&Change::Agent("g-amina".into())));
+    // One that has to wait changes the queue, and the desk hears it.
+    w.on_desk(|d, p, now| d.set_cap(&admin("Noor"), "g-amina", Some(1), p, now)).unwrap();
+    w.start(&citizen(2), ChatLang::Ar).unwrap();
+    assert!(w.changes.contains(&Change::Queue(ChatLang::Ar)), "{:?}", w.changes);
+}
