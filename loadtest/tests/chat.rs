@@ -4,40 +4,19 @@
 //! never a latency or a rate. The scenario sets the desk up over REST as an operator would: hours open around
 //! the clock, each agent's cap, the consent version from the start info.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+mod common;
 
-use majlis_loadtest::report::summary;
+use common::{options, Server};
 use majlis_loadtest::scenario::chat::Chat;
-use majlis_loadtest::{Common, Report};
-use majlis_server::{App, Config};
-use tokio::sync::oneshot;
+use majlis_loadtest::Report;
 
-const SECRET: &str = "loadtest-chat-smoke-secret";
-
-struct Server {
-    addr: SocketAddr,
-    _stop: oneshot::Sender<()>,
-}
-
+/// Both sides write twice a second: above a citizen's default 30 messages a minute.
 async fn server() -> Server {
-    let mut config = Config::defaults();
-    config.listen = "127.0.0.1:0".parse().expect("literal address");
-    config.jwt_secret = Some(SECRET.into());
-    config.max_connections_per_ip = 100_000;
-    config.commands_per_second = 1000;
-    config.commands_burst = 1000;
-    // Both sides write twice a second: above a citizen's default 30 a minute.
-    config.chat.messages_per_minute = 600;
-    config.chat.messages_burst = 100;
-    let listener = tokio::net::TcpListener::bind(config.listen).await.expect("bind port 0");
-    let addr = listener.local_addr().expect("local address");
-    let app = App::new(config, format!("http://{addr}")).expect("app");
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(majlis_server::run(listener, Arc::clone(&app), async move {
-        let _ = stopped.await;
-    }));
-    Server { addr, _stop: stop }
+    common::server(|config| {
+        config.chat.messages_per_minute = 600;
+        config.chat.messages_burst = 100;
+    })
+    .await
 }
 
 fn scenario(storm_at_secs: Option<f64>) -> Chat {
@@ -59,18 +38,11 @@ fn scenario(storm_at_secs: Option<f64>) -> Chat {
     }
 }
 
+/// A run measured for 3 s (the common options measure 2).
 async fn run(server: &Server, scenario: Chat) -> Report {
-    let mut common = Common::new(&format!("http://{}", server.addr), SECRET);
-    common.ramp_up_secs = 1.0;
+    let mut common = options(server);
     common.duration_secs = 3.0;
-    common.drain_secs = 3.0;
-    common.max_duration_secs = 30;
-    common.quiet = true;
-    let report = majlis_loadtest::run(common, scenario, &[]).await.expect("the run completes");
-    println!("{}", summary(&report));
-    assert!(report.all_checks_pass(), "a check failed:{}", summary(&report));
-    assert!(report.warnings.is_empty(), "warnings: {:?}", report.warnings);
-    report
+    common::run(common, scenario).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

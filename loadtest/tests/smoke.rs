@@ -2,63 +2,24 @@
 //! clients, so the harness never rots. These assert correctness only (nothing missing, no errors, exact
 //! counts), never a latency or a rate: they are not benchmarks.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+mod common;
 
-use majlis_loadtest::report::summary;
+use common::{options, run, Server, SECRET};
 use majlis_loadtest::scenario::broadcast::Broadcast;
 use majlis_loadtest::scenario::connections::Connections;
 use majlis_loadtest::scenario::reconnect::ReconnectStorm;
 use majlis_loadtest::scenario::votes::Votes;
-use majlis_loadtest::{Common, Report, Scenario};
-use majlis_server::{App, Config};
-use tokio::sync::oneshot;
+use majlis_loadtest::Report;
 
-const SECRET: &str = "loadtest-smoke-secret";
-
-/// A real server on 127.0.0.1:0 with limits raised for load (as the benchmarks run it); stops when dropped.
-struct Server {
-    addr: SocketAddr,
-    _stop: oneshot::Sender<()>,
-}
-
+/// A server whose question and vote limits are raised too, for the Q&A's scenarios.
 async fn server() -> Server {
-    let mut config = Config::defaults();
-    config.listen = "127.0.0.1:0".parse().expect("literal address");
-    config.jwt_secret = Some(SECRET.into());
-    config.max_connections_per_ip = 100_000;
-    config.questions_per_minute = 6000;
-    config.questions_burst = 100;
-    config.votes_per_second = 1000;
-    config.votes_burst = 1000;
-    config.commands_per_second = 1000;
-    config.commands_burst = 1000;
-    let listener = tokio::net::TcpListener::bind(config.listen).await.expect("bind port 0");
-    let addr = listener.local_addr().expect("local address");
-    let app = App::new(config, format!("http://{addr}")).expect("app");
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(majlis_server::run(listener, Arc::clone(&app), async move {
-        let _ = stopped.await;
-    }));
-    Server { addr, _stop: stop }
-}
-
-fn common(server: &Server) -> Common {
-    let mut common = Common::new(&format!("http://{}", server.addr), SECRET);
-    common.ramp_up_secs = 1.0;
-    common.duration_secs = 2.0;
-    common.drain_secs = 3.0;
-    common.max_duration_secs = 30;
-    common.quiet = true;
-    common
-}
-
-async fn run(common: Common, scenario: impl Scenario) -> Report {
-    let report = majlis_loadtest::run(common, scenario, &[]).await.expect("the run completes");
-    println!("{}", summary(&report));
-    assert!(report.all_checks_pass(), "a check failed:{}", summary(&report));
-    assert!(report.warnings.is_empty(), "warnings: {:?}", report.warnings);
-    report
+    common::server(|config| {
+        config.questions_per_minute = 6000;
+        config.questions_burst = 100;
+        config.votes_per_second = 1000;
+        config.votes_burst = 1000;
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,7 +36,7 @@ async fn broadcast_delivers_every_event_to_every_viewer() {
         held_every: 3,
         broadcast_id: None,
     };
-    let report = run(common(&server), scenario).await;
+    let report = run(options(&server), scenario).await;
     let events = report.figure("room events (final seq)") as u64;
     assert!(events >= 10, "too few events: {events}");
     // Setting the broadcast live was one event before any viewer joined.
@@ -91,7 +52,7 @@ async fn broadcast_delivers_every_event_to_every_viewer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_are_opened_and_held() {
     let server = server().await;
-    let report = run(common(&server), Connections { connections: 50, no_join: false, broadcast_id: None }).await;
+    let report = run(options(&server), Connections { connections: 50, no_join: false, broadcast_id: None }).await;
     assert_eq!(report.figure("connections held"), 50.0);
     assert_eq!(report.window.open, 50);
     assert_eq!(report.latency["connect"].count, 50);
@@ -100,7 +61,7 @@ async fn connections_are_opened_and_held() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconnect_storm_brings_every_viewer_back_without_a_gap() {
     let server = server().await;
-    let mut common = common(&server);
+    let mut common = options(&server);
     common.duration_secs = 3.0;
     let scenario = ReconnectStorm {
         viewers: 20,
@@ -123,7 +84,7 @@ async fn a_reconnect_storm_brings_every_viewer_back_without_a_gap() {
 async fn votes_on_one_question_add_up_exactly() {
     let server = server().await;
     let report = run(
-        common(&server),
+        options(&server),
         Votes { voters: 60, watchers: 3, spread_secs: 0.0, broadcast_id: None, question_id: None },
     )
     .await;

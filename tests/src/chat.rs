@@ -25,6 +25,30 @@ pub async fn chat_server(tweak: impl FnOnce(&mut majlis_server::Config)) -> Test
     server
 }
 
+/// A server whose agents hold one chat at a time (and whose rate limits are out of the way), so that while every
+/// agent has a chat, the next ones wait in the queue.
+pub async fn one_chat_per_agent() -> TestServer {
+    chat_server(|c| {
+        crate::generous(c);
+        c.chat.agent_cap = 1;
+    })
+    .await
+}
+
+/// On a [`one_chat_per_agent`] server: agent `name`, available for `lang`, and the citizen `citizen_name` whose
+/// chat routing gives them at once, so that the next chat in `lang` waits; the agent, the citizen, and the
+/// start's ack.
+pub async fn agent_with_a_chat(
+    server: &TestServer,
+    name: &str,
+    citizen_name: &str,
+    lang: &str,
+) -> (Client, Client, Value) {
+    let (agent, _) = agent(server, name, &[lang]).await;
+    let (citizen, _, started) = citizen_with_chat(server, citizen_name, lang).await;
+    (agent, citizen, started)
+}
+
 /// A connection signed in with `token`.
 pub async fn connect_as(server: &TestServer, token: &str) -> Client {
     let mut client = Client::connect(&server.ws_url()).await;

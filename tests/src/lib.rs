@@ -217,6 +217,13 @@ impl Client {
         Client { ws, pending: VecDeque::new(), next_id: 1 }
     }
 
+    /// A client connected to `url` and authenticated with `token`.
+    pub async fn authed(url: &str, token: &str) -> Self {
+        let mut client = Client::connect(url).await;
+        client.ok(json!({"type": "auth", "token": token})).await;
+        client
+    }
+
     /// A client whose socket buffers only a few kilobytes it has not read yet, so that when it stops reading,
     /// the server's writes to it block soon (instead of filling megabytes of kernel buffers first).
     pub async fn connect_tight(url: &str) -> Self {

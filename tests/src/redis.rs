@@ -1,7 +1,7 @@
 //! A private `redis-server` for one test: its own free port and temporary directory (never a shared instance),
 //! AOF with fsync on every write (so a restart loses nothing), killed when dropped. For failure drills it can be
 //! paused (SIGSTOP), killed (SIGKILL), and restarted from an older copy of its AOF, as after a machine crash
-//! that lost the last writes.
+//! that lost the last writes. [`NodeProcess`] is a Majlis node on it in a process of its own, to be killed.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use majlis_server::auth::{Role, TokenKeys, User};
 use tempfile::TempDir;
 
 const MISSING: &str = "redis-server not found on PATH: apt-get install redis-server";
@@ -239,4 +240,93 @@ impl Cluster {
         }
         watchers
     }
+}
+
+/// How a test binary tells the copy of itself it starts as a node (see [`NodeProcess`]) which Redis and port to use.
+const NODE_REDIS: &str = "MAJLIS_NODE_REDIS";
+const NODE_PORT: &str = "MAJLIS_NODE_PORT";
+
+/// The body of the `node_process` "test" that a binary using [`NodeProcess`] must have: a Majlis node (on the
+/// test [`SECRET`](crate::SECRET), with [`generous`](crate::generous) limits and then `tweak`) on the Redis and
+/// port its parent names; nothing when run as an ordinary test, without them.
+pub fn run_node_process(tweak: impl FnOnce(&mut majlis_server::Config)) {
+    let (Ok(redis), Ok(port)) = (std::env::var(NODE_REDIS), std::env::var(NODE_PORT)) else {
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let mut config = majlis_server::Config::defaults();
+        config.listen = format!("127.0.0.1:{port}").parse().expect("address");
+        config.jwt_secret = Some(crate::SECRET.into());
+        config.redis_url = Some(redis);
+        crate::generous(&mut config);
+        tweak(&mut config);
+        let listener = tokio::net::TcpListener::bind(config.listen).await.expect("bind");
+        let app = majlis_server::App::new(config, format!("http://127.0.0.1:{port}")).expect("app");
+        majlis_server::run(listener, app, std::future::pending()).await.expect("serve");
+    });
+}
+
+/// A node in its own process on `redis`, so that a test can kill it with SIGKILL as a crash would (and does when
+/// it is dropped). The process is the test binary run again as its `node_process` test (see [`run_node_process`]),
+/// so no other binary must be found.
+pub struct NodeProcess {
+    pub port: u16,
+    child: Child,
+}
+
+impl NodeProcess {
+    /// Starts the process; [`NodeProcess::wait_ready`] waits until it serves.
+    pub fn start(redis: &RedisServer) -> Self {
+        let port = free_port();
+        let child = Command::new(std::env::current_exe().expect("test binary"))
+            .args(["--exact", "node_process", "--nocapture", "--test-threads=1"])
+            .env(NODE_REDIS, redis.url())
+            .env(NODE_PORT, port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start a node process");
+        NodeProcess { port, child }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/ws", self.port)
+    }
+
+    /// Waits until `/readyz` says ready (the node answers and Redis answered it).
+    pub async fn wait_ready(&self) {
+        let deadline = Instant::now() + crate::WAIT;
+        let http = reqwest::Client::new();
+        loop {
+            let ready = http.get(self.url("/readyz")).send().await;
+            if ready.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "node on port {} never became ready", self.port);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Kills the process at once (SIGKILL: no shutdown, open connections just drop).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A token for `sub` that every [`NodeProcess`] accepts (it is signed with the test secret, as theirs is).
+pub fn node_token(role: Role, sub: &str, name: &str) -> String {
+    let user = User { sub: sub.into(), name: name.into(), role };
+    TokenKeys::new(crate::SECRET.as_bytes()).mint(&user, 3600).expect("mint").0
 }

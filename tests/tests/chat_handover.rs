@@ -123,13 +123,8 @@ async fn an_agent_gone_past_the_grace_period_loses_their_chats_to_the_front_of_t
 
 #[tokio::test]
 async fn an_agent_takes_a_waiting_chat_by_hand_within_their_languages_and_cap() {
-    let server = chat_server(|c| {
-        generous(c);
-        c.chat.agent_cap = 1;
-    })
-    .await;
-    let (mut amina, _) = agent(&server, "Amina", &["en"]).await;
-    let (_first, _, started) = citizen_with_chat(&server, "First", "en").await;
+    let server = one_chat_per_agent().await;
+    let (mut amina, _first, started) = agent_with_a_chat(&server, "Amina", "First", "en").await;
     let first = chat_id(&started);
     let (_second, _, started) = citizen_with_chat(&server, "Second", "en").await;
     let (_third, _, third) = citizen_with_chat(&server, "Third", "en").await;

@@ -82,13 +82,8 @@ async fn twenty_chats_four_agents_with_a_cap_of_three_nobody_over_the_cap_eight_
 
 #[tokio::test]
 async fn a_waiting_citizen_sees_their_position_and_estimate_move_and_may_leave_the_queue() {
-    let server = chat_server(|c| {
-        generous(c);
-        c.chat.agent_cap = 1;
-    })
-    .await;
-    let (mut amina, _) = agent(&server, "Amina", &["en"]).await;
-    let (_first, _, started) = citizen_with_chat(&server, "First", "en").await;
+    let server = one_chat_per_agent().await;
+    let (mut amina, _first, started) = agent_with_a_chat(&server, "Amina", "First", "en").await;
     let first = chat_id(&started);
     assert_eq!(started["position"], Value::Null);
     let (mut second, _, started) = citizen_with_chat(&server, "Second", "en").await;
@@ -129,13 +124,8 @@ async fn a_waiting_citizen_sees_their_position_and_estimate_move_and_may_leave_t
 
 #[tokio::test]
 async fn the_wait_estimate_follows_the_real_waits_of_the_language() {
-    let server = chat_server(|c| {
-        generous(c);
-        c.chat.agent_cap = 1;
-    })
-    .await;
-    let (mut amina, _) = agent(&server, "Amina", &["ar"]).await;
-    let (_a, _, started) = citizen_with_chat(&server, "A", "ar").await;
+    let server = one_chat_per_agent().await;
+    let (mut amina, _a, started) = agent_with_a_chat(&server, "Amina", "A", "ar").await;
     let first = chat_id(&started);
     let (_b, _, started) = citizen_with_chat(&server, "B", "ar").await;
     assert_eq!(started["estimate_ms"], 0, "the only wait so far was none");
@@ -153,11 +143,7 @@ async fn the_wait_estimate_follows_the_real_waits_of_the_language() {
 
 #[tokio::test]
 async fn a_new_chat_reaches_the_desk_live() {
-    let server = chat_server(|c| {
-        generous(c);
-        c.chat.agent_cap = 1;
-    })
-    .await;
+    let server = one_chat_per_agent().await;
     let (mut amina, _) = agent(&server, "Amina", &["en"]).await;
     let desk = amina.join("desk").await;
     assert_eq!(desk["data"]["queues"], json!({"ar": [], "en": []}));

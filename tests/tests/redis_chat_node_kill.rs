@@ -4,14 +4,9 @@
 //! The killed node is a separate process: this test binary runs itself again as `node_process` (a "test" that is
 //! a Majlis node when `MAJLIS_NODE_REDIS` is set, and does nothing otherwise).
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use majlis_server::auth::{Role, TokenKeys, User};
-use majlis_server::{App, Config};
-use majlis_tests::redis::RedisServer;
-use majlis_tests::{Client, TestServer, SECRET, WAIT};
+use majlis_server::auth::Role;
+use majlis_tests::redis::{node_token, run_node_process, NodeProcess, RedisServer};
+use majlis_tests::{Client, TestServer};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -21,82 +16,21 @@ const ALWAYS_OPEN: &str = r#"{"time_zone":"Asia/Bahrain","week":{"sun":[{"open":
 /// Not a test: the body of a node process (see the module docs).
 #[test]
 fn node_process() {
-    let (Ok(redis), Ok(port)) = (std::env::var("MAJLIS_NODE_REDIS"), std::env::var("MAJLIS_NODE_PORT")) else {
-        return;
-    };
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(async {
-        let mut config = Config::defaults();
-        config.listen = format!("127.0.0.1:{port}").parse().expect("address");
-        config.jwt_secret = Some(SECRET.into());
-        config.redis_url = Some(redis);
-        majlis_tests::generous(&mut config);
+    run_node_process(|config| {
         config.chat.messages_per_minute = 100_000;
         config.chat.messages_burst = 100_000;
-        let listener = tokio::net::TcpListener::bind(config.listen).await.expect("bind");
-        let app = App::new(config, format!("http://127.0.0.1:{port}")).expect("app");
-        majlis_server::run(listener, app, std::future::pending()).await.expect("serve");
     });
 }
 
-/// A node process, killed (SIGKILL) when dropped.
-struct Node {
-    port: u16,
-    child: Child,
-}
-
-impl Node {
-    fn start(redis: &RedisServer) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
-        let child = Command::new(std::env::current_exe().expect("test binary"))
-            .args(["--exact", "node_process", "--nocapture", "--test-threads=1"])
-            .env("MAJLIS_NODE_REDIS", redis.url())
-            .env("MAJLIS_NODE_PORT", port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start a node process");
-        Node { port, child }
-    }
-
-    async fn wait_ready(&self) {
-        let deadline = Instant::now() + WAIT;
-        let http = reqwest::Client::new();
-        loop {
-            let ready = http.get(format!("http://127.0.0.1:{}/readyz", self.port)).send().await;
-            if ready.is_ok_and(|r| r.status() == 200) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "node on port {} never became ready", self.port);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 async fn client(url: &str, role: Role, sub: &str) -> Client {
-    let user = User { sub: sub.into(), name: sub.into(), role };
-    let token = TokenKeys::new(SECRET.as_bytes()).mint(&user, 3600).expect("mint").0;
-    let mut c = Client::connect(url).await;
-    c.ok(json!({"type": "auth", "token": token})).await;
-    c
+    Client::authed(url, &node_token(role, sub, sub)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_killed_node_loses_no_acknowledged_message() {
     let redis = RedisServer::start();
     assert_eq!(redis.command(&["SET", "mj:{desk}:hours", ALWAYS_OPEN]).as_deref(), Some("+OK"));
-    let mut doomed = Node::start(&redis);
+    let mut doomed = NodeProcess::start(&redis);
     let url = redis.url();
     let survivor = TestServer::start_with(|c| {
         c.redis_url = Some(url);
@@ -106,7 +40,7 @@ async fn a_killed_node_loses_no_acknowledged_message() {
     })
     .await;
     doomed.wait_ready().await;
-    let doomed_ws = format!("ws://127.0.0.1:{}/ws", doomed.port);
+    let doomed_ws = doomed.ws_url();
 
     let mut agent = client(&survivor.ws_url(), Role::Agent, "g-amina").await;
     agent.join("user:g-amina").await;

@@ -5,104 +5,25 @@
 //! Majlis node when `MAJLIS_NODE_REDIS` is set, and does nothing otherwise), so no other binary must be found.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use majlis_server::auth::{Role, TokenKeys, User};
-use majlis_server::{App, Config};
-use majlis_tests::redis::RedisServer;
+use majlis_server::auth::Role;
+use majlis_tests::redis::{node_token, run_node_process, NodeProcess, RedisServer};
 use majlis_tests::{id_of, Client, WAIT};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
-const SECRET: &str = "node-kill-test-secret";
-
 /// Not a test: the body of a node process (see the module docs).
 #[test]
 fn node_process() {
-    let (Ok(redis), Ok(port)) = (std::env::var("MAJLIS_NODE_REDIS"), std::env::var("MAJLIS_NODE_PORT")) else {
-        return;
-    };
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(async {
-        let mut config = Config::defaults();
-        config.listen = format!("127.0.0.1:{port}").parse().expect("address");
-        config.jwt_secret = Some(SECRET.into());
-        config.redis_url = Some(redis);
-        majlis_tests::generous(&mut config);
-        let listener = tokio::net::TcpListener::bind(config.listen).await.expect("bind");
-        let app = App::new(config, format!("http://127.0.0.1:{port}")).expect("app");
-        majlis_server::run(listener, app, std::future::pending()).await.expect("serve");
-    });
-}
-
-/// A node process, killed (SIGKILL) when dropped.
-struct Node {
-    port: u16,
-    child: Child,
-}
-
-impl Node {
-    fn start(redis: &RedisServer) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
-        let child = Command::new(std::env::current_exe().expect("test binary"))
-            .args(["--exact", "node_process", "--nocapture", "--test-threads=1"])
-            .env("MAJLIS_NODE_REDIS", redis.url())
-            .env("MAJLIS_NODE_PORT", port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start a node process");
-        Node { port, child }
-    }
-
-    fn ws(&self) -> String {
-        format!("ws://127.0.0.1:{}/ws", self.port)
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    async fn wait_ready(&self) {
-        let deadline = Instant::now() + WAIT;
-        let http = reqwest::Client::new();
-        loop {
-            if let Ok(r) = http.get(self.url("/readyz")).send().await {
-                if r.status() == 200 {
-                    return;
-                }
-            }
-            assert!(Instant::now() < deadline, "node on port {} never became ready", self.port);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill();
-    }
+    run_node_process(|_| {});
 }
 
 fn token(role: Role, name: &str, n: usize) -> String {
-    let user = User { sub: format!("{name}-{n}"), name: name.into(), role };
-    TokenKeys::new(SECRET.as_bytes()).mint(&user, 3600).expect("mint").0
-}
-
-async fn client(url: &str, token: &str) -> Client {
-    let mut c = Client::connect(url).await;
-    c.ok(json!({"type": "auth", "token": token})).await;
-    c
+    node_token(role, &format!("{name}-{n}"), name)
 }
 
 /// What the writers got acknowledged: questions and, per question, the voters.
@@ -115,7 +36,7 @@ struct Acked {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_killed_node_loses_nothing_its_clients_resume_elsewhere() {
     let redis = RedisServer::start();
-    let mut nodes: Vec<Node> = (0..3).map(|_| Node::start(&redis)).collect();
+    let mut nodes: Vec<NodeProcess> = (0..3).map(|_| NodeProcess::start(&redis)).collect();
     for node in &nodes {
         node.wait_ready().await;
     }
@@ -131,13 +52,13 @@ async fn a_killed_node_loses_nothing_its_clients_resume_elsewhere() {
         .expect("broadcast");
     let b = id_of(&b);
     let room = format!("broadcast:{b}");
-    let survivors = [nodes[0].ws(), nodes[1].ws()];
+    let survivors = [nodes[0].ws_url(), nodes[1].ws_url()];
 
     // Followers on the victim (node 2) read the room throughout and must resume elsewhere.
     let (done_tx, done_rx) = watch::channel(None::<u64>);
     let mut followers = vec![];
     for n in 0..6 {
-        let mut c = client(&nodes[2].ws(), &token(Role::Citizen, "Follower", n)).await;
+        let mut c = Client::authed(&nodes[2].ws_url(), &token(Role::Citizen, "Follower", n)).await;
         let snapshot = c.join(&room).await;
         let start = (snapshot["epoch"].clone(), snapshot["seq"].as_u64().unwrap_or_default());
         let (token, survivors, room, done) =
@@ -149,7 +70,7 @@ async fn a_killed_node_loses_nothing_its_clients_resume_elsewhere() {
     let acked = Arc::new(Mutex::new(Acked::default()));
     let mut writers = vec![];
     for (n, node) in nodes.iter().enumerate() {
-        let (url, acked, survivors) = (node.ws(), Arc::clone(&acked), survivors.clone());
+        let (url, acked, survivors) = (node.ws_url(), Arc::clone(&acked), survivors.clone());
         writers.push(tokio::spawn(write(n, url, survivors, b, acked)));
     }
     // Mid-stream: once a fifth of the questions are in.
@@ -164,7 +85,7 @@ async fn a_killed_node_loses_nothing_its_clients_resume_elsewhere() {
     }
 
     // The final position, as any survivor sees it.
-    let mut checker = client(&survivors[0], &token(Role::Citizen, "Checker", 0)).await;
+    let mut checker = Client::authed(&survivors[0], &token(Role::Citizen, "Checker", 0)).await;
     let snapshot = checker.join(&room).await;
     let final_seq = snapshot["seq"].as_u64().expect("seq");
     done_tx.send(Some(final_seq)).expect("followers listen");
@@ -269,7 +190,7 @@ async fn follow(
             None => {
                 hops += 1;
                 assert!(hops < 5, "kept losing its node");
-                c = client(&survivors[hops % 2], &token).await;
+                c = Client::authed(&survivors[hops % 2], &token).await;
                 let ack = c.ok(json!({"type": "join", "room": room, "since": {"epoch": epoch, "seq": last}})).await;
                 assert_eq!(ack["recovered"], true, "resumed without recovery");
                 continue;

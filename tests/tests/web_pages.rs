@@ -700,3 +700,69 @@ async fn axe_core_finds_no_serious_problem_on_any_page_in_either_language() -> R
     assert_eq!(missing, json!([]), "keys missing in one language");
     Ok(())
 }
+
+/// A staff console, as its sign-in form sees it: whose tokens it takes, a role it refuses and the reason it gives,
+/// and how it names the staff role in English and in Arabic.
+struct Console {
+    path: &'static str,
+    staff: Role,
+    other: Role,
+    not_staff: &'static str,
+    role: [&'static str; 2],
+}
+
+/// `console` signed in through its form: a token the server does not know and one of a role the console is not
+/// for are refused with their reasons; the staff token is taken, the header says who is signed in (in the
+/// language chosen, too), and signing out forgets the token.
+async fn sign_in_by_the_form(browser: &std::sync::Arc<Browser>, server: &TestServer, console: Console) -> Result<()> {
+    let page = browser.new_page(1024, 800).await?;
+    open_in(&page, server, "en", console.path).await?;
+    let signin_shown = "!document.getElementById('signin').hidden";
+    page.wait_for(signin_shown, "the sign-in card").await?;
+    let refused = |reason: &str| format!("document.getElementById('signin-error').textContent === {}", js_str(reason));
+    let wrong = [
+        ("not-a-token".to_string(), "This token was not accepted."),
+        (server.token(console.other, "Other"), console.not_staff),
+    ];
+    for (token, reason) in wrong {
+        page.type_into("[data-testid=token-input]", &token).await?;
+        page.click("[data-testid=token-submit]").await?;
+        page.wait_for(&refused(reason), reason).await?;
+    }
+    page.type_into("[data-testid=token-input]", &server.token(console.staff, "Noor")).await?;
+    page.click("[data-testid=token-submit]").await?;
+    let whoami =
+        |text: &str| format!("document.querySelector('[data-testid=whoami]').textContent === {}", js_str(text));
+    page.wait_for(&whoami(&format!("Signed in as Noor ({})", console.role[0])), "who is signed in").await?;
+    connected(&page).await?;
+    page.click("[data-testid=lang-switch]").await?;
+    page.wait_for(&whoami(&format!("تم الدخول باسم Noor ({})", console.role[1])), "who is signed in, in Arabic")
+        .await?;
+    page.click("[data-testid=sign-out]").await?;
+    page.goto(&server.url(console.path)).await?;
+    page.wait_for(signin_shown, "the sign-in card again: the token is forgotten").await?;
+    assert!(page.exceptions().is_empty(), "uncaught exceptions on {}: {:?}", console.path, page.exceptions());
+    Ok(())
+}
+
+#[tokio::test]
+async fn both_staff_consoles_sign_in_by_the_form_refuse_a_wrong_token_or_role_and_sign_out() -> Result<()> {
+    let server = TestServer::start().await;
+    let browser = Browser::launch().await?;
+    let agent = Console {
+        path: "/agent.html",
+        staff: Role::Agent,
+        other: Role::Moderator,
+        not_staff: "This token is not an agent's or an administrator's. The moderator console is at /moderator.html.",
+        role: ["agent", "موظف"],
+    };
+    sign_in_by_the_form(&browser, &server, agent).await?;
+    let moderator = Console {
+        path: "/moderator.html",
+        staff: Role::Moderator,
+        other: Role::Agent,
+        not_staff: "This token does not belong to a moderator.",
+        role: ["moderator", "مشرف"],
+    };
+    sign_in_by_the_form(&browser, &server, moderator).await
+}

@@ -1,7 +1,8 @@
 // Agent console (agent.html): sign in with a staff token, then work the desk live: availability and languages,
 // the queue, several chats at once, the offline inbox, and for admins canned responses, hours, caps and the
 // report. Rooms: `desk`, my own `user:<sub>` (chats assigned to me or taken from me), and each chat's staff room.
-import { initPage, onLangChange, getLang, t, api, setText, showError, MajlisClient, MajlisError, bindConnStatus } from '../common.js';
+import { initPage, onLangChange, getLang, t, showError } from '../common.js';
+import { startStaffConsole, staffClient } from '../staff.js';
 import { createAnnouncer, toast, wireTabs } from '../ui.js';
 import { state, hooks, $, isAdmin, userRoom } from './state.js';
 import { applyDeskSnapshot, applyDeskEvent, renderDesk, renderStatus, renderQueue, renderChatList, wireStatus, heldChats } from './desk.js';
@@ -25,75 +26,20 @@ let selectTab = () => {};
 const opened = new Set(); // tabs shown at least once (loaded on first sight)
 
 // ---------------------------------------------------------------------------------------------------------
-// Sign-in
+// Rooms
 // ---------------------------------------------------------------------------------------------------------
 
-/** `majlis token --role agent` gives a token; a link `/agent.html#token=…` signs in (kept for this tab only). */
-function takeTokenFromUrl() {
-  const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
-  if (fromHash) {
-    sessionStorage.setItem(TOKEN_KEY, fromHash);
-    history.replaceState(null, '', location.pathname + location.search);
-  }
-  return sessionStorage.getItem(TOKEN_KEY);
-}
-
-async function signIn(token) {
-  showError($('signin-error'), null);
-  let user;
-  try {
-    user = await api('GET', '/api/me', { token });
-  } catch (err) {
-    return showSignIn(err.code === 'unauthorized' ? 'mod.tokenInvalid' : null, err);
-  }
-  if (!STAFF_ROLES.has(user.role)) return showSignIn('agent.notAgent');
-  sessionStorage.setItem(TOKEN_KEY, token);
-  state.token = token;
-  state.user = user;
-  $('signin').hidden = true;
-  $('console').hidden = false;
-  $('sign-out').hidden = false;
-  $('whoami').hidden = false;
+/** Signed in: the admin tabs for admins, the canned responses, then the desk's rooms. */
+async function onSignedIn() {
   for (const node of document.querySelectorAll('.admin-only')) node.hidden = !isAdmin();
-  renderWhoami();
   await loadCanned();
   startClient();
   renderDesk();
   renderPane();
-  return undefined;
 }
-
-function renderWhoami() {
-  if (state.user) setText($('whoami'), 'mod.signedIn', { name: state.user.name, role: t(`role.${state.user.role}`) });
-}
-
-function showSignIn(key, err) {
-  $('signin').hidden = false;
-  $('console').hidden = true;
-  const node = $('signin-error');
-  if (key) { node.hidden = false; setText(node, key); } else showError(node, err || null);
-  $('token-input').focus();
-}
-
-function signOut() {
-  sessionStorage.removeItem(TOKEN_KEY);
-  state.client?.close();
-  location.href = location.pathname;
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Rooms
-// ---------------------------------------------------------------------------------------------------------
 
 function startClient() {
-  const client = new MajlisClient({
-    getToken: async (force) => {
-      if (force) throw new MajlisError('unauthorized', 'token rejected');
-      return state.token;
-    },
-  });
-  state.client = client;
-  bindConnStatus(document.querySelector('[data-testid="conn-status"]'), client);
+  const client = staffClient(state);
   client.on('status', (s) => { state.conn = s; });
   client.on('snapshot', onSnapshot);
   client.on('event', onEvent);
@@ -102,8 +48,6 @@ function startClient() {
     const m = /^chat:(\d+):staff$/.exec(room);
     if (m) unfollow(Number(m[1])); else showError($('desk-error'), error);
   });
-  client.on('auth_failed', () => showSignIn('mod.tokenInvalid'));
-  window.majlis.client = client;
   client.join('desk');
   client.join(userRoom());
   client.connect();
@@ -179,12 +123,6 @@ function onTab(id) {
 }
 
 function wire() {
-  $('signin-form').addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    const token = $('token-input').value.trim();
-    if (token) signIn(token);
-  });
-  $('sign-out').addEventListener('click', signOut);
   selectTab = wireTabs($('console-tabs'), onTab);
   hooks.selectTab = (id) => { if ($(id)?.getAttribute('aria-selected') !== 'true') selectTab(id); };
   hooks.select = select;
@@ -204,7 +142,6 @@ function wire() {
   wireReport();
   opened.add('tab-chats');
   onLangChange(() => {
-    renderWhoami();
     renderDesk();
     renderPane();
     if (opened.has('tab-agents')) renderAgents();
@@ -215,5 +152,4 @@ function wire() {
 window.majlis = { state, client: null, getLang };
 initPage();
 wire();
-const token = takeTokenFromUrl();
-if (token) signIn(token); else showSignIn(null);
+startStaffConsole({ state, tokenKey: TOKEN_KEY, roles: STAFF_ROLES, notStaffKey: 'agent.notAgent', onSignedIn });

@@ -1,5 +1,6 @@
 // Moderator console: sign in, then run broadcasts and moderate their questions live (the queue first).
-import { initPage, onLangChange, getLang, t, api, setText, setCount, showError, localized, MajlisClient, MajlisError, bindConnStatus } from '../common.js';
+import { initPage, onLangChange, getLang, setCount, showError, localized } from '../common.js';
+import { startStaffConsole, staffClient } from '../staff.js';
 import { createAnnouncer } from '../ui.js';
 import { state, hooks, $, modRoom } from './state.js';
 import { renderQuestions, fillInfo, approveAllShown } from './questions.js';
@@ -22,71 +23,19 @@ const announcer = createAnnouncer({
 });
 
 // ---------------------------------------------------------------------------------------------------------
-// Sign-in
+// Signed in
 // ---------------------------------------------------------------------------------------------------------
 
-/** The server prints `/moderator.html#token=…`; keep the token for this tab only, and out of the address bar. */
-function takeTokenFromUrl() {
-  const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
-  if (fromHash) {
-    sessionStorage.setItem(TOKEN_KEY, fromHash);
-    history.replaceState(null, '', location.pathname + location.search);
-  }
-  return sessionStorage.getItem(TOKEN_KEY);
-}
-
-async function signIn(token) {
-  showError($('signin-error'), null);
-  let user;
-  try {
-    user = await api('GET', '/api/me', { token });
-  } catch (err) {
-    return showSignIn(err.code === 'unauthorized' ? 'mod.tokenInvalid' : null, err);
-  }
-  if (!STAFF_ROLES.has(user.role)) return showSignIn('mod.notStaff');
-  sessionStorage.setItem(TOKEN_KEY, token);
-  state.token = token;
-  state.user = user;
-  $('signin').hidden = true;
-  $('console').hidden = false;
-  $('sign-out').hidden = false;
-  $('whoami').hidden = false;
-  renderWhoami();
+/** Signed in: connect, list the broadcasts, and open the one the link names (`?b=<id>`). */
+async function onSignedIn() {
   startClient();
   await loadBroadcasts();
   const wanted = Number(new URLSearchParams(location.search).get('b'));
   if (wanted) openBroadcast(wanted);
-  return undefined;
-}
-
-function renderWhoami() {
-  if (state.user) setText($('whoami'), 'mod.signedIn', { name: state.user.name, role: t(`role.${state.user.role}`) });
-}
-
-function showSignIn(key, err) {
-  $('signin').hidden = false;
-  $('console').hidden = true;
-  const node = $('signin-error');
-  if (key) { node.hidden = false; setText(node, key); } else showError(node, err || null);
-  $('token-input').focus();
-}
-
-function signOut() {
-  sessionStorage.removeItem(TOKEN_KEY);
-  state.client?.close();
-  location.href = location.pathname;
 }
 
 function startClient() {
-  const client = new MajlisClient({
-    // Staff tokens cannot be refreshed from the page; a rejected token means signing in again.
-    getToken: async (force) => {
-      if (force) throw new MajlisError('unauthorized', 'token rejected');
-      return state.token;
-    },
-  });
-  state.client = client;
-  bindConnStatus(document.querySelector('[data-testid="conn-status"]'), client);
+  const client = staffClient(state);
   client.on('snapshot', onSnapshot);
   client.on('event', onEvent);
   client.on('presence', (f) => {
@@ -95,8 +44,6 @@ function startClient() {
     setCount($('open-participants'), 'bc.participants', f.participants);
   });
   client.on('join_error', ({ error }) => showError($('mq-error'), error));
-  client.on('auth_failed', () => showSignIn('mod.tokenInvalid'));
-  window.majlis.client = client;
   client.connect();
 }
 
@@ -171,12 +118,6 @@ async function pinnedCommand(type, extra = {}) {
 }
 
 function wire() {
-  $('signin-form').addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    const token = $('token-input').value.trim();
-    if (token) signIn(token);
-  });
-  $('sign-out').addEventListener('click', signOut);
   $('new-broadcast').addEventListener('click', openCreate);
   $('create-form').addEventListener('submit', createBroadcast);
   $('create-cancel').addEventListener('click', () => $('create-dialog').close());
@@ -197,7 +138,6 @@ function wire() {
   wireShortcuts();
   renderShareMenu();
   onLangChange(() => {
-    renderWhoami();
     renderBroadcastList();
     renderOpenHeader();
     renderShareMenu();
@@ -214,5 +154,4 @@ window.majlis = { state, client: null, getLang, localized };
 initPage();
 wire();
 renderQuestions();
-const token = takeTokenFromUrl();
-if (token) signIn(token); else showSignIn(null);
+startStaffConsole({ state, tokenKey: TOKEN_KEY, roles: STAFF_ROLES, notStaffKey: 'mod.notStaff', onSignedIn });
