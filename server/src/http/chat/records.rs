@@ -45,7 +45,8 @@ async fn report_of(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<ChatReport> {
     let params = Params::of(query, &["from", "to"])?;
-    let to = params.number("to")?.unwrap_or_else(unix_millis);
+    // By default up to now inclusive: what was created this very millisecond counts (the period is half-open).
+    let to = params.number("to")?.unwrap_or_else(|| unix_millis() + 1);
     let from = params.number("from")?.unwrap_or_else(|| to.saturating_sub(DEFAULT_PERIOD_MS));
     if from > to {
         return Err(Error::bad_request("The period must not end (\"to\") before it starts (\"from\")."));
