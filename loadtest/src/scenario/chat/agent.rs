@@ -277,6 +277,10 @@ impl Agent {
                 }
                 Pending::Join { chat } => {
                     if let Some(side) = chats.get_mut(&chat) {
+                        // `unavailable` is the server (or its Redis) saying "not now": join again, as a page does.
+                        if !ok && frame.code == "unavailable" {
+                            return vec![(side.join(side.rejoining), Pending::Join { chat })];
+                        }
                         side.rejoining = false;
                         side.ended |= !ok;
                     }

@@ -84,7 +84,19 @@ impl Citizen {
         let mut chat = ChatSide::new(chat, Who::Citizen);
         let mut buf = LatencyBuf::default();
         let mut flight = InFlight::default();
-        let receipt = self.join(&mut session, &mut chat, &mut buf, false).await?.and_then(|(_, r)| r);
+        let mut attempt = 0;
+        let receipt = loop {
+            if let Some((_, receipt)) = self.join(&mut session, &mut chat, &mut buf, false).await? {
+                break receipt;
+            }
+            let (base, max) = self.plan.backoff;
+            if !sleep_until(Instant::now() + backoff(attempt, base, max), &self.phases.stop).await {
+                chat.away_at_end = true;
+                end.side = Some(chat);
+                return Ok(end);
+            }
+            attempt += 1;
+        };
         self.receipt(&mut session, &mut flight, &chat, receipt).await?;
         let result = self.converse(session, &mut chat, &mut buf, &mut flight, &mut end).await;
         buf.flush(&ctx.stats);
@@ -138,7 +150,8 @@ impl Citizen {
             Reply::Ack(result) => Ok(Some((result["recovered"].as_bool().unwrap_or(false), receipt))),
             Reply::Error { code } => {
                 stats.error(&format!("join:{code}"));
-                if resume {
+                // A resume is retried by `come_back`; a first join only when the server says "not now".
+                if resume || code == "unavailable" {
                     return Ok(None);
                 }
                 bail!("join {}: {code}", chat.room)
