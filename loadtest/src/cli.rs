@@ -71,67 +71,67 @@ pub struct Common {
     pub jwt_secret: String,
 
     /// Seconds over which clients connect.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, env = "MAJLIS_LOADTEST_RAMP_UP_SECS", default_value_t = 5.0)]
     pub ramp_up_secs: f64,
 
     /// Seconds of the steady phase (the measured window) after the ramp-up.
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, env = "MAJLIS_LOADTEST_DURATION_SECS", default_value_t = 20.0)]
     pub duration_secs: f64,
 
     /// At most this many seconds after the steady phase for in-flight events to arrive before the final checks
     /// (the drain ends sooner once nothing has arrived for 1.5 s).
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, env = "MAJLIS_LOADTEST_DRAIN_SECS", default_value_t = 10.0)]
     pub drain_secs: f64,
 
     /// Hard bound on the whole run: every client stops by then, whatever happens.
-    #[arg(long, default_value_t = 120)]
+    #[arg(long, env = "MAJLIS_LOADTEST_MAX_DURATION_SECS", default_value_t = 120)]
     pub max_duration_secs: u64,
 
     /// Hard bound on the connections one run may open (all processes together).
-    #[arg(long, default_value_t = 60_000)]
+    #[arg(long, env = "MAJLIS_LOADTEST_MAX_CONNECTIONS", default_value_t = 60_000)]
     pub max_connections: u64,
 
     /// Generator processes: the binary re-executes itself this many times, each with a share of the clients
     /// (one process may hold about 19,000 connections here), and merges their reports.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, env = "MAJLIS_LOADTEST_PROCESSES", default_value_t = 1)]
     pub processes: u32,
 
     /// Runtime worker threads per process (default: the number of cores).
-    #[arg(long)]
+    #[arg(long, env = "MAJLIS_LOADTEST_THREADS")]
     pub threads: Option<usize>,
 
     /// A server process to sample (CPU time, resident memory) from /proc; repeat for several nodes.
-    #[arg(long = "server-pid")]
+    #[arg(long = "server-pid", env = "MAJLIS_LOADTEST_SERVER_PIDS")]
     pub server_pids: Vec<u32>,
 
     /// Write the full report as JSON here (includes the latency plot).
-    #[arg(long)]
+    #[arg(long, env = "MAJLIS_LOADTEST_JSON")]
     pub json: Option<PathBuf>,
 
     /// Write the latency plot (SVG) here.
-    #[arg(long)]
+    #[arg(long, env = "MAJLIS_LOADTEST_SVG")]
     pub svg: Option<PathBuf>,
 
     /// Spread client source addresses over 127.0.0.1 ..= 127.0.0.N (0: let the kernel choose). Lets one
     /// machine exceed one address's ephemeral ports and the server's per-address connection limit.
-    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u8).range(0..=254))]
+    #[arg(long, env = "MAJLIS_LOADTEST_SOURCE_ADDRESSES", default_value_t = 250, value_parser = clap::value_parser!(u8).range(0..=254))]
     pub source_addresses: u8,
 
     /// WebSocket handshakes in flight at once, per process.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, env = "MAJLIS_LOADTEST_CONNECT_CONCURRENCY", default_value_t = 256)]
     pub connect_concurrency: usize,
 
     /// Read buffer per client connection, in bytes (small keeps thousands of clients cheap); it grows for a
     /// larger frame, such as a big snapshot.
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, env = "MAJLIS_LOADTEST_READ_BUFFER_BYTES", default_value_t = 4096)]
     pub read_buffer_bytes: usize,
 
     /// Allow targets outside 127.0.0.0/8 and ::1. Never aim at a machine that isn't yours.
-    #[arg(long)]
+    #[arg(long, env = "MAJLIS_LOADTEST_ALLOW_NON_LOOPBACK")]
     pub allow_non_loopback: bool,
 
     /// No progress line.
-    #[arg(long)]
+    #[arg(long, env = "MAJLIS_LOADTEST_QUIET")]
     pub quiet: bool,
 
     /// (internal) Run as worker I of K: `I/K`.

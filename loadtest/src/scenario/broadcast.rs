@@ -22,39 +22,39 @@ use crate::viewer::{End, Measure, ViewState, Viewer};
 #[group(skip)]
 pub struct Broadcast {
     /// Viewers in the broadcast's public room.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, env = "MAJLIS_LOADTEST_VIEWERS", default_value_t = 100)]
     pub viewers: u64,
 
     /// Share of viewers that parse every event and measure its latency; the rest only check `seq`.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, env = "MAJLIS_LOADTEST_MEASURE_SHARE", default_value_t = 0.1)]
     pub measure_share: f64,
 
     /// Citizens who ask (separate connections, not in the room).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, env = "MAJLIS_LOADTEST_ASKERS", default_value_t = 10)]
     pub askers: u64,
 
     /// Questions per second, all askers together.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, env = "MAJLIS_LOADTEST_ASK_RATE", default_value_t = 5.0)]
     pub ask_rate: f64,
 
     /// Citizens who vote (separate connections, not in the room); each votes a question at most once.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, env = "MAJLIS_LOADTEST_VOTERS", default_value_t = 50)]
     pub voters: u64,
 
     /// Votes per second, all voters together.
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, env = "MAJLIS_LOADTEST_VOTE_RATE", default_value_t = 20.0)]
     pub vote_rate: f64,
 
     /// Moderator actions per second (in turn: approve a held question, pin, answer). 0: no moderator.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, env = "MAJLIS_LOADTEST_MODERATOR_RATE", default_value_t = 1.0)]
     pub moderator_rate: f64,
 
     /// Every Nth question contains a filtered word, so it waits for the moderator's approval. 0: none.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, env = "MAJLIS_LOADTEST_HELD_EVERY", default_value_t = 10)]
     pub held_every: u64,
 
     /// Use this live broadcast (without pre-moderation) instead of creating one.
-    #[arg(long)]
+    #[arg(long, env = "MAJLIS_LOADTEST_BROADCAST_ID")]
     pub broadcast_id: Option<u64>,
 }
 

@@ -20,15 +20,15 @@ use crate::ws::Session;
 #[group(skip)]
 pub struct Connections {
     /// Connections to open and hold (all processes together).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, env = "MAJLIS_LOADTEST_CONNECTIONS", default_value_t = 1000)]
     pub connections: u64,
 
     /// Only connect and authenticate; join no room.
-    #[arg(long)]
+    #[arg(long, env = "MAJLIS_LOADTEST_NO_JOIN")]
     pub no_join: bool,
 
     /// Join this broadcast's room instead of a new one.
-    #[arg(long)]
+    #[arg(long, env = "MAJLIS_LOADTEST_BROADCAST_ID")]
     pub broadcast_id: Option<u64>,
 }
 

@@ -23,35 +23,35 @@ use crate::ws::Session;
 #[group(skip)]
 pub struct ReconnectStorm {
     /// Viewers that drop and come back.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, env = "MAJLIS_LOADTEST_VIEWERS", default_value_t = 1000)]
     pub viewers: u64,
 
     /// Share of viewers that parse every event and time it (replayed events then show their delay too).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, env = "MAJLIS_LOADTEST_MEASURE_SHARE", default_value_t = 0.0)]
     pub measure_share: f64,
 
     /// Questions per second through the whole run, so that events flow while the viewers are away.
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, env = "MAJLIS_LOADTEST_EVENT_RATE", default_value_t = 20.0)]
     pub event_rate: f64,
 
     /// Citizens asking those questions.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, env = "MAJLIS_LOADTEST_ASKERS", default_value_t = 4)]
     pub askers: u64,
 
     /// Seconds into the steady phase at which every viewer drops (default: a third of it).
-    #[arg(long)]
+    #[arg(long, env = "MAJLIS_LOADTEST_STORM_AT_SECS")]
     pub storm_at_secs: Option<f64>,
 
     /// Backoff base: attempt n waits random(0, min(cap, base × 2^n)).
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, env = "MAJLIS_LOADTEST_BACKOFF_BASE_MS", default_value_t = 500)]
     pub backoff_base_ms: u64,
 
     /// Backoff cap.
-    #[arg(long, default_value_t = 30_000)]
+    #[arg(long, env = "MAJLIS_LOADTEST_BACKOFF_MAX_MS", default_value_t = 30_000)]
     pub backoff_max_ms: u64,
 
     /// Use this live broadcast instead of creating one.
-    #[arg(long)]
+    #[arg(long, env = "MAJLIS_LOADTEST_BROADCAST_ID")]
     pub broadcast_id: Option<u64>,
 }
 

@@ -23,23 +23,23 @@ use crate::ws::{Reply, Session};
 #[group(skip)]
 pub struct Votes {
     /// Citizens who each upvote the question once (not in the room).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, env = "MAJLIS_LOADTEST_VOTERS", default_value_t = 1000)]
     pub voters: u64,
 
     /// Citizens watching the room (each parses every event).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, env = "MAJLIS_LOADTEST_WATCHERS", default_value_t = 10)]
     pub watchers: u64,
 
     /// Spread the votes evenly over this many seconds from the start of the steady phase (0: all at once).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, env = "MAJLIS_LOADTEST_SPREAD_SECS", default_value_t = 0.0)]
     pub spread_secs: f64,
 
     /// Use this live broadcast instead of creating one.
-    #[arg(long)]
+    #[arg(long, env = "MAJLIS_LOADTEST_BROADCAST_ID")]
     pub broadcast_id: Option<u64>,
 
     /// Vote on this question instead of asking a new one.
-    #[arg(long)]
+    #[arg(long, env = "MAJLIS_LOADTEST_QUESTION_ID")]
     pub question_id: Option<u64>,
 }
 
