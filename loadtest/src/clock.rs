@@ -64,6 +64,25 @@ impl Schedule {
     }
 }
 
+/// The reconnect backoff a scenario's clients use (protocol.md §6), as options.
+#[derive(clap::Args, Debug, Clone, Copy, serde::Serialize)]
+pub struct Backoff {
+    /// Backoff base: reconnect attempt n waits random(0, min(cap, base × 2^n)).
+    #[arg(long = "backoff-base-ms", env = "MAJLIS_LOADTEST_BACKOFF_BASE_MS", default_value_t = 500)]
+    pub backoff_base_ms: u64,
+
+    /// Backoff cap.
+    #[arg(long = "backoff-max-ms", env = "MAJLIS_LOADTEST_BACKOFF_MAX_MS", default_value_t = 30_000)]
+    pub backoff_max_ms: u64,
+}
+
+impl Backoff {
+    /// The base and the cap.
+    pub fn durations(&self) -> (Duration, Duration) {
+        (Duration::from_millis(self.backoff_base_ms), Duration::from_millis(self.backoff_max_ms))
+    }
+}
+
 /// Full-jitter exponential backoff of protocol.md §6: a random wait in [0, min(max, base × 2^attempt)).
 pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
     let ceiling = base.saturating_mul(1u32 << attempt.min(20)).min(max);

@@ -32,8 +32,7 @@ fn scenario(storm_at_secs: Option<f64>) -> Chat {
         no_receipts: false,
         no_desk: false,
         storm_at_secs,
-        backoff_base_ms: 100,
-        backoff_max_ms: 1000,
+        backoff: majlis_loadtest::clock::Backoff { backoff_base_ms: 100, backoff_max_ms: 1000 },
         consent_version: None,
     }
 }

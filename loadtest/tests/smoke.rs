@@ -69,8 +69,7 @@ async fn a_reconnect_storm_brings_every_viewer_back_without_a_gap() {
         event_rate: 10.0,
         askers: 2,
         storm_at_secs: Some(1.0),
-        backoff_base_ms: 100,
-        backoff_max_ms: 1000,
+        backoff: majlis_loadtest::clock::Backoff { backoff_base_ms: 100, backoff_max_ms: 1000 },
         broadcast_id: None,
     };
     let report = run(common, scenario).await;

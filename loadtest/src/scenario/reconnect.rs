@@ -42,13 +42,9 @@ pub struct ReconnectStorm {
     #[arg(long, env = "MAJLIS_LOADTEST_STORM_AT_SECS")]
     pub storm_at_secs: Option<f64>,
 
-    /// Backoff base: attempt n waits random(0, min(cap, base × 2^n)).
-    #[arg(long, env = "MAJLIS_LOADTEST_BACKOFF_BASE_MS", default_value_t = 500)]
-    pub backoff_base_ms: u64,
-
-    /// Backoff cap.
-    #[arg(long, env = "MAJLIS_LOADTEST_BACKOFF_MAX_MS", default_value_t = 30_000)]
-    pub backoff_max_ms: u64,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub backoff: crate::clock::Backoff,
 
     /// Use this live broadcast instead of creating one.
     #[arg(long, env = "MAJLIS_LOADTEST_BROADCAST_ID")]
@@ -149,7 +145,7 @@ impl ReconnectStorm {
         let mut tasks = JoinSet::new();
         let share = ctx.shard.share(self.viewers);
         let count = share.end - share.start;
-        let backoff = (Duration::from_millis(self.backoff_base_ms), Duration::from_millis(self.backoff_max_ms));
+        let backoff = self.backoff.durations();
         for (n, i) in share.enumerate() {
             let slot = ctx.schedule.ramp_slot(n as u64, count);
             let measure = measures(i, self.measure_share).then(|| Measure::new(Arc::clone(&ctx.sends)));

@@ -85,13 +85,9 @@ pub struct Chat {
     #[arg(long, env = "MAJLIS_LOADTEST_STORM_AT_SECS")]
     pub storm_at_secs: Option<f64>,
 
-    /// Backoff base: reconnect attempt n waits random(0, min(cap, base × 2^n)).
-    #[arg(long, env = "MAJLIS_LOADTEST_BACKOFF_BASE_MS", default_value_t = 500)]
-    pub backoff_base_ms: u64,
-
-    /// Backoff cap.
-    #[arg(long, env = "MAJLIS_LOADTEST_BACKOFF_MAX_MS", default_value_t = 30_000)]
-    pub backoff_max_ms: u64,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub backoff: crate::clock::Backoff,
 
     /// The consent line's version the pre-chat form names (the server's --chat-consent-version); by default it
     /// is read from GET /api/chat/start-info.
@@ -155,7 +151,7 @@ impl Chat {
             receipts: !self.no_receipts,
             desk: !self.no_desk,
             cap: (!self.no_set_caps).then(|| self.cap()),
-            backoff: (Duration::from_millis(self.backoff_base_ms), Duration::from_millis(self.backoff_max_ms)),
+            backoff: self.backoff.durations(),
         }
     }
 }
