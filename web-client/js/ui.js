@@ -163,31 +163,39 @@ document.addEventListener('pointerdown', (ev) => {
 // ---------------------------------------------------------------------------------------------------------
 
 /**
- * A modal confirmation (a real <dialog>: focus stays inside, Escape cancels), resolving to true when
- * confirmed. Cancel has the focus first, so Enter never destroys by accident. Focus goes back where it was.
+ * Shows a modal <dialog> titled `title` (focus stays inside, Escape closes it) with `content` below the title,
+ * focuses `first`, and resolves once it closes, with what `answer()` says then. The dialog is removed and focus
+ * goes back where it was.
  */
-export function confirmDialog({ title, body, confirm, cancel = 'cancel', danger = false, testid = 'confirm-dialog', args }) {
+export function modalDialog({ title, args, content, first, testid, answer }) {
   return new Promise((resolve) => {
     const back = document.activeElement;
     const titleId = `dlg-${Math.random().toString(36).slice(2)}`;
-    const cancelBtn = el('button', { type: 'button', testid: 'confirm-cancel', i18n: cancel });
-    const okBtn = el('button', { type: 'button', class: danger ? 'danger' : 'primary', testid: 'confirm-ok', i18n: confirm });
     const dialog = el('dialog', { class: 'dialog', testid, attrs: { 'aria-labelledby': titleId } },
-      el('h2', { id: titleId, i18n: title, args }),
-      ...[].concat(body).map((key) => el('p', { i18n: key, args })),
-      el('div', { class: 'dialog-actions' }, cancelBtn, okBtn));
-    let answer = false;
-    cancelBtn.addEventListener('click', () => dialog.close());
-    okBtn.addEventListener('click', () => { answer = true; dialog.close(); });
+      el('h2', { id: titleId, i18n: title, args }), ...content);
     dialog.addEventListener('close', () => {
       dialog.remove();
       if (back?.isConnected) back.focus();
-      resolve(answer);
+      resolve(answer());
     });
     document.body.append(dialog);
     dialog.showModal();
-    cancelBtn.focus();
+    first().focus();
   });
+}
+
+/**
+ * A modal confirmation, resolving to true when confirmed. Cancel has the focus first, so Enter never destroys
+ * by accident.
+ */
+export function confirmDialog({ title, body, confirm, cancel = 'cancel', danger = false, testid = 'confirm-dialog', args }) {
+  const cancelBtn = el('button', { type: 'button', testid: 'confirm-cancel', i18n: cancel });
+  const okBtn = el('button', { type: 'button', class: danger ? 'danger' : 'primary', testid: 'confirm-ok', i18n: confirm });
+  let confirmed = false;
+  cancelBtn.addEventListener('click', () => cancelBtn.closest('dialog').close());
+  okBtn.addEventListener('click', () => { confirmed = true; okBtn.closest('dialog').close(); });
+  const content = [...[].concat(body).map((key) => el('p', { i18n: key, args })), el('div', { class: 'dialog-actions' }, cancelBtn, okBtn)];
+  return modalDialog({ title, args, content, first: () => cancelBtn, testid, answer: () => confirmed });
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 // A chat's actions: transfer to another agent or back to the queue (each with an optional note, in a dialog),
 // end (confirmed), and closing an ended chat's tab. The chat's agent and supervisors may; the server decides.
 import { t, el, showError } from '../common.js';
-import { confirmDialog, menuButton } from '../ui.js';
+import { confirmDialog, menuButton, modalDialog } from '../ui.js';
 import { state, $, isAdmin } from './state.js';
 import { unfollow } from './chats.js';
 
@@ -44,25 +44,14 @@ async function endChat(id) {
 
 /** A modal form: a title, the fields, and Cancel / confirm; resolves with the form, or null when cancelled. */
 function formDialog({ title, fields, confirm, testid }) {
-  return new Promise((resolve) => {
-    const back = document.activeElement;
-    const titleId = `dlg-${Math.random().toString(36).slice(2)}`;
-    const cancel = el('button', { type: 'button', testid: 'dialog-cancel', i18n: 'cancel' });
-    const ok = el('button', { type: 'submit', class: 'primary', testid: 'dialog-ok', i18n: confirm });
-    const form = el('form', { method: 'dialog', novalidate: true }, ...fields, el('div', { class: 'dialog-actions' }, cancel, ok));
-    const dialog = el('dialog', { class: 'dialog', testid, attrs: { 'aria-labelledby': titleId } }, el('h2', { id: titleId, i18n: title }), form);
-    let answer = null;
-    cancel.addEventListener('click', () => dialog.close());
-    form.addEventListener('submit', (ev) => { ev.preventDefault(); answer = form; dialog.close(); });
-    dialog.addEventListener('close', () => {
-      dialog.remove();
-      if (back?.isConnected) back.focus();
-      resolve(answer);
-    });
-    document.body.append(dialog);
-    dialog.showModal();
-    (form.querySelector('select, textarea, input') || cancel).focus();
-  });
+  const cancel = el('button', { type: 'button', testid: 'dialog-cancel', i18n: 'cancel' });
+  const ok = el('button', { type: 'submit', class: 'primary', testid: 'dialog-ok', i18n: confirm });
+  const form = el('form', { method: 'dialog', novalidate: true }, ...fields, el('div', { class: 'dialog-actions' }, cancel, ok));
+  let submitted = null;
+  cancel.addEventListener('click', () => form.closest('dialog').close());
+  form.addEventListener('submit', (ev) => { ev.preventDefault(); submitted = form; form.closest('dialog').close(); });
+  const first = () => form.querySelector('select, textarea, input') || cancel;
+  return modalDialog({ title, content: [form], first, testid, answer: () => submitted });
 }
 
 function noteField() {
