@@ -703,6 +703,8 @@ async fn an_admin_sets_canned_responses_hours_and_caps_from_the_console() -> Res
     console.type_into("[data-testid=hours-fri]", "").await?;
     console.type_into("[data-testid=hours-sat]", "08:00-12:00, 16:00-20:00").await?;
     console.type_into("[data-testid=hours-holidays]", "2026-12-16\n2026-12-17").await?;
+    // The canned response's "Saved" toast may still be showing: clear it so the next one is the hours'.
+    console.eval("document.querySelectorAll('[data-testid=toast]').forEach((n) => n.remove())").await?;
     console.click("[data-testid=hours-save]").await?;
     console.wait_for("document.querySelector('[data-testid=toast]')", "saved").await?;
     let (_, hours) = server.get_json("/api/chat/hours", None).await;
