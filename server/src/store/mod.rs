@@ -11,6 +11,7 @@ mod chat;
 mod log;
 mod memory;
 mod personal;
+mod shared_read;
 
 use async_trait::async_trait;
 use axum::extract::ws::Utf8Bytes;
@@ -18,6 +19,7 @@ use axum::extract::ws::Utf8Bytes;
 pub use chat::{ChatStore, Forgotten, MemoryChat, MAX_OFFLINE_PAGE};
 pub use memory::MemoryStore;
 pub use personal::MemoryPersonal;
+pub use shared_read::SharedRead;
 
 use crate::auth::User;
 use crate::error::Result;
@@ -28,6 +30,7 @@ use crate::qa::stats::{FaqGroup, Stats};
 use crate::qa::{Broadcast, BroadcastId, BroadcastPatch, NewBroadcast, QaCommand, QaReply, Question};
 
 /// A room's state encoded for one viewer, and the position it reflects.
+#[derive(Clone)]
 pub struct Snapshot {
     pub epoch: String,
     pub seq: u64,

@@ -94,9 +94,13 @@ impl ChatStore for RedisStore {
                 Ok(Snapshot { epoch: read.epoch, seq: read.seq, frame })
             }
             ChatRoom::Desk => {
-                let read = self.chat.desk_snapshot().await?;
-                let frame = protocol::chat::desk_snapshot(&key, &read.epoch, read.seq, &read.data);
-                Ok(Snapshot { epoch: read.epoch, seq: read.seq, frame })
+                self.desk_snapshot
+                    .get(|| async {
+                        let read = self.chat.desk_snapshot().await?;
+                        let frame = protocol::chat::desk_snapshot(&key, &read.epoch, read.seq, &read.data);
+                        Ok(Snapshot { epoch: read.epoch, seq: read.seq, frame })
+                    })
+                    .await
             }
             ChatRoom::User(_) => Err(Error::internal("the personal stream's snapshot is not the chat's")),
         }

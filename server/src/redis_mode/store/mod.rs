@@ -42,7 +42,7 @@ use crate::qa::rooms::{self, Audience, RoomRef};
 use crate::qa::rules::Policy;
 use crate::qa::stats::{self, FaqGroup, Stats};
 use crate::qa::{Broadcast, BroadcastId, BroadcastPatch, NewBroadcast, QaCommand, QaReply, Question};
-use crate::store::{Backend, PersonalStore, QaStore, Replay, Snapshot};
+use crate::store::{Backend, PersonalStore, QaStore, Replay, SharedRead, Snapshot};
 use admission::Attempt;
 
 /// How often a change is recomputed when other nodes keep changing the same state under it.
@@ -71,6 +71,8 @@ pub struct RedisStore {
     vote_events_per_flush: usize,
     /// Broadcasts this node took votes for since its last flush.
     dirty: DashSet<BroadcastId>,
+    /// The `desk` room's snapshot is the same for every member of staff: joins at once share one read.
+    desk_snapshot: SharedRead<Snapshot>,
 }
 
 impl RedisStore {
@@ -140,6 +142,7 @@ impl RedisStore {
             coalesce_votes: config.vote_flush_ms > 0,
             vote_events_per_flush: config.vote_events_per_flush.max(1),
             dirty: DashSet::new(),
+            desk_snapshot: SharedRead::default(),
         }
     }
 
