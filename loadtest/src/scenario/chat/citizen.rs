@@ -147,7 +147,10 @@ impl Citizen {
             })
             .await?;
         match reply {
-            Reply::Ack(result) => Ok(Some((result["recovered"].as_bool().unwrap_or(false), receipt))),
+            Reply::Ack(result) => {
+                chat.recovered_last = result["recovered"].as_bool().unwrap_or(false);
+                Ok(Some((chat.recovered_last, receipt)))
+            }
             Reply::Error { code } => {
                 stats.error(&format!("join:{code}"));
                 // A resume is retried by `come_back`; a first join only when the server says "not now".

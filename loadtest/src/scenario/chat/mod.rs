@@ -310,6 +310,7 @@ impl Chat {
             staff.extend(end.chats);
         }
         let t = ledger::reconcile(&sides, &staff);
+        report.warnings.extend(t.described.iter().map(|chat| format!("lost to its citizen: {chat}")));
         ctx.stats.missing.fetch_add(t.events_missing, Relaxed);
         ctx.stats.duplicates.fetch_add(t.events_duplicated, Relaxed);
         let n = |v: u64| v as f64;

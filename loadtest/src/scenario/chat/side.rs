@@ -49,6 +49,10 @@ pub struct ChatSide {
     /// The run ended while this side was away (its connection down, or its rejoin not yet answered): what it
     /// had not seen by then was never offered to it, and the ledger says so apart from what was lost.
     pub away_at_end: bool,
+    /// Snapshots of the room taken (the first join's, and each rejoin the server could not replay).
+    pub snapshots: u32,
+    /// The last join's ack said `recovered`: the gap was replayed rather than a snapshot sent.
+    pub recovered_last: bool,
     written: u64,
 }
 
@@ -75,6 +79,8 @@ impl ChatSide {
             duplicate_acks: 0,
             receipted: 0,
             away_at_end: false,
+            snapshots: 0,
+            recovered_last: false,
             written: 0,
         }
     }
@@ -124,6 +130,7 @@ impl ChatSide {
         let now = now_micros();
         match frame.r#type.as_str() {
             "snapshot" => {
+                self.snapshots += 1;
                 if let Some(seq) = frame.seq {
                     self.events.reset(seq);
                 }
