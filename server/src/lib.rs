@@ -47,6 +47,9 @@ use tracing::{info, warn};
 pub use app::App;
 pub use config::Config;
 
+/// How long background tasks get to finish their current pass once shutdown has drained the connections.
+const BACKGROUND_STOP: Duration = Duration::from_secs(3);
+
 /// Serves `app` on `listener` until `shutdown` resolves, then drains: stop accepting, tell every client
 /// `server_shutdown`, wait up to `shutdown_grace_secs` for connections to close.
 pub async fn run(
@@ -88,7 +91,13 @@ pub async fn run(
         warn!(open = app.connections.len(), "shutdown grace elapsed; dropping remaining connections");
     }
     background.cancel();
-    let _ = tokio::join!(presence, eviction, votes, chat_sweep);
+    // A background pass may be inside a call to a Redis that went away, retrying: it must neither hold the
+    // process up nor live on to act against whatever Redis comes up next, so it gets a bounded time and is then
+    // dropped with the runtime.
+    let background_tasks = async { tokio::join!(presence, eviction, votes, chat_sweep) };
+    if tokio::time::timeout(BACKGROUND_STOP, background_tasks).await.is_err() {
+        warn!("background tasks were still busy after shutdown; dropping them");
+    }
     info!("stopped");
     Ok(())
 }

@@ -79,7 +79,11 @@ fn serve(config: Config) -> anyhow::Result<()> {
     if config.worker_threads > 0 {
         runtime.worker_threads(config.worker_threads);
     }
-    runtime.build().context("starting the async runtime")?.block_on(run(config))
+    let runtime = runtime.build().context("starting the async runtime")?;
+    let served = runtime.block_on(run(config));
+    // Whatever is still running after the drain (a task stuck on an unreachable Redis) is dropped, not waited for.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    served
 }
 
 async fn run(mut config: Config) -> anyhow::Result<()> {

@@ -294,3 +294,22 @@ async fn a_node_started_before_redis_becomes_ready_when_redis_is_up() {
     let snapshot = node.citizen("Early").await.join(&format!("broadcast:{b}")).await;
     assert_eq!(snapshot["seq"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_whose_redis_went_away_still_stops_within_its_grace() {
+    let mut redis = majlis_tests::redis::RedisServer::start();
+    let url = redis.url();
+    let node = TestServer::start_with(|c| {
+        c.redis_url = Some(url);
+        c.shutdown_grace_secs = 1;
+    })
+    .await;
+    let mut agent = node.client(Role::Agent, "Agent on duty").await;
+    agent.join("desk").await;
+    redis.kill();
+    // A background pass retrying against the missing Redis must neither hold the process up nor outlive it
+    // (one did, and came back to life a minute later against the next Redis on that port).
+    let stopping = Instant::now();
+    node.shutdown().await;
+    assert!(stopping.elapsed() < Duration::from_secs(8), "stopped after {:?}", stopping.elapsed());
+}
