@@ -71,6 +71,39 @@ async fn only_the_chats_agent_and_supervisors_see_its_staff_room_and_supervisors
 }
 
 #[tokio::test]
+async fn only_the_chats_citizen_and_agent_type_in_it_and_nobody_once_it_ended() {
+    let server = one_chat_per_agent().await;
+    let (mut amina, mut fatima, started) = agent_with_a_chat(&server, "Amina", "Fatima", "en").await;
+    let chat = chat_id(&started);
+    let typing = json!({"type": "chat_typing", "chat": chat, "typing": true});
+    for (mut who, code, why) in [
+        (server.client(Role::Agent, "Omar").await, "forbidden", "an agent who does not hold it"),
+        (server.client(Role::Admin, "Supervisor").await, "forbidden", "a supervisor"),
+        (server.moderator().await, "forbidden", "a moderator"),
+        (server.citizen("Ali").await, "forbidden", "another citizen"),
+    ] {
+        let refused = who.refused(typing.clone()).await;
+        assert_eq!(refused.code, code, "{why}: {:?}", refused.frame);
+    }
+    let refused = fatima.refused(json!({"type": "chat_typing", "chat": 999_999, "typing": true})).await;
+    assert_eq!(refused.code, "not_found");
+
+    // The next chat waits (Amina holds her one chat): its citizen may type, no agent may.
+    let (mut ali, _, waiting) = citizen_with_chat(&server, "Ali", "en").await;
+    let queued = chat_id(&waiting);
+    ali.ok(json!({"type": "chat_typing", "chat": queued, "typing": true})).await;
+    let refused = amina.refused(json!({"type": "chat_typing", "chat": queued, "typing": true})).await;
+    assert_eq!(refused.code, "forbidden", "not hers: {:?}", refused.frame);
+
+    amina.ok(typing.clone()).await;
+    fatima.ok(json!({"type": "chat_end", "chat": chat})).await;
+    for who in [&mut amina, &mut fatima] {
+        let refused = who.refused(json!({"type": "chat_typing", "chat": chat, "typing": false})).await;
+        assert_eq!(refused.code, "conflict", "ended: {:?}", refused.frame);
+    }
+}
+
+#[tokio::test]
 async fn signing_in_as_someone_else_leaves_the_chat_rooms_of_the_first() {
     let server = chat_server(generous).await;
     let (_amina, _) = agent(&server, "Amina", &["en"]).await;

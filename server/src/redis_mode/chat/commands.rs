@@ -1,6 +1,6 @@
-//! Commands on one chat (send, note, typing, receipts, tags, rating): load its header and the one index entry
-//! a retry may name, run the rules, commit the header and what was added with the header's version. The hot
-//! path: it never touches the desk nor reads the chat's other messages.
+//! Commands on one chat (send, note, receipts, tags, rating): load its header and the one index entry a retry
+//! may name, run the rules, commit the header and what was added with the header's version. The hot path: it
+//! never touches the desk nor reads the chat's other messages. Typing has a script of its own (`typing`).
 
 use std::collections::BTreeMap;
 
@@ -28,6 +28,9 @@ impl RedisChat {
         command: ChatCommand,
         admit: &(dyn Fn() -> Result<()> + Send + Sync),
     ) -> Result<ChatReply> {
+        if let ChatCommand::Typing { typing } = command {
+            return self.typing(id, actor, typing).await;
+        }
         let poster = match &command {
             ChatCommand::Send { client_msg_id: Some(cmid), .. }
             | ChatCommand::Note { client_msg_id: Some(cmid), .. } => Some((actor.sub.as_str(), cmid.as_str())),

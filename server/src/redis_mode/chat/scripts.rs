@@ -203,12 +203,42 @@ redis.call('SET', ARGV[2], ARGV[3])
 return 1
 "#;
 
-/// Publishes an unsequenced frame (typing) to rooms' channels, stamped like an event's (see `EMIT`) but never
-/// stored. ARGV: generation, publish command, then channel, frame pairs.
+/// Publishes the channel, frame pairs of ARGV from `from` on: unsequenced frames (typing), stamped like an
+/// event's (see `EMIT`) but never stored.
+const PUBLISH_PAIRS: &str = r#"
+local function publish_pairs(cmd, from)
+  local t = redis.call('TIME')
+  local stamp = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000)) .. ' ' .. GEN .. ' '
+  for i = from, #ARGV, 2 do redis.call(cmd, ARGV[i], stamp .. ARGV[i + 1]) end
+end
+"#;
+
+/// Publishes unsequenced frames. ARGV: generation, publish command, then channel, frame pairs.
 const EPHEMERAL: &str = r#"
-local t = redis.call('TIME')
-local stamp = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000)) .. ' ' .. GEN .. ' '
-for i = 3, #ARGV, 2 do redis.call(ARGV[2], ARGV[i], stamp .. ARGV[i + 1]) end
+publish_pairs(ARGV[2], 3)
+return 1
+"#;
+
+/// A typing indicator: publishes the frames if ARGV[3] may type in the chat as side ARGV[4] (`a` its agent,
+/// `c` its citizen, `n` nobody: only the refusal is wanted) — the chat has not ended, and an agent's is not
+/// waiting, as `typing_side` has it. Returns 1; false if there is no such chat; the header if refused (the
+/// rules in Rust then say why, see `typing`). ARGV: generation, chat prefix, sub, side, publish command, then
+/// channel, frame pairs.
+const TYPING: &str = r#"
+local hdr = redis.call('GET', ARGV[2] .. ':hdr')
+if not hdr then return false end
+local c = cjson.decode(hdr)
+local side, sub = ARGV[4], ARGV[3]
+local ok = c.status ~= 'ended'
+if side == 'a' then
+  ok = ok and c.status ~= 'waiting' and type(c.agent) == 'table' and c.agent.sub == sub
+elseif side == 'c' then
+  ok = ok and type(c.citizen) == 'table' and c.citizen.sub == sub
+else
+  ok = false
+end
+if not ok then return hdr end
+publish_pairs(ARGV[5], 6)
 return 1
 "#;
 
@@ -319,7 +349,8 @@ pub static LOAD_OPEN_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(LOAD_OPE
 pub static LOAD_SET_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(LOAD_SET));
 pub static LOAD_OFFLINE_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(LOAD_OFFLINE));
 pub static SET_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(SET));
-pub static EPHEMERAL_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(EPHEMERAL));
+pub static EPHEMERAL_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(&format!("{PUBLISH_PAIRS}{EPHEMERAL}")));
+pub static TYPING_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(&format!("{PUBLISH_PAIRS}{TYPING}")));
 pub static CONNECTIONS_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{LIVE}{CONNECTIONS}")));
 pub static LEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{LIVE}{LEASE}")));
 pub static REAP_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{LIVE}{REAP}")));
