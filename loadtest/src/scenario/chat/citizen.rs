@@ -149,6 +149,7 @@ impl Citizen {
         match reply {
             Reply::Ack(result) => {
                 chat.recovered_last = result["recovered"].as_bool().unwrap_or(false);
+                chat.rejoins += u32::from(resume);
                 Ok(Some((chat.recovered_last, receipt)))
             }
             Reply::Error { code } => {

@@ -107,8 +107,8 @@ fn describe(citizen: &ChatSide, staff: &[&ChatSide], lost: &[u64]) -> String {
     let shown: Vec<String> = lost.iter().take(8).map(u64::to_string).collect();
     format!(
         "chat {}: {} agent message(s) never seen by its citizen (seqs {}{}); the citizen saw message seqs up to \
-         {} and room events up to {:?}, took {} snapshot(s), last joined by {}, has {} send(s) of its own never \
-         acked; {} agent side(s)",
+         {} and room events up to {:?}, took {} snapshot(s), rejoined {} time(s), last joined by {}, has {} \
+         send(s) of its own never acked, ends {}; {} agent side(s)",
         citizen.chat,
         lost.len(),
         shown.join(", "),
@@ -116,8 +116,14 @@ fn describe(citizen: &ChatSide, staff: &[&ChatSide], lost: &[u64]) -> String {
         citizen.seen.last().copied().unwrap_or(0),
         citizen.events.last,
         citizen.snapshots,
+        citizen.rejoins,
         if citizen.recovered_last { "a replay" } else { "a snapshot" },
         citizen.unacked.len(),
+        match (citizen.ended, citizen.active) {
+            (true, _) => "ended",
+            (false, true) => "active",
+            (false, false) => "waiting as far as it knows",
+        },
         staff.len(),
     )
 }

@@ -53,6 +53,8 @@ pub struct ChatSide {
     pub snapshots: u32,
     /// The last join's ack said `recovered`: the gap was replayed rather than a snapshot sent.
     pub recovered_last: bool,
+    /// Joins after a reconnect that the server acked.
+    pub rejoins: u32,
     written: u64,
 }
 
@@ -81,6 +83,7 @@ impl ChatSide {
             away_at_end: false,
             snapshots: 0,
             recovered_last: false,
+            rejoins: 0,
             written: 0,
         }
     }
