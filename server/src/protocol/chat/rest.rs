@@ -11,7 +11,8 @@ use crate::chat::policy::ConsentLine;
 use crate::chat::rooms::{LangInfo, StartInfo, Unavailable};
 use crate::chat::{OfflineId, PerLang};
 
-/// `GET /api/chat/start-info`. Without a token `my_chats` and `may_start` are `null`.
+/// `GET /api/chat/start-info`. Without a valid token (an expired or bad one counts as none) `my_chats` and
+/// `may_start` are `null`.
 #[derive(Serialize)]
 pub struct StartInfoView<'a> {
     open: bool,
