@@ -204,6 +204,12 @@ pub fn route(changes: &[Change], scope: &Scope<'_>) -> Vec<Routed> {
     out
 }
 
+/// Where a chat's receipts go: both of its rooms (a store that raises them without the rest of the chat at hand
+/// routes them by this).
+pub fn receipts(id: ChatId, receipts: Receipts) -> [Routed; 2] {
+    [Routed::Citizen(id, CitizenEvent::Receipts(receipts)), Routed::Staff(id, StaffEvent::Receipts(receipts))]
+}
+
 fn route_one(change: &Change, scope: &Scope<'_>, out: &mut Vec<Routed>) {
     let chat = |id: &ChatId| scope.chats.get(id);
     match change {
@@ -228,8 +234,7 @@ fn route_one(change: &Change, scope: &Scope<'_>, out: &mut Vec<Routed>) {
         }
         Change::Receipts(id) => {
             let Some(state) = chat(id) else { return };
-            out.push(Routed::Citizen(*id, CitizenEvent::Receipts(state.chat.receipts)));
-            out.push(Routed::Staff(*id, StaffEvent::Receipts(state.chat.receipts)));
+            out.extend(receipts(*id, state.chat.receipts));
         }
         Change::Typing { chat: id, side, typing } => {
             if *side == Side::Agent {

@@ -1,6 +1,7 @@
 //! Commands on one chat (send, note, receipts, tags, rating): load its header and the one index entry a retry
 //! may name, run the rules, commit the header and what was added with the header's version. The hot path: it
-//! never touches the desk nor reads the chat's other messages. Typing has a script of its own (`typing`).
+//! never touches the desk nor reads the chat's other messages. Typing and receipts have a script of their own
+//! (`typing`, `receipts`).
 
 use std::collections::BTreeMap;
 
@@ -28,8 +29,14 @@ impl RedisChat {
         command: ChatCommand,
         admit: &(dyn Fn() -> Result<()> + Send + Sync),
     ) -> Result<ChatReply> {
-        if let ChatCommand::Typing { typing } = command {
-            return self.typing(id, actor, typing).await;
+        match command {
+            ChatCommand::Typing { typing } => return self.typing(id, actor, typing).await,
+            ChatCommand::Receipt { delivered, read } => {
+                if let Some(reply) = self.receipt(id, actor, delivered, read).await? {
+                    return Ok(reply);
+                }
+            }
+            _ => {}
         }
         let poster = match &command {
             ChatCommand::Send { client_msg_id: Some(cmid), .. }

@@ -15,7 +15,8 @@
 //!   gives each event its room seq, appends it to the room's history stream and publishes it (`chat:<id>`,
 //!   `chat:<id>:staff`, `desk`, and `user:<sub>` in the person's own stream `mj:{u:<sub>}`). The chat rooms'
 //!   epoch is the generation, like every room's: a Redis that lost data makes their clients resync. Typing is
-//!   published unsequenced and never stored, by one script that also checks the typist (`typing`).
+//!   published unsequenced and never stored, by one script that also checks the typist (`typing`); a
+//!   receipt is one script too (`receipts`).
 //! - **Presence across nodes** (`presence`): each node records its count of each agent's connections and of
 //!   each citizen's connections to a chat, under a lease it renews. "The last connection closed" is a desk
 //!   commit that checks no live connection is counted on any node; a node that dies stops renewing its lease,
@@ -33,6 +34,7 @@ mod lifecycle;
 mod plan;
 mod presence;
 mod reads;
+mod receipts;
 mod records;
 mod retention;
 mod scripts;

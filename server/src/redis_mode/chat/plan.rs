@@ -254,6 +254,17 @@ impl Plan {
         Ok(())
     }
 
+    /// The sequenced events alone, flat (prefix, room, head, tail, maxlen each), for a script that emits them
+    /// itself; `None` if one has more to it (a personal stream's retention).
+    pub fn flat_events(&self) -> Option<Vec<String>> {
+        let mut out = Vec::with_capacity(self.events.len() * 5);
+        for event in &self.events {
+            let parts = event.as_array().filter(|parts| parts.len() == 5)?;
+            out.extend(parts.iter().map(|part| part.as_str().map(str::to_string)).collect::<Option<Vec<_>>>()?);
+        }
+        Some(out)
+    }
+
     /// The COMMIT script's payload.
     pub fn payload(&self, publish: &str) -> String {
         let checks: Vec<[&str; 2]> = self.checks.iter().map(|(k, v)| [k.as_str(), v.as_str()]).collect();

@@ -242,6 +242,56 @@ publish_pairs(ARGV[5], 6)
 return 1
 "#;
 
+/// A receipt, when ARGV[3] is the chat's citizen (ARGV[4] `c`) or its agent (`a`) and the seqs it gives
+/// (ARGV[5] delivered, ARGV[6] read; '' for none) are not beyond the chat's last: raises that side's receipt
+/// as the rules do (`receipt`: never back, and what was read was delivered), in the header's text, moves the
+/// chat's version on, and emits the events of ARGV[12..] (prefix, room, head, tail, maxlen each, see `plan`)
+/// with the four values in place of the placeholders ARGV[8..11] (`receipts::PLACEHOLDERS`, in their order).
+/// The header is read and spliced as text, never decoded (a decode cost more than the round trip it saves) nor
+/// encoded again (cjson would change how numbers and empty lists are written): serde writes it compactly in
+/// its fields' order and escapes every quote and backslash inside a string, so each pattern below can only
+/// match the header's own field, and a sub with a character JSON escapes never matches (the rules take it).
+/// Returns `{1 if changed else 0, citizen delivered, citizen read, agent delivered, agent read}`; false if
+/// there is no such chat; 0 if it is not this script's to decide (the rules then answer). ARGV: generation,
+/// chat prefix, sub, side, delivered, read, publish command, the four placeholders, the events.
+const RECEIPT: &str = r#"
+local RECEIPTS = '"receipts":{"citizen":{"delivered":(%d+),"read":(%d+)},"agent":{"delivered":(%d+),"read":(%d+)}}'
+local P = ARGV[2]
+local hdr = redis.call('GET', P .. ':hdr')
+if not hdr then return false end
+local sub, side = ARGV[3], ARGV[4]
+local mine
+if side == 'c' and string.match(hdr, '^{"id":%d+,"citizen":{"sub":"([^"\\]*)"') == sub then mine = 1
+elseif side == 'a' and string.match(hdr, '"agent":{"sub":"([^"\\]*)"') == sub then mine = 3
+else return 0 end
+local delivered, read = tonumber(ARGV[5]), tonumber(ARGV[6])
+if not delivered and not read then return 0 end
+delivered, read = delivered or 0, read or 0
+local last = tonumber(string.match(hdr, '"last_seq":(%d+)'))
+if not last or math.max(delivered, read) > last then return 0 end
+local a, z, cd, cr, ad, ar = string.find(hdr, RECEIPTS)
+if not a then return 0 end
+local v = {cd, cr, ad, ar}
+local old_delivered, old_read = tonumber(v[mine]), tonumber(v[mine + 1])
+local new_read = math.max(old_read, read)
+local new_delivered = math.max(old_delivered, delivered, new_read)
+if new_read == old_read and new_delivered == old_delivered then return {0, cd, cr, ad, ar} end
+v[mine], v[mine + 1] = string.format('%d', new_delivered), string.format('%d', new_read)
+local field = '"receipts":{"citizen":{"delivered":' .. v[1] .. ',"read":' .. v[2] .. '},"agent":{"delivered":'
+  .. v[3] .. ',"read":' .. v[4] .. '}}'
+redis.call('SET', P .. ':hdr', string.sub(hdr, 1, a - 1) .. field .. string.sub(hdr, z + 1), 'KEEPTTL')
+redis.call('INCR', P .. ':ver')
+local function fill(text)
+  for i = 1, 4 do
+    local at, to = string.find(text, ARGV[7 + i], 1, true)
+    if at then text = string.sub(text, 1, at - 1) .. v[i] .. string.sub(text, to + 1) end
+  end
+  return text
+end
+for i = 12, #ARGV, 5 do emit(ARGV[i], ARGV[i + 1], fill(ARGV[i + 2]), fill(ARGV[i + 3]), ARGV[i + 4], ARGV[7]) end
+return {1, v[1], v[2], v[3], v[4]}
+"#;
+
 /// Records this node's count of connections in one connection hash and renews its lease. ARGV: node, lease
 /// ms, key, count. Returns the live count across nodes.
 const CONNECTIONS: &str = r#"
@@ -350,6 +400,7 @@ pub static LOAD_SET_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(LOAD_SET)
 pub static LOAD_OFFLINE_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(LOAD_OFFLINE));
 pub static SET_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(SET));
 pub static EPHEMERAL_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(&format!("{PUBLISH_PAIRS}{EPHEMERAL}")));
+pub static RECEIPT_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{FENCE}{EMIT}{RECEIPT}")));
 pub static TYPING_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(&format!("{PUBLISH_PAIRS}{TYPING}")));
 pub static CONNECTIONS_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{LIVE}{CONNECTIONS}")));
 pub static LEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{LIVE}{LEASE}")));

@@ -12,7 +12,7 @@ use crate::auth::{Role, User};
 use crate::chat::desk::Desk;
 use crate::chat::offline::OfflineForm;
 use crate::chat::rules::{ChatCommand, ChatReply, DeskCommand};
-use crate::chat::{Availability, Category, ChatLang, StartForm};
+use crate::chat::{Availability, Category, ChatId, ChatLang, StartForm};
 use crate::qa::Localized;
 use crate::store::Forgotten;
 
@@ -255,6 +255,10 @@ async fn an_ended_chat_expires_whole_and_a_pass_forgets_it_and_settled_offline_m
     let note = ChatCommand::Note { text: "Wrap-up".into(), client_msg_id: Some("n-1".into()) };
     node.chat_command(id, &amina, note, &|| Ok(())).await.expect("note");
     node.chat_command(id, &citizen, ChatCommand::Rate { score: 5, comment: None }, &|| Ok(())).await.expect("rate");
+    // A receipt rewrites the header in its own script, which must keep the header's expiry.
+    let last = node.header(id).await.expect("read").expect("kept").last_seq;
+    let receipt = ChatCommand::Receipt { delivered: None, read: Some(last) };
+    node.chat_command(id, &citizen, receipt, &|| Ok(())).await.expect("receipt");
     let found = expiries(&node, id).await;
     assert_eq!(found.len(), keys::CHAT_PARTS.len(), "every part exists by now: {found:?}");
     all_expire(&found);
@@ -325,6 +329,75 @@ async fn a_message_costs_the_same_in_a_long_chat() {
     }
     let (first, last) = (rounds[0].1, rounds[2].1);
     assert!(last < first + first / 4, "a message read more as the chat grew (bytes per message): {rounds:?}");
+}
+
+/// What `who`'s command in chat `id` answered, and how many script calls it took.
+async fn mark_in(node: &RedisChat, id: ChatId, who: &User, command: ChatCommand) -> (Result<ChatReply>, u64) {
+    let (calls, _) = redis_work(node).await;
+    let reply = node.chat_command(id, who, command, &|| Ok(())).await;
+    let (after, _) = redis_work(node).await;
+    (reply, after - calls)
+}
+
+/// The receipt's own script: one call each, the header and both sides' answers as the rules have them (never
+/// back, read raises delivered), and whatever the script does not take (someone else's receipt, a seq beyond
+/// the last) still answered by the rules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_receipt_is_one_script_call_and_answers_as_the_rules_do() {
+    let Some(server) = redis_server() else { return };
+    let node = node(server.1, &ChatPolicy::default()).await;
+    let amina = user("g-amina", Role::Agent);
+    let status = DeskCommand::Status { availability: Availability::Available, languages: Some(vec![ChatLang::En]) };
+    node.desk_command(&amina, status).await.expect("status");
+    let citizen = user("c-1", Role::Citizen);
+    let id = node.start(&citizen, form(&node), &|| Ok(())).await.expect("start").chat;
+    for text in ["One", "Two"] {
+        let send = ChatCommand::Send { text: text.into(), client_msg_id: None };
+        node.chat_command(id, &citizen, send, &|| Ok(())).await.expect("send");
+    }
+    let last = node.header(id).await.expect("read").expect("there").last_seq;
+    let receipt = |delivered: Option<u64>, read: Option<u64>| ChatCommand::Receipt { delivered, read };
+    let mark = async |who: &User, command: ChatCommand| mark_in(&node, id, who, command).await;
+    // The first call of a script Redis has not seen yet is two (EVALSHA, refused, then the script).
+    node.chat_command(id, &citizen, receipt(Some(1), None), &|| Ok(())).await.expect("first receipt");
+    let (reply, calls) = mark(&citizen, receipt(None, Some(last - 1))).await;
+    let Ok(ChatReply::Receipts(r)) = reply else { panic!("receipts: {reply:?}") };
+    assert_eq!(
+        ((r.citizen.delivered, r.citizen.read), (r.agent.delivered, r.agent.read)),
+        ((last - 1, last - 1), (0, 0))
+    );
+    assert_eq!(calls, 1, "one script");
+    let (reply, calls) = mark(&amina, receipt(Some(last), None)).await;
+    let Ok(ChatReply::Receipts(r)) = reply else { panic!("receipts: {reply:?}") };
+    assert_eq!(
+        ((r.citizen.delivered, r.citizen.read), (r.agent.delivered, r.agent.read)),
+        ((last - 1, last - 1), (last, 0))
+    );
+    assert_eq!(calls, 1);
+    let (reply, _) = mark(&citizen, receipt(Some(1), Some(1))).await;
+    let Ok(ChatReply::Receipts(r)) = reply else { panic!("receipts: {reply:?}") };
+    assert_eq!((r.citizen.delivered, r.citizen.read), (last - 1, last - 1), "never back");
+    let stored = node.header(id).await.expect("read").expect("there").receipts;
+    assert_eq!(stored, r, "the header holds what was answered");
+
+    let (reply, _) = mark(&citizen, receipt(None, Some(last + 1))).await;
+    assert_eq!(reply.expect_err("beyond the last").code, crate::error::ErrorCode::BadRequest);
+    let (reply, _) = mark(&citizen, receipt(None, None)).await;
+    assert_eq!(reply.expect_err("nothing given").code, crate::error::ErrorCode::BadRequest);
+    let (reply, _) = mark(&user("c-2", Role::Citizen), receipt(None, Some(1))).await;
+    assert_eq!(reply.expect_err("another's chat").code, crate::error::ErrorCode::Forbidden);
+    let (reply, _) = mark(&user("g-omar", Role::Agent), receipt(None, Some(1))).await;
+    assert_eq!(reply.expect_err("not his chat").code, crate::error::ErrorCode::Forbidden);
+    let (reply, _) = mark(&user("a-admin", Role::Admin), receipt(None, Some(1))).await;
+    assert_eq!(reply.expect_err("a supervisor").code, crate::error::ErrorCode::Forbidden);
+    assert_eq!(node.header(id).await.expect("read").expect("there").receipts, stored, "refusals changed nothing");
+
+    // A sub with a character JSON escapes is never matched in the header's text: the rules take it.
+    let quoted = user("c-\"q\\", Role::Citizen);
+    let id = node.start(&quoted, form(&node), &|| Ok(())).await.expect("start").chat;
+    let (reply, calls) = mark_in(&node, id, &quoted, receipt(Some(1), None)).await;
+    let Ok(ChatReply::Receipts(r)) = reply else { panic!("receipts: {reply:?}") };
+    assert_eq!((r.citizen.delivered, calls), (1, 3), "the script declined, then the common way: load and commit");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
