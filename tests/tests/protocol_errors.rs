@@ -497,6 +497,10 @@ async fn bad_fields_are_refused_with_a_plain_sentence_naming_the_field() {
         ),
         (post(json!({"title": {"en": "Housing"}, "colour": "red"})).await, "\"colour\" is not a field this accepts."),
         (
+            post(json!({"title": {"en": "Housing", "fr": "Logement"}})).await,
+            "\"title.fr\" is not a field this accepts.",
+        ),
+        (
             patch(json!({"state": "paused"})).await,
             "The \"state\" field must be one of scheduled, live, ended, archived.",
         ),

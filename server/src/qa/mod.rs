@@ -14,8 +14,10 @@ use serde::{Deserialize, Serialize};
 pub type BroadcastId = u64;
 pub type QuestionId = u64;
 
-/// Text in the ministry's two languages; either may be absent.
+/// Text in the ministry's two languages; either may be absent. Another language's key is refused, not
+/// dropped: text an admin wrote must not vanish without a word.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Localized {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ar: Option<String>,

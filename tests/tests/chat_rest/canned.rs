@@ -89,6 +89,8 @@ async fn bad_canned_responses_get_plain_sentences() {
         json!({"shortcut": "greet"}),
         json!({"shortcut": "greet", "text": "Hello"}),
         json!({"shortcut": "greet", "text": {"en": "x"}, "colour": "red"}),
+        // A third language would be dropped without a word: refused instead.
+        json!({"shortcut": "greet", "text": {"en": "Hello", "fr": "Bonjour"}}),
     ];
     for body in cases {
         let answer = post(&server, "/api/chat/canned", &admin, body.clone()).await;
