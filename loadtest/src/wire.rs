@@ -45,6 +45,11 @@ pub struct Client {
     consumed: usize,
     mask: [u8; 4],
     out: Vec<u8>,
+    /// Pongs not yet written whole, and how much of them was. `next` is polled in `select!`s and may be
+    /// dropped in the middle of a write: the rest is written before anything else goes out, so a frame is
+    /// never left half on the wire for the next one to follow.
+    pongs: Vec<u8>,
+    pongs_sent: usize,
 }
 
 /// Why the upgrade failed, as a short code for the error table (`http_429`, `handshake_eof`, ...).
@@ -88,7 +93,7 @@ impl Client {
         let end = early.len();
         let bytes = mask_seed.to_le_bytes();
         let mask = [bytes[0] | 1, bytes[1], bytes[2], bytes[3]];
-        Ok(Client { stream, buf, start: 0, end, consumed: 0, mask, out: Vec::new() })
+        Ok(Client { stream, buf, start: 0, end, consumed: 0, mask, out: Vec::new(), pongs: Vec::new(), pongs_sent: 0 })
     }
 
     pub fn get_ref(&self) -> &TcpStream {
@@ -97,6 +102,7 @@ impl Client {
 
     /// Sends one masked text frame.
     pub async fn send_text(&mut self, text: &str) -> io::Result<()> {
+        self.write_pongs().await?;
         self.out.clear();
         frame_header(&mut self.out, OP_TEXT, text.len(), self.mask);
         self.out.extend(text.bytes().zip(self.mask.iter().cycle()).map(|(b, m)| b ^ m));
@@ -105,10 +111,13 @@ impl Client {
 
     /// The next text or close frame (pings are answered on the way), or `None` at the end of the stream.
     ///
-    /// Cancel-safe for reading: what was read stays in the buffer for the next call. A pong is written in one
-    /// go; it is a few bytes, which a socket with room takes whole on the first poll.
+    /// Cancel-safe: what was read stays in the buffer for the next call, and a pong cut off mid-write is
+    /// finished first.
     pub async fn next(&mut self) -> Option<io::Result<Incoming<'_>>> {
         self.start += std::mem::take(&mut self.consumed);
+        if let Err(e) = self.write_pongs().await {
+            return Some(Err(e));
+        }
         loop {
             match parse(&self.buf[self.start..self.end]) {
                 Parsed::Frame { opcode, header, len } => {
@@ -166,10 +175,23 @@ impl Client {
     }
 
     async fn pong(&mut self, payload: &[u8]) -> io::Result<()> {
-        let mut out = Vec::with_capacity(payload.len() + 6);
-        frame_header(&mut out, 0xA, payload.len(), self.mask);
-        out.extend(payload.iter().zip(self.mask.iter().cycle()).map(|(b, m)| b ^ m));
-        self.stream.write_all(&out).await
+        frame_header(&mut self.pongs, 0xA, payload.len(), self.mask);
+        self.pongs.extend(payload.iter().zip(self.mask.iter().cycle()).map(|(b, m)| b ^ m));
+        self.write_pongs().await
+    }
+
+    /// Writes what is left of the pongs, noting progress after every write (each write is cancel-safe).
+    async fn write_pongs(&mut self) -> io::Result<()> {
+        while self.pongs_sent < self.pongs.len() {
+            let n = self.stream.write(&self.pongs[self.pongs_sent..]).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            self.pongs_sent += n;
+        }
+        self.pongs.clear();
+        self.pongs_sent = 0;
+        Ok(())
     }
 }
 
@@ -275,6 +297,45 @@ mod tests {
         let mut out = vec![];
         frame_header(&mut out, OP_TEXT, 300, [1, 2, 3, 4]);
         assert_eq!(out, vec![FIN | OP_TEXT, MASKED | 126, 0x01, 0x2C, 1, 2, 3, 4]);
+    }
+
+    /// A ping is answered with its payload, masked, before the next frame the client sends.
+    #[tokio::test]
+    async fn a_ping_is_answered_before_anything_else_goes_out() {
+        use std::time::Duration;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let mut request = vec![0u8; 1024];
+            let mut n = 0;
+            while find(&request[..n], b"\r\n\r\n").is_none() {
+                n += socket.read(&mut request[n..]).await.expect("request");
+            }
+            let mut reply = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {ACCEPT}\r\n\r\n"
+            )
+            .into_bytes();
+            reply.extend_from_slice(&[FIN | OP_PING, 2, b'h', b'i', FIN | OP_TEXT, 5]);
+            reply.extend_from_slice(b"hello");
+            socket.write_all(&reply).await.expect("reply");
+            let mut got = vec![0u8; 8 + 7];
+            socket.read_exact(&mut got).await.expect("pong, then the text");
+            got
+        });
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        let mut client = Client::handshake(stream, "localhost", "/ws", 64, 7).await.expect("upgrade");
+        let next = tokio::time::timeout(Duration::from_secs(5), client.next()).await.expect("in time");
+        assert!(matches!(next, Some(Ok(Incoming::Text("hello")))));
+        client.send_text("x").await.expect("send");
+        let got = tokio::time::timeout(Duration::from_secs(5), server).await.expect("in time").expect("server");
+        let unmask = |frame: &[u8]| -> Vec<u8> {
+            frame[6..].iter().zip(frame[2..6].iter().cycle()).map(|(b, m)| b ^ m).collect()
+        };
+        assert_eq!(&got[..2], &[FIN | 0xA, MASKED | 2], "a pong first");
+        assert_eq!(unmask(&got[..8]), b"hi", "with the ping's payload");
+        assert_eq!(&got[8..10], &[FIN | OP_TEXT, MASKED | 1], "then the text");
+        assert_eq!(unmask(&got[8..]), b"x");
     }
 
     #[test]
