@@ -310,7 +310,9 @@ mod tests {
             let mut request = vec![0u8; 1024];
             let mut n = 0;
             while find(&request[..n], b"\r\n\r\n").is_none() {
-                n += socket.read(&mut request[n..]).await.expect("request");
+                let read = socket.read(&mut request[n..]).await.expect("request");
+                assert!(read > 0, "the client hung up before its upgrade request ended");
+                n += read;
             }
             let mut reply = format!(
                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {ACCEPT}\r\n\r\n"
@@ -324,7 +326,9 @@ mod tests {
             got
         });
         let stream = TcpStream::connect(addr).await.expect("connect");
-        let mut client = Client::handshake(stream, "localhost", "/ws", 64, 7).await.expect("upgrade");
+        let upgrade = Client::handshake(stream, "localhost", "/ws", 64, 7);
+        let mut client =
+            tokio::time::timeout(Duration::from_secs(5), upgrade).await.expect("in time").expect("upgrade");
         let next = tokio::time::timeout(Duration::from_secs(5), client.next()).await.expect("in time");
         assert!(matches!(next, Some(Ok(Incoming::Text("hello")))));
         client.send_text("x").await.expect("send");

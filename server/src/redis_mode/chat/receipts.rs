@@ -76,7 +76,7 @@ impl RedisChat {
                     || -> Result<Receipt> { Ok(Receipt { delivered: items.number()?, read: items.number()? }) };
                 let receipts = Receipts { citizen: one()?, agent: one()? };
                 if changed == 1 {
-                    self.published(2);
+                    self.published(events.len() / EVENT_ARGS);
                 }
                 Ok(Some(ChatReply::Receipts(receipts)))
             }
@@ -90,6 +90,9 @@ impl RedisChat {
         plan.flat_events().ok_or_else(|| Error::internal("a receipts event with more than a room's bounds"))
     }
 }
+
+/// The arguments of one event in [`Plan::flat_events`].
+const EVENT_ARGS: usize = 5;
 
 fn placeholders() -> [String; 4] {
     let Receipts { citizen, agent } = PLACEHOLDERS;
@@ -107,8 +110,8 @@ mod tests {
         let mut plan = Plan::default();
         plan.route(rooms::receipts(7, PLACEHOLDERS).into(), bounds).expect("route");
         let events = plan.flat_events().expect("flat");
-        assert_eq!(events.len(), 2 * 5, "both rooms: {events:?}");
-        for event in events.chunks(5) {
+        assert_eq!(events.len(), 2 * EVENT_ARGS, "both rooms: {events:?}");
+        for event in events.chunks(EVENT_ARGS) {
             let frame = format!("{}{}", event[2], event[3]);
             for placeholder in placeholders() {
                 assert_eq!(frame.matches(&placeholder).count(), 1, "{placeholder} in {frame}");

@@ -249,8 +249,9 @@ return 1
 /// with the four values in place of the placeholders ARGV[8..11] (`receipts::PLACEHOLDERS`, in their order).
 /// The header is read and spliced as text, never decoded (a decode cost more than the round trip it saves) nor
 /// encoded again (cjson would change how numbers and empty lists are written): serde writes it compactly in
-/// its fields' order and escapes every quote and backslash inside a string, so each pattern below can only
-/// match the header's own field, and a sub with a character JSON escapes never matches (the rules take it).
+/// its fields' order and escapes every quote and backslash inside a string, so each pattern below (anchored
+/// to the field before it where the key could recur, as `"agent"` does in the receipts) can only match the
+/// header's own field, and a sub with a character JSON escapes never matches (the rules take it).
 /// Returns `{1 if changed else 0, citizen delivered, citizen read, agent delivered, agent read}`; false if
 /// there is no such chat; 0 if it is not this script's to decide (the rules then answer). ARGV: generation,
 /// chat prefix, sub, side, delivered, read, publish command, the four placeholders, the events.
@@ -262,7 +263,7 @@ if not hdr then return false end
 local sub, side = ARGV[3], ARGV[4]
 local mine
 if side == 'c' and string.match(hdr, '^{"id":%d+,"citizen":{"sub":"([^"\\]*)"') == sub then mine = 1
-elseif side == 'a' and string.match(hdr, '"agent":{"sub":"([^"\\]*)"') == sub then mine = 3
+elseif side == 'a' and string.match(hdr, '"status":"%a+","agent":{"sub":"([^"\\]*)"') == sub then mine = 3
 else return 0 end
 local delivered, read = tonumber(ARGV[5]), tonumber(ARGV[6])
 if not delivered and not read then return 0 end
