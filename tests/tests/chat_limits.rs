@@ -1,6 +1,7 @@
 //! Every refusal of the chat's limits with its documented code: message and start rate limits (retries and
 //! refused commands cost nothing; staff are not limited), too long a message, too many open chats, the chat's
-//! message limit, no agent for the language, closed hours, consent; which refusal a start says first.
+//! message limit, no agent for the language, closed hours, consent; which refusal a start says first; a start
+//! sent again with its `client_msg_id` (never refused, never a second chat).
 
 use majlis_server::auth::{Role, User};
 use majlis_tests::chat::*;
@@ -76,6 +77,45 @@ async fn chat_starts_are_limited_per_citizen_and_a_refused_start_costs_nothing()
     // Staff don't start chats.
     let mut agent = server.client(Role::Agent, "Omar").await;
     assert_eq!(agent.refused(form(&server, "en")).await.code, "forbidden");
+}
+
+#[tokio::test]
+async fn a_start_sent_again_with_its_client_msg_id_answers_with_its_chat_and_is_never_refused_for_it() {
+    // Three open chats allowed: a start sent again that made a chat would show as a second one.
+    let server = chat_server(|c| {
+        tight(c);
+        c.chat.max_open_per_citizen = 3;
+    })
+    .await;
+    let (_amina, _) = agent(&server, "Amina", &["en"]).await;
+    let token = server.token(Role::Citizen, "Fatima");
+    let start = |id: &str| {
+        let mut start = form(&server, "en");
+        start["client_msg_id"] = json!(id);
+        start
+    };
+    let mut fatima = connect_as(&server, &token).await;
+    let first = fatima.ok(start("start-1")).await;
+    assert_eq!(first["duplicate"], false, "{first}");
+    // The ack was lost with the connection: the page sends the start again on its next one. Her one start an
+    // hour is used up, and it is still answered, with the same chat.
+    drop(fatima);
+    let mut fatima = connect_as(&server, &token).await;
+    let again = fatima.ok(start("start-1")).await;
+    assert_eq!((again["chat"].clone(), again["duplicate"].clone()), (first["chat"].clone(), json!(true)), "{again}");
+    let (_, info) = server.get_json("/api/chat/start-info", Some(&token)).await;
+    assert_eq!(info["my_chats"].as_array().map(Vec::len), Some(1), "one chat: {info}");
+    // A start of its own is a new one, and her limit says no.
+    assert_eq!(fatima.refused(start("start-2")).await.code, "rate_limited");
+    // The id is hers: another citizen's start with it is his own chat.
+    let mut ali = connect_as(&server, &server.token(Role::Citizen, "Ali")).await;
+    assert_eq!(ali.refused(start(&"x".repeat(65))).await.code, "bad_request");
+    let his = ali.ok(start("start-1")).await;
+    assert_ne!(his["chat"], first["chat"]);
+    assert_eq!(his["duplicate"], false);
+    // Once her chat ended, the id names nothing open: a start with it is a new one.
+    fatima.ok(json!({"type": "chat_end", "chat": chat_id(&first)})).await;
+    assert_eq!(fatima.refused(start("start-1")).await.code, "rate_limited");
 }
 
 #[tokio::test]

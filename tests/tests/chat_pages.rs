@@ -1,7 +1,8 @@
 //! The live chat's pages in a real headless Chromium: the widget opens the chat on a host page; a citizen and
 //! an agent (the console, or a protocol client) complete a chat that ends with a rating; Arabic is right-to-left
 //! and mixed-direction text is isolated; every page fits a 360 px phone; axe-core finds nothing serious in
-//! either language; a citizen starts a chat and sends a message with the keyboard alone.
+//! either language; a citizen starts a chat and sends a message with the keyboard alone; a start whose ack
+//! was lost opens the one chat it made, and an offline form sent again after a lost answer leaves one message.
 //!
 //! Screenshots land in `target/screenshots/` for a person to look at.
 
@@ -586,6 +587,73 @@ async fn the_chat_resumes_after_the_tab_is_closed_and_sends_what_was_not_acknowl
     }
     let order: Vec<&String> = texts.iter().filter(|t| t.starts_with("Sent")).collect();
     assert_eq!(order, ["Sent while offline", "Sent before the tab closed"], "in the order written");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_start_whose_ack_was_lost_with_the_connection_opens_the_one_chat_it_made() -> Result<()> {
+    // Three open chats allowed: a start sent again that made a chat would show as a second one.
+    let server = TestServer::start_with(|c| {
+        c.chat.starts_per_hour = 10_000;
+        c.chat.starts_burst = 10_000;
+        c.chat.max_open_per_citizen = 3;
+    })
+    .await;
+    open_all_week(&server).await;
+    let (_agent, _) = agent_on_desk(&server, "Amina").await;
+    let browser = Browser::launch().await?;
+    let page = browser.new_page(360, 740).await?;
+    chat_page(&page, &server, "en").await?;
+    // The connection is closed the moment the start goes out: the server makes the chat, and its ack never
+    // reaches the page (a closing socket delivers nothing more).
+    page.eval(
+        "(() => { const ws = window.majlis.client.ws; const send = ws.send.bind(ws);
+           ws.send = (data) => { send(data); if (data.includes('\"chat_start\"')) ws.close(); }; })()",
+    )
+    .await?;
+    let chat = start_chat(&page, "Fatima").await?;
+    let token = page.eval("window.majlis.state.session.token").await?;
+    let (_, info) = server.get_json("/api/chat/start-info", token.as_str()).await;
+    let mine: Vec<u64> = info["my_chats"].as_array().into_iter().flatten().filter_map(|c| c["id"].as_u64()).collect();
+    assert_eq!(mine, [chat], "the start sent again on the next connection made no second chat: {info}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_offline_message_whose_answer_was_lost_is_left_once_when_sent_again() -> Result<()> {
+    let server = TestServer::start_with(|c| {
+        c.chat.offline_burst = 1;
+        c.chat.offline_per_hour = 1;
+    })
+    .await;
+    open_all_week(&server).await;
+    let browser = Browser::launch().await?;
+    let page = browser.new_page(360, 740).await?;
+    open_in(&page, &server, "en", "/chat.html?lang=en").await?;
+    page.wait_for(
+        "document.body.dataset.view === 'start' && !document.getElementById('start-offline').hidden",
+        "the offline offer",
+    )
+    .await?;
+    page.click("[data-testid=start-offline]").await?;
+    page.wait_for("document.body.dataset.view === 'offline'", "the offline form").await?;
+    // The first answer is lost on the way back: the server kept the message, the page hears a network error.
+    page.eval(
+        "(() => { const fetch = window.fetch; let lost = false;
+           window.fetch = async (path, init) => { const r = await fetch(path, init);
+             if (!lost && String(path).includes('/api/chat/offline')) { lost = true; throw new TypeError('lost'); }
+             return r; }; })()",
+    )
+    .await?;
+    page.type_into("[data-testid=offline-text]", "Please call me about my housing application").await?;
+    page.type_into("[data-testid=offline-contact]", "+973 3300 0000").await?;
+    page.click("[data-testid=offline-submit]").await?;
+    page.wait_for("!document.querySelector('[data-testid=offline-error]').hidden", "the error").await?;
+    // Sent again as it was: her one message an hour is used up, and the page still hears it was received.
+    page.click("[data-testid=offline-submit]").await?;
+    page.wait_for("!document.querySelector('[data-testid=offline-done]').hidden", "the message received").await?;
+    let (_, inbox) = server.get_json("/api/chat/offline", Some(&server.token(Role::Agent, "Amina"))).await;
+    assert_eq!(inbox["messages"].as_array().map(Vec::len), Some(1), "one message: {inbox}");
     Ok(())
 }
 

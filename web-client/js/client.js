@@ -23,15 +23,15 @@ const HEARTBEAT_TIMEOUT_MS = 10_000;
 const INTERNAL_TIMEOUT_MS = 15_000;
 const COMMAND_TIMEOUT_MS = 20_000;
 /** Commands that carry a client_msg_id: kept across drops and re-sent with it (the server never duplicates). */
-const QUEUED_TYPES = new Set(['ask', 'chat_send', 'chat_note']);
+const QUEUED_TYPES = new Set(['ask', 'chat_send', 'chat_note', 'chat_start']);
 
 /**
  * Majlis WebSocket client.
  *
  * - `send(type, fields)` returns a promise resolved with the ack `result` or rejected with a MajlisError.
- *   While not connected, `ask`, `chat_send` and `chat_note` are queued (and re-sent after a reconnect with the
- *   same client_msg_id);
- *   every other command is rejected with code `disconnected` so the UI never acts on stale intent.
+ *   While not connected, `ask`, `chat_send`, `chat_note` and `chat_start` are queued (and re-sent after a
+ *   reconnect with the same client_msg_id); every other command is rejected with code `disconnected` so the
+ *   UI never acts on stale intent.
  * - `join(room)` keeps the room joined across reconnects, rejoining with `since: {epoch, seq}`.
  * - Events: on('status'|'snapshot'|'event'|'presence'|'typing'|'joined'|'join_error'|'auth'|'auth_failed'|
  *   'shutdown'|'protocol_error', fn).

@@ -120,6 +120,9 @@ pub struct OpenChat {
     /// The desk has been told the citizen is away (after `ChatPolicy::away_notice_ms`): what the views show.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub citizen_away_shown: bool,
+    /// The start's `client_msg_id`, if it had one: a start sent again with it answers with this chat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_msg_id: Option<String>,
 }
 
 impl OpenChat {

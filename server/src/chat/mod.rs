@@ -400,6 +400,10 @@ pub struct StartForm {
     pub consent: bool,
     /// The version of the consent line the page showed (from the start info).
     pub consent_version: String,
+    /// Names the start from the citizen's side: a start sent again with it (its ack lost with a connection)
+    /// answers with the chat it made, while that chat is open (`Desk::started_before`).
+    #[serde(default)]
+    pub client_msg_id: Option<String>,
 }
 
 /// Sees every chat (its staff room) and may end, transfer, requeue, tag and annotate any chat. Admins only:

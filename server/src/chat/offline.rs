@@ -31,6 +31,10 @@ pub struct OfflineForm {
     /// Required: the answer goes there.
     pub contact: String,
     pub text: String,
+    /// Names the message from the citizen's side: the form sent again with it (its answer lost) is answered
+    /// with the message it left, while that one is open ([`left_before`]).
+    #[serde(default)]
+    pub client_msg_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +60,31 @@ pub struct OfflineMessage {
     pub answer: Option<OfflineAnswer>,
     pub closed_by: Option<AgentRef>,
     pub closed_at: Option<u64>,
+    /// The form's `client_msg_id`, if it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_msg_id: Option<String>,
+}
+
+/// What leaving an offline message gave: the message, and whether it was left before (the form sent again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submitted {
+    pub message: OfflineMessage,
+    pub duplicate: bool,
+}
+
+/// The form sent again: `actor`'s message among `open` (their open ones) that the form's `client_msg_id` left.
+/// A store asks this before anything else, so that a retry is never refused (by the open or the rate limit)
+/// nor leaves a second message. Once that message was answered or closed, the form is a new message.
+pub fn left_before<'a>(
+    actor: &User,
+    form: &OfflineForm,
+    open: impl IntoIterator<Item = &'a OfflineMessage>,
+) -> Option<OfflineMessage> {
+    let client_msg_id = form.client_msg_id.as_deref()?;
+    if actor.role != Role::Citizen {
+        return None;
+    }
+    open.into_iter().find(|m| m.citizen_sub == actor.sub && m.client_msg_id.as_deref() == Some(client_msg_id)).cloned()
 }
 
 /// A new offline message from `actor`, who already has `open_of_citizen` open ones.
@@ -74,6 +103,7 @@ pub fn submit(
         .ok_or_else(|| Error::bad_request("Leave a contact so that we can answer."))?;
     let name = text::one_line(form.name, "The name", policy.max_name_len)?;
     let body = text::required(&form.text, "The message", policy.max_offline_len)?;
+    text::client_msg_id(&form.client_msg_id)?;
     if open_of_citizen >= policy.max_open_offline_per_citizen {
         return Err(Error::conflict("You already have messages waiting for an answer."));
     }
@@ -90,6 +120,7 @@ pub fn submit(
         answer: None,
         closed_by: None,
         closed_at: None,
+        client_msg_id: form.client_msg_id,
     })
 }
 
@@ -151,6 +182,7 @@ mod tests {
             name: Some(" Fatima ".into()),
             contact: contact.into(),
             text: text.into(),
+            client_msg_id: None,
         }
     }
 

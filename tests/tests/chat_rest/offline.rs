@@ -1,4 +1,5 @@
-//! Offline messages: left by citizens, answered once and closed by staff, heard on the desk, limited.
+//! Offline messages: left by citizens, answered once and closed by staff, heard on the desk, limited; a form
+//! sent again with its `client_msg_id` leaves one message.
 
 use majlis_server::auth::Role;
 use majlis_tests::TestServer;
@@ -196,6 +197,43 @@ async fn offline_messages_are_rate_limited_per_citizen_and_refused_ones_cost_not
     assert!(body["error"]["retry_after_ms"].as_u64().is_some_and(|ms| ms > 0), "{body}");
     let other = server.token(Role::Citizen, "Ali");
     assert_eq!(post(&server, "/api/chat/offline", &other, offline_form()).await.0, 201, "per citizen");
+}
+
+#[tokio::test]
+async fn an_offline_form_sent_again_with_its_client_msg_id_leaves_one_message_and_is_never_refused_for_it() {
+    let server = TestServer::start_with(|c| {
+        c.chat.offline_burst = 1;
+        c.chat.offline_per_hour = 1;
+    })
+    .await;
+    let citizen = server.token(Role::Citizen, "Fatima");
+    let form = |id: &str| {
+        let mut form = offline_form();
+        form["client_msg_id"] = json!(id);
+        form
+    };
+    let (status, first) = post(&server, "/api/chat/offline", &citizen, form("offline-1")).await;
+    assert_eq!((status, first["duplicate"].clone()), (201, json!(false)), "{first}");
+    // The answer was lost: the page sends the form again. Her one message an hour is used up, and it is still
+    // answered, with the message it left.
+    let (status, again) = post(&server, "/api/chat/offline", &citizen, form("offline-1")).await;
+    assert_eq!((status, again["duplicate"].clone(), again["id"].clone()), (200, json!(true), first["id"].clone()));
+    let agent = server.token(Role::Agent, "Amina");
+    let (_, inbox) = get(&server, "/api/chat/offline", Some(&agent)).await;
+    assert_eq!(inbox["messages"].as_array().map(Vec::len), Some(1), "one message: {inbox}");
+    assert_eq!(code(&post(&server, "/api/chat/offline", &citizen, form("offline-2")).await), "rate_limited");
+    // Another citizen's id is theirs; a bad one is refused.
+    let ali = server.token(Role::Citizen, "Ali");
+    let long = post(&server, "/api/chat/offline", &ali, form(&"x".repeat(65))).await;
+    assert_eq!(code(&long), "bad_request", "{}", long.1);
+    let (status, his) = post(&server, "/api/chat/offline", &ali, form("offline-1")).await;
+    assert_eq!((status, his["duplicate"].clone()), (201, json!(false)), "{his}");
+    assert_ne!(his["id"], first["id"]);
+    // Once answered, the id names nothing open: the form is a new message (and her limit says no).
+    let id = first["id"].as_u64().expect("an id");
+    let answer = format!("/api/chat/offline/{id}/answer");
+    assert_eq!(post(&server, &answer, &agent, json!({"text": "Done."})).await.0, 200);
+    assert_eq!(code(&post(&server, "/api/chat/offline", &citizen, form("offline-1")).await), "rate_limited");
 }
 
 #[tokio::test]

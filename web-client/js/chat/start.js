@@ -1,6 +1,6 @@
 // Before the chat: the pre-chat form (category, language, optional name and contact, the consent line from the
 // start info) and, when the desk is closed or nobody serves the language, the offline-message form instead.
-import { t, el, api, setText, setTextIsolated, clearText, showError, getLang, charCount, errorText } from '../common.js';
+import { t, el, api, setText, setTextIsolated, clearText, showError, getLang, charCount, errorText, uuid } from '../common.js';
 import { state, hooks, $, rememberChat } from './state.js';
 
 export const CATEGORIES = ['inquiry', 'suggestion', 'complaint', 'other'];
@@ -27,6 +27,12 @@ function choiceGroup(fieldset, name, values, labelKey, initial) {
 }
 
 const chosen = {};
+/** The client_msg_id of the start being tried: kept until a start is acked, so that pressing the button again
+ * after a lost connection answers with the chat the first press made instead of starting a second one. */
+let startId = null;
+/** The offline form last sent and its client_msg_id: the same form sent again (its answer lost) leaves one
+ * message; a changed one is a new message. */
+let offlineSent = { key: '', id: null };
 
 function wireGroups() {
   chosen.category = choiceGroup($('start-category'), 'category', CATEGORIES, (v) => `chat.cat.${v}`, 'inquiry');
@@ -100,9 +106,10 @@ async function submitStart(ev) {
     $('start-consent').focus();
     return;
   }
+  startId ||= uuid();
   const fields = {
     category: chosen.category(), lang: chosen.lang(), consent: true,
-    consent_version: state.info?.consent?.version ?? '',
+    consent_version: state.info?.consent?.version ?? '', client_msg_id: startId,
   };
   const name = $('start-name').value.trim();
   const contact = $('start-contact').value.trim();
@@ -114,6 +121,7 @@ async function submitStart(ev) {
   try {
     await state.client.whenReady(); // a quick click may come before the connection is up
     const ack = await state.client.send('chat_start', fields);
+    startId = null;
     rememberChat(ack.chat);
     await hooks.openChat(ack.chat, { position: ack.position, estimate: ack.estimate_ms, fresh: true });
   } catch (err) {
@@ -171,8 +179,12 @@ async function submitOffline(ev) {
   const body = { category: chosen.offCategory(), lang: chosen.offLang(), contact, text };
   const name = $('offline-name').value.trim();
   if (name) body.name = name;
+  const key = JSON.stringify(body);
+  if (offlineSent.key !== key) offlineSent = { key, id: uuid() };
+  body.client_msg_id = offlineSent.id;
   try {
     await api('POST', '/api/chat/offline', { token: state.session.token, body });
+    offlineSent = { key: '', id: null };
     $('offline-form').hidden = true;
     $('offline-why').hidden = true;
     $('offline-done').hidden = false;

@@ -29,6 +29,8 @@ pub struct Started {
     /// `None` if an agent took it at once.
     pub position: Option<u32>,
     pub estimate_ms: Option<u64>,
+    /// A start sent again with the `client_msg_id` of a chat it made, answered with that chat.
+    pub duplicate: bool,
 }
 
 /// The changes and effects one desk command collects.
@@ -68,6 +70,7 @@ impl Desk {
         now: u64,
     ) -> Result<(ChatState, DeskApplied<Started>)> {
         self.admits_start(actor, form.lang, ctx.schedule, policy, now)?;
+        text::client_msg_id(&form.client_msg_id)?;
         let name = text::one_line(form.name, "The name", policy.max_name_len)?;
         let contact = text::one_line(form.contact, "The contact", policy.max_contact_len)?;
         if !form.consent {
@@ -106,6 +109,7 @@ impl Desk {
             agent: None,
             citizen_away_since: None,
             citizen_away_shown: false,
+            client_msg_id: form.client_msg_id,
         };
         self.open.insert(id, open);
         let queue_was_empty = self.queues.get(lang).is_empty();
@@ -118,8 +122,27 @@ impl Desk {
         if queue_was_empty && self.queues.get(lang).is_empty() {
             work.changes.retain(|c| *c != Change::Queue(lang));
         }
-        let reply = Started { chat: id, position: self.position(id), estimate_ms: self.estimate(id, policy, now) };
-        Ok((ChatState::new(chat), work.into_applied(reply)))
+        Ok((ChatState::new(chat), work.into_applied(self.started(id, false, policy, now))))
+    }
+
+    /// A start sent again: the open chat the citizen started with the same `client_msg_id`, answered as its
+    /// start was (its place and estimate now) with `duplicate`. A store asks this before anything else a start
+    /// checks, so that a retry is never refused (by the open-chat or the start limit) nor makes a second chat.
+    /// Once that chat ended, a start is a new one.
+    pub fn started_before(&self, actor: &User, form: &StartForm, policy: &ChatPolicy, now: u64) -> Option<Started> {
+        let client_msg_id = form.client_msg_id.as_deref()?;
+        if actor.role != Role::Citizen {
+            return None;
+        }
+        let (id, _) = self
+            .open
+            .iter()
+            .find(|(_, c)| c.citizen == actor.sub && c.client_msg_id.as_deref() == Some(client_msg_id))?;
+        Some(self.started(*id, true, policy, now))
+    }
+
+    fn started(&self, chat: ChatId, duplicate: bool, policy: &ChatPolicy, now: u64) -> Started {
+        Started { chat, position: self.position(chat), estimate_ms: self.estimate(chat, policy, now), duplicate }
     }
 
     /// Whether `actor` may start a chat in `lang` now, in the order a start says it: who (only citizens start

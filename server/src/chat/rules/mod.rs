@@ -99,6 +99,11 @@ pub struct DeskApplied<R> {
 }
 
 impl<R> DeskApplied<R> {
+    /// A command that changes nothing and answers `reply`.
+    pub fn nothing(reply: R) -> Self {
+        DeskApplied { reply, changes: Vec::new(), effects: Vec::new() }
+    }
+
     /// The chats a store must load to apply the effects.
     pub fn chats(&self) -> Vec<ChatId> {
         let mut ids: Vec<ChatId> = self.effects.iter().map(|(id, _)| *id).collect();

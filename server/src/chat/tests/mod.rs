@@ -105,6 +105,7 @@ impl World {
             contact: Some("fatima@example.bh".into()),
             consent: true,
             consent_version: self.consent.version.clone(),
+            client_msg_id: None,
         }
     }
 

@@ -31,6 +31,7 @@ fn the_report_counts_chats_waits_ratings_and_offline_messages_of_the_period() {
         name: None,
         contact: "+973 1700 0000".into(),
         text: "اقتراح".into(),
+        client_msg_id: None,
     };
     let mut note = offline::submit(1, &citizen(4), form, 0, &w.policy, w.now).unwrap();
     note.close(&amina, w.now).unwrap();

@@ -54,6 +54,7 @@ fn the_desk_and_a_chats_parts_survive_json() {
         name: None,
         contact: "a@b.c".into(),
         text: "hi".into(),
+        client_msg_id: None,
     };
     let mut message: OfflineMessage = offline::submit(1, &citizen(3), form, 0, &w.policy, w.now).unwrap();
     message.answer(&amina, "hello".into(), &w.policy, w.now).unwrap();

@@ -22,14 +22,15 @@ const DEFAULT_PAGE: usize = 50;
 const NO_SUCH: &str = "No such offline message.";
 
 /// `POST /api/chat/offline` (citizens: the rules refuse anyone else), charged to the citizen's offline limit
-/// only if it is kept.
+/// only if it is kept: 201, or 200 for the form sent again with the `client_msg_id` of an open message.
 pub async fn submit(
     State(app): State<AppState>,
     AuthUser(user): AuthUser,
     JsonBody(form): JsonBody<OfflineForm>,
 ) -> Result<Response> {
-    let message = app.chat.submit_offline(&user, form, &app.limits.gate(&user.sub)).await?;
-    Ok((StatusCode::CREATED, Json(OfflineReceipt::of(&message))).into_response())
+    let submitted = app.chat.submit_offline(&user, form, &app.limits.gate(&user.sub)).await?;
+    let status = if submitted.duplicate { StatusCode::OK } else { StatusCode::CREATED };
+    Ok((status, Json(OfflineReceipt::of(&submitted))).into_response())
 }
 
 /// `GET /api/chat/offline?status=&before=&limit=`: newest first.

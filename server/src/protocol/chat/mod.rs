@@ -46,6 +46,7 @@ enum Wire {
         contact: Option<String>,
         consent: bool,
         consent_version: String,
+        client_msg_id: Option<String>,
     },
     ChatSend {
         chat: ChatId,
@@ -100,8 +101,9 @@ enum Wire {
 pub(super) fn parse(kind: &str, fields: Map<String, Value>) -> Result<Command, Error> {
     let on = |chat, command| Ok(Command::Chat { chat, command });
     match command_fields::<Wire>(kind, fields)? {
-        Wire::ChatStart { category, lang, name, contact, consent, consent_version } => {
-            Ok(Command::ChatStart(StartForm { category, lang, name, contact, consent, consent_version }))
+        Wire::ChatStart { category, lang, name, contact, consent, consent_version, client_msg_id } => {
+            let form = StartForm { category, lang, name, contact, consent, consent_version, client_msg_id };
+            Ok(Command::ChatStart(form))
         }
         Wire::ChatSend { chat, text, client_msg_id } => on(chat, ChatCommand::Send { text, client_msg_id }),
         Wire::ChatNote { chat, text, client_msg_id } => on(chat, ChatCommand::Note { text, client_msg_id }),
@@ -125,7 +127,7 @@ fn value(v: impl serde::Serialize) -> Value {
 
 /// The ack of `chat_start`.
 pub fn started(s: &Started) -> Value {
-    json!({ "chat": s.chat, "position": s.position, "estimate_ms": s.estimate_ms })
+    json!({ "chat": s.chat, "position": s.position, "estimate_ms": s.estimate_ms, "duplicate": s.duplicate })
 }
 
 /// The ack of a one-chat command; `staff`: the sender sees the staff view of their own message.

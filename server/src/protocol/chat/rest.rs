@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::views::SummaryView;
-use crate::chat::offline::{OfflineMessage, OfflineStatus};
+use crate::chat::offline::{OfflineStatus, Submitted};
 use crate::chat::policy::ConsentLine;
 use crate::chat::rooms::{LangInfo, StartInfo, Unavailable};
 use crate::chat::{OfflineId, PerLang};
@@ -63,10 +63,12 @@ pub struct OfflineReceipt {
     id: OfflineId,
     status: OfflineStatus,
     created_at: u64,
+    duplicate: bool,
 }
 
 impl OfflineReceipt {
-    pub fn of(m: &OfflineMessage) -> Self {
-        OfflineReceipt { id: m.id, status: m.status, created_at: m.created_at }
+    pub fn of(s: &Submitted) -> Self {
+        let m = &s.message;
+        OfflineReceipt { id: m.id, status: m.status, created_at: m.created_at, duplicate: s.duplicate }
     }
 }

@@ -9,7 +9,7 @@ use super::desk::{DeskInput, DeskRun, Reach};
 use super::RedisChat;
 use crate::auth::User;
 use crate::chat::hours::Schedule;
-use crate::chat::rules::{DeskCommand, DeskReply, StartContext, Started};
+use crate::chat::rules::{DeskApplied, DeskCommand, DeskReply, StartContext, Started};
 use crate::chat::StartForm;
 use crate::error::{Error, Result};
 
@@ -85,6 +85,11 @@ impl RedisChat {
                 .iter()
                 .map(|start| {
                     let run = |input: DeskInput<'_>| {
+                        if let Some(started) =
+                            input.desk.started_before(&start.actor, &start.form, &self.policy, input.now)
+                        {
+                            return Ok((None, DeskApplied::nothing(started)));
+                        }
                         input.desk.admits_start(&start.actor, start.form.lang, &schedule, &self.policy, input.now)?;
                         start.admitted.clone()?;
                         let (state, applied) = input.desk.start(

@@ -9,11 +9,12 @@ use redis::Value;
 use super::keys;
 use super::plan::Plan;
 use super::scripts::{LOAD_OFFLINE_SCRIPT, LOAD_SET_SCRIPT};
+use super::state::json as stored;
 use super::{backoff, gave_up, Committed, RedisChat, CANNED_IDS, MAX_ATTEMPTS, OFFLINE_IDS};
 use crate::auth::{unix_millis, User};
 use crate::chat::canned::{self, Canned, NewCanned};
 use crate::chat::hours::Schedule;
-use crate::chat::offline::{self, OfflineForm, OfflineMessage, OfflineStatus};
+use crate::chat::offline::{self, OfflineForm, OfflineMessage, OfflineStatus, Submitted};
 use crate::chat::rooms::{self, Scope};
 use crate::chat::rules::Change;
 use crate::chat::{is_supervisor, CannedId, OfflineId};
@@ -175,13 +176,13 @@ impl RedisChat {
         Ok(records)
     }
 
-    /// Loads one offline message (if `id`) and `citizen`'s count of open ones.
+    /// Loads one offline message (if `id`) and `citizen`'s open ones.
     async fn load_offline(
         &self,
         generation: &str,
         id: Option<OfflineId>,
         citizen: Option<&str>,
-    ) -> Result<Option<(String, Option<OfflineMessage>, usize)>> {
+    ) -> Result<Option<(String, Option<OfflineMessage>, Vec<OfflineMessage>)>> {
         let mut call = LOAD_OFFLINE_SCRIPT.prepare_invoke();
         call.arg(generation).arg(id.map(|i| i.to_string()).unwrap_or_default()).arg(citizen.unwrap_or(""));
         let mut conn = self.redis.conn();
@@ -191,21 +192,21 @@ impl RedisChat {
         let mut items = Items::new(reply)?;
         let version = items.text()?;
         let record = items.text()?;
-        let open = items.number()?;
-        let record = (!record.is_empty())
-            .then(|| serde_json::from_str(&record).map_err(|e| Error::internal(format_args!("stored record: {e}"))))
-            .transpose()?;
+        let open = items.texts()?.iter().map(|r| stored(r)).collect::<Result<_>>()?;
+        let record = (!record.is_empty()).then(|| stored(&record)).transpose()?;
         Ok(Some((version, record, open)))
     }
 
     /// One change to the offline inbox to its commit: `run` gets the message `id` names (if any), the citizen's
-    /// count of open ones, a new id (if `new_id`) and the time, and returns the message as it is after.
+    /// count of open ones, a new id (if no `id`) and the time, and returns the message as it is after. A form
+    /// sent again (`retried`, given the citizen's open ones) is answered with what it left, and writes nothing.
     async fn on_offline(
         &self,
         id: Option<OfflineId>,
         citizen: Option<&str>,
+        retried: impl Fn(&[OfflineMessage]) -> Option<OfflineMessage>,
         mut run: impl FnMut(Option<OfflineMessage>, usize, OfflineId, u64) -> Result<OfflineMessage>,
-    ) -> Result<OfflineMessage> {
+    ) -> Result<Submitted> {
         let mut new_id = None;
         for attempt in 0..MAX_ATTEMPTS {
             let generation = self.redis.generation().await?;
@@ -214,6 +215,9 @@ impl RedisChat {
                 new_id = None;
                 continue;
             };
+            if let Some(message) = retried(&open) {
+                return Ok(Submitted { message, duplicate: true });
+            }
             if id.is_none() && new_id.is_none() {
                 match self.next_id(&generation, OFFLINE_IDS).await? {
                     Some(n) => new_id = Some(n),
@@ -224,7 +228,7 @@ impl RedisChat {
                 }
             }
             let now = unix_millis();
-            let message = run(record, open, new_id.unwrap_or(0), now)?;
+            let message = run(record, open.len(), new_id.unwrap_or(0), now)?;
             let mut plan = Plan::default();
             let (hash, ver) = (keys::desk("offline"), keys::desk("over"));
             plan.check(ver.clone(), &version);
@@ -241,7 +245,7 @@ impl RedisChat {
             let scope = Scope { desk: None, chats: &chats, policy: &self.policy, now };
             plan.route(rooms::route(&changes, &scope), self.bounds)?;
             match self.commit(&generation, &plan).await? {
-                Committed::Done => return Ok(message),
+                Committed::Done => return Ok(Submitted { message, duplicate: false }),
                 Committed::Moved | Committed::Present => backoff(attempt).await,
                 Committed::Fenced => {
                     self.redis.adopt_after(&generation).await?;
@@ -252,9 +256,17 @@ impl RedisChat {
         Err(gave_up("offline"))
     }
 
-    /// A citizen leaves an offline message.
-    pub async fn submit_offline(&self, actor: &User, form: OfflineForm) -> Result<OfflineMessage> {
-        self.on_offline(None, Some(&actor.sub), |_, open, id, now| {
+    /// A citizen leaves an offline message: the form sent again is answered with what it left; then `admit`
+    /// (the citizen's offline limit, which looks without taking) may refuse it.
+    pub async fn submit_offline(
+        &self,
+        actor: &User,
+        form: OfflineForm,
+        admit: &(dyn Fn() -> Result<()> + Send + Sync),
+    ) -> Result<Submitted> {
+        let retried = |open: &[OfflineMessage]| offline::left_before(actor, &form, open);
+        self.on_offline(None, Some(&actor.sub), retried, |_, open, id, now| {
+            admit()?;
             offline::submit(id, actor, form.clone(), open, &self.policy, now)
         })
         .await
@@ -262,15 +274,22 @@ impl RedisChat {
 
     /// Answers (`answer` set) or closes an offline message.
     pub async fn settle_offline(&self, actor: &User, id: OfflineId, answer: Option<String>) -> Result<OfflineMessage> {
-        self.on_offline(Some(id), None, |record, _, _, now| {
-            let mut message = record.ok_or_else(|| Error::not_found("No such offline message."))?;
-            match answer.clone() {
-                Some(text) => message.answer(actor, text, &self.policy, now)?,
-                None => message.close(actor, now)?,
-            }
-            Ok(message)
-        })
-        .await
+        let settled = self
+            .on_offline(
+                Some(id),
+                None,
+                |_| None,
+                |record, _, _, now| {
+                    let mut message = record.ok_or_else(|| Error::not_found("No such offline message."))?;
+                    match answer.clone() {
+                        Some(text) => message.answer(actor, text, &self.policy, now)?,
+                        None => message.close(actor, now)?,
+                    }
+                    Ok(message)
+                },
+            )
+            .await?;
+        Ok(settled.message)
     }
 
     async fn read_set<T: serde::de::DeserializeOwned>(&self, hash: &str, ver: &str) -> Result<Set<T>> {

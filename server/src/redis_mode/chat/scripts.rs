@@ -186,15 +186,22 @@ const LOAD_SET: &str = r#"
 return {redis.call('GET', ARGV[3]) or '0', redis.call('HVALS', ARGV[2])}
 "#;
 
-/// One offline message and a citizen's count of open ones: `{version, record or '', open count}`. ARGV:
-/// generation, id or '', citizen sub or ''.
+/// One offline message and a citizen's open ones: `{version, record or '', [open records]}`. ARGV: generation,
+/// id or '', citizen sub or ''.
 const LOAD_OFFLINE: &str = r#"
 local D = 'mj:{desk}'
 local record = ''
 if ARGV[2] ~= '' then record = redis.call('HGET', D .. ':offline', ARGV[2]) or '' end
-local open = 0
-if ARGV[3] ~= '' then open = redis.call('SCARD', D .. ':offline:of:' .. ARGV[3]) end
-return {redis.call('GET', D .. ':over') or '0', record, tostring(open)}
+local mine = {}
+if ARGV[3] ~= '' then
+  local ids = redis.call('SMEMBERS', D .. ':offline:of:' .. ARGV[3])
+  if #ids > 0 then
+    for _, r in ipairs(redis.call('HMGET', D .. ':offline', unpack(ids))) do
+      if r then mine[#mine + 1] = r end
+    end
+  end
+end
+return {redis.call('GET', D .. ':over') or '0', record, mine}
 "#;
 
 /// Sets a key behind the fence. ARGV: generation, key, value.

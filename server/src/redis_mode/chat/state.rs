@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::redis_mode::conn::text;
 use crate::redis_mode::state::Items;
 
-fn json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+pub(super) fn json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| Error::internal(format_args!("stored chat JSON: {e}")))
 }
 

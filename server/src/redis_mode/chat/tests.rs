@@ -77,6 +77,7 @@ fn form(chat: &RedisChat) -> StartForm {
         contact: None,
         consent: true,
         consent_version: chat.consent.version.clone(),
+        client_msg_id: None,
     }
 }
 
@@ -270,9 +271,10 @@ async fn an_ended_chat_expires_whole_and_a_pass_forgets_it_and_settled_offline_m
         name: None,
         contact: "x@example.bh".into(),
         text: text.into(),
+        client_msg_id: None,
     };
-    let kept = node.submit_offline(&citizen, offline("Still open")).await.expect("submitted").id;
-    let closed = node.submit_offline(&other, offline("Closed")).await.expect("submitted").id;
+    let kept = node.submit_offline(&citizen, offline("Still open"), &|| Ok(())).await.expect("submitted").message.id;
+    let closed = node.submit_offline(&other, offline("Closed"), &|| Ok(())).await.expect("submitted").message.id;
     let closed_at = node.settle_offline(&amina, closed, None).await.expect("closed").closed_at.expect("closed");
 
     assert_eq!(node.forget_expired(ended_at + retention - 1).await.expect("pass"), Forgotten::default());

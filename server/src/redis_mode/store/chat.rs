@@ -8,7 +8,7 @@ use super::RedisStore;
 use crate::auth::{unix_millis, User};
 use crate::chat::canned::{Canned, NewCanned};
 use crate::chat::hours::Schedule;
-use crate::chat::offline::{OfflineForm, OfflineMessage, OfflineStatus};
+use crate::chat::offline::{OfflineForm, OfflineMessage, OfflineStatus, Submitted};
 use crate::chat::report::ChatReport;
 use crate::chat::rooms::{ChatRoom, StartInfo, UserSnapshot};
 use crate::chat::rules::{ChatCommand, ChatReply, DeskCommand, DeskReply, Started};
@@ -34,9 +34,11 @@ fn admins_only(actor: &User, what: &str) -> Result<()> {
 #[async_trait]
 impl ChatStore for RedisStore {
     async fn start(&self, actor: &User, form: StartForm, gate: &dyn Admission) -> Result<Started> {
-        // Looks without taking: only a chat that really starts is charged.
+        // Looks without taking: only a chat that really starts is charged (a start sent again is not).
         let started = self.chat.start(actor, form, &|| gate.check(Charge::ChatStart)).await?;
-        gate.charge(Charge::ChatStart);
+        if !started.duplicate {
+            gate.charge(Charge::ChatStart);
+        }
         Ok(started)
     }
 
@@ -126,11 +128,13 @@ impl ChatStore for RedisStore {
         Ok(transcript::build(&state, audience))
     }
 
-    async fn submit_offline(&self, actor: &User, form: OfflineForm, gate: &dyn Admission) -> Result<OfflineMessage> {
-        gate.check(Charge::OfflineMessage)?;
-        let message = self.chat.submit_offline(actor, form).await?;
-        gate.charge(Charge::OfflineMessage);
-        Ok(message)
+    async fn submit_offline(&self, actor: &User, form: OfflineForm, gate: &dyn Admission) -> Result<Submitted> {
+        // Looks without taking, after the retry is answered: only a message really left is charged.
+        let submitted = self.chat.submit_offline(actor, form, &|| gate.check(Charge::OfflineMessage)).await?;
+        if !submitted.duplicate {
+            gate.charge(Charge::OfflineMessage);
+        }
+        Ok(submitted)
     }
 
     async fn offline(

@@ -19,7 +19,7 @@ use crate::bus::Bus;
 use crate::chat::canned::{self, Canned, NewCanned};
 use crate::chat::desk::Desk;
 use crate::chat::hours::Schedule;
-use crate::chat::offline::{OfflineForm, OfflineMessage, OfflineStatus};
+use crate::chat::offline::{OfflineForm, OfflineMessage, OfflineStatus, Submitted};
 use crate::chat::policy::{ChatPolicy, ConsentLine};
 use crate::chat::report::ChatReport;
 use crate::chat::rooms::{self, ChatRoom, Routed, Scope, StartInfo, UserSnapshot};
@@ -162,6 +162,9 @@ impl ChatStore for MemoryChat {
         let now = unix_millis();
         let mut guard = self.lock();
         let w = &mut *guard;
+        if let Some(started) = w.desk.started_before(actor, &form, &self.policy, now) {
+            return Ok(started);
+        }
         // What the desk would refuse anyway is said first (the page then offers an offline message); the limit
         // looks without taking: only a chat that really starts is charged.
         w.desk.admits_start(actor, form.lang, &w.schedule, &self.policy, now)?;
@@ -317,7 +320,7 @@ impl ChatStore for MemoryChat {
         self.records_transcript(chat, viewer)
     }
 
-    async fn submit_offline(&self, actor: &User, form: OfflineForm, gate: &dyn Admission) -> Result<OfflineMessage> {
+    async fn submit_offline(&self, actor: &User, form: OfflineForm, gate: &dyn Admission) -> Result<Submitted> {
         self.records_submit_offline(actor, form, gate)
     }
 

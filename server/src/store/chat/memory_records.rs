@@ -7,7 +7,7 @@ use super::MAX_OFFLINE_PAGE;
 use crate::auth::{unix_millis, User};
 use crate::chat::canned::{self, Canned, NewCanned};
 use crate::chat::hours::Schedule;
-use crate::chat::offline::{self, OfflineForm, OfflineMessage, OfflineStatus};
+use crate::chat::offline::{self, OfflineForm, OfflineMessage, OfflineStatus, Submitted};
 use crate::chat::report::{self, ChatReport};
 use crate::chat::rooms::{self, StartInfo};
 use crate::chat::rules::Change;
@@ -49,18 +49,22 @@ impl MemoryChat {
         actor: &User,
         form: OfflineForm,
         gate: &dyn Admission,
-    ) -> Result<OfflineMessage> {
+    ) -> Result<Submitted> {
         let now = unix_millis();
         let mut guard = self.lock();
         let w = &mut *guard;
+        let open: Vec<&OfflineMessage> =
+            w.offline.values().filter(|m| m.citizen_sub == actor.sub && m.status == OfflineStatus::Open).collect();
+        if let Some(message) = offline::left_before(actor, &form, open.iter().copied()) {
+            return Ok(Submitted { message, duplicate: true });
+        }
         gate.check(Charge::OfflineMessage)?;
-        let open = w.offline.values().filter(|m| m.citizen_sub == actor.sub && m.status == OfflineStatus::Open).count();
-        let message = offline::submit(w.next_offline, actor, form, open, &self.policy, now)?;
+        let message = offline::submit(w.next_offline, actor, form, open.len(), &self.policy, now)?;
         gate.charge(Charge::OfflineMessage);
         w.next_offline += 1;
         w.offline.insert(message.id, message.clone());
         self.publish(w, &[Change::Offline(Box::new(message.clone()))], now);
-        Ok(message)
+        Ok(Submitted { message, duplicate: false })
     }
 
     pub(super) fn records_offline(

@@ -151,6 +151,7 @@ mod tests {
             contact: None,
             consent: true,
             consent_version: store.consent.version.clone(),
+            client_msg_id: None,
         };
         store.start(&user(citizen, Role::Citizen), form, &Unlimited).await.expect("started").chat
     }
@@ -232,8 +233,11 @@ mod tests {
                 name: None,
                 contact: "x@example.bh".into(),
                 text: "Hello".into(),
+                client_msg_id: None,
             };
-            ids.push(store.submit_offline(&user(citizen, Role::Citizen), form, &Unlimited).await.expect("kept").id);
+            ids.push(
+                store.submit_offline(&user(citizen, Role::Citizen), form, &Unlimited).await.expect("kept").message.id,
+            );
         }
         let now = unix_millis();
         store.answer_offline(&agent, ids[1], "Answered".into()).await.expect("answered");

@@ -28,7 +28,7 @@ use super::{Replay, Snapshot};
 use crate::auth::User;
 use crate::chat::canned::{Canned, NewCanned};
 use crate::chat::hours::Schedule;
-use crate::chat::offline::{OfflineForm, OfflineMessage, OfflineStatus};
+use crate::chat::offline::{OfflineForm, OfflineMessage, OfflineStatus, Submitted};
 use crate::chat::report::ChatReport;
 use crate::chat::rooms::{ChatRoom, StartInfo, UserSnapshot};
 use crate::chat::rules::{ChatCommand, ChatReply, DeskCommand, DeskReply, Started};
@@ -123,8 +123,9 @@ pub trait ChatStore: Send + Sync {
     async fn transcript(&self, chat: ChatId, viewer: &User) -> Result<Transcript>;
 
     /// A citizen leaves an offline message; `gate` is charged `Charge::OfflineMessage` only if it is kept.
-    /// Published to `desk` as an `offline` event.
-    async fn submit_offline(&self, actor: &User, form: OfflineForm, gate: &dyn Admission) -> Result<OfflineMessage>;
+    /// Published to `desk` as an `offline` event. The form sent again ([`crate::chat::offline::left_before`]) is answered
+    /// with the message it left, before any limit is looked at, and publishes nothing.
+    async fn submit_offline(&self, actor: &User, form: OfflineForm, gate: &dyn Admission) -> Result<Submitted>;
     /// The offline inbox for staff, newest first: with `status`, only those; with `before`, only older ids; at
     /// most `limit` (capped at [`MAX_OFFLINE_PAGE`]).
     async fn offline(
