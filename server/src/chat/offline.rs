@@ -11,6 +11,7 @@ use super::policy::ChatPolicy;
 use super::{is_desk_staff, text, AgentRef, Category, ChatLang, OfflineId};
 use crate::auth::{Role, User};
 use crate::error::{Error, Result};
+use crate::limits::check_client_msg_id;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -103,7 +104,7 @@ pub fn submit(
         .ok_or_else(|| Error::bad_request("Leave a contact so that we can answer."))?;
     let name = text::one_line(form.name, "The name", policy.max_name_len)?;
     let body = text::required(&form.text, "The message", policy.max_offline_len)?;
-    text::client_msg_id(&form.client_msg_id)?;
+    check_client_msg_id(form.client_msg_id.as_deref())?;
     if open_of_citizen >= policy.max_open_offline_per_citizen {
         return Err(Error::conflict("You already have messages waiting for an answer."));
     }

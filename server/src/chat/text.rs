@@ -2,9 +2,6 @@
 
 use crate::error::{Error, Result};
 
-/// Longest client message id, in bytes (as for questions).
-pub const MAX_CLIENT_MSG_ID: usize = 64;
-
 /// Trimmed, non-empty, at most `max` characters. `what` names the field in the error ("The message").
 pub fn required(text: &str, what: &str, max: usize) -> Result<String> {
     let text = text.trim();
@@ -49,15 +46,6 @@ pub fn tags(tags: Vec<String>, max_tags: usize, max_len: usize) -> Result<Vec<St
     Ok(clean)
 }
 
-pub fn client_msg_id(id: &Option<String>) -> Result<()> {
-    match id {
-        Some(id) if id.is_empty() || id.len() > MAX_CLIENT_MSG_ID => {
-            Err(Error::bad_request(format!("The \"client_msg_id\" field must be 1 to {MAX_CLIENT_MSG_ID} bytes.")))
-        }
-        _ => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,13 +75,5 @@ mod tests {
         assert_eq!(clean, ["housing", "loan"]);
         assert!(tags(vec!["a".into(), "b".into(), "c".into()], 2, 10).is_err());
         assert!(tags(vec!["x".repeat(11)], 2, 10).is_err());
-    }
-
-    #[test]
-    fn client_msg_ids_are_bounded() {
-        assert!(client_msg_id(&None).is_ok());
-        assert!(client_msg_id(&Some("a".into())).is_ok());
-        assert!(client_msg_id(&Some(String::new())).is_err());
-        assert!(client_msg_id(&Some("x".repeat(65))).is_err());
     }
 }

@@ -5,7 +5,21 @@
 //! vote that changes nothing: none of them may use up the sender's allowance, or a client that re-sends its
 //! un-acked asks after a reconnect, as the protocol tells it to, would be refused for doing so.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+
+/// Longest `client_msg_id`, in bytes. It names a command from the sender's side (a question, a chat start, a
+/// message, a note, an offline message), so that the command sent again is answered as before and costs nothing.
+pub const MAX_CLIENT_MSG_ID: usize = 64;
+
+/// A `client_msg_id`, if there is one, is 1 to [`MAX_CLIENT_MSG_ID`] bytes.
+pub fn check_client_msg_id(id: Option<&str>) -> Result<()> {
+    match id {
+        Some(id) if id.is_empty() || id.len() > MAX_CLIENT_MSG_ID => {
+            Err(Error::bad_request(format!("The \"client_msg_id\" field must be 1 to {MAX_CLIENT_MSG_ID} bytes.")))
+        }
+        _ => Ok(()),
+    }
+}
 
 /// What a command costs its sender, once the rules decided it creates or changes something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,4 +59,18 @@ impl Admission for Unlimited {
         Ok(())
     }
     fn charge(&self, _: Charge) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_msg_ids_are_bounded() {
+        assert!(check_client_msg_id(None).is_ok());
+        assert!(check_client_msg_id(Some("a")).is_ok());
+        assert!(check_client_msg_id(Some(&"x".repeat(64))).is_ok());
+        assert!(check_client_msg_id(Some("")).is_err());
+        assert!(check_client_msg_id(Some(&"x".repeat(65))).is_err());
+    }
 }

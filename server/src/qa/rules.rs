@@ -12,7 +12,7 @@ use super::{
 };
 use crate::auth::{Pseudonyms, User};
 use crate::error::{Error, Result};
-use crate::limits::{Admission, Charge};
+use crate::limits::{check_client_msg_id, Admission, Charge};
 
 /// Server-wide settings the rules enforce.
 pub struct Policy {
@@ -29,8 +29,6 @@ pub struct Policy {
 const MAX_TAG_LEN: usize = 40;
 /// Longest hide reason or written answer, in characters.
 const MAX_NOTE_LEN: usize = 4000;
-/// Longest client message id, in bytes.
-const MAX_CLIENT_MSG_ID: usize = 64;
 
 /// What changed, for routing to rooms. `was_public` tells the public room whether a question left its view.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,10 +161,8 @@ impl QaState {
         new_id: impl FnOnce() -> QuestionId,
         now: u64,
     ) -> Result<Applied> {
+        check_client_msg_id(client_msg_id.as_deref())?;
         if let Some(cmid) = &client_msg_id {
-            if cmid.is_empty() || cmid.len() > MAX_CLIENT_MSG_ID {
-                return Err(Error::bad_request("The \"client_msg_id\" field must be 1 to 64 bytes."));
-            }
             // A retry of an ask we already took: answer as before, create nothing.
             if let Some(id) = self.asked.get(&(actor.sub.clone(), cmid.clone())) {
                 let question = self.questions.get(id).cloned().expect("BUG: asked index points at a question");

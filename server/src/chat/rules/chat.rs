@@ -11,6 +11,7 @@ use crate::chat::policy::ChatPolicy;
 use crate::chat::{text, Body, Chat, Message, Note, Notice, Party, Rating, Receipts, Seq, Side};
 use crate::chat::{ChatStatus, EndReason};
 use crate::error::{Error, Result};
+use crate::limits::check_client_msg_id;
 
 /// System messages a chat may hold beyond `max_messages` texts. Past it, notices are no longer written (the
 /// header still changes): transfers back and forth can't grow a chat without bound.
@@ -139,7 +140,7 @@ impl ChatState {
             Party::Agent => Side::Agent,
             Party::Supervisor => return Err(Error::forbidden("Only the chat's agent replies; write a note instead.")),
         };
-        text::client_msg_id(&client_msg_id)?;
+        check_client_msg_id(client_msg_id.as_deref())?;
         // A retry of a message we already took: answer as before, whatever happened since.
         if let Some(Posted::Message(seq)) = self.posted(actor, &client_msg_id, true)? {
             let message = self.messages.get(&seq).cloned().expect("BUG: the index names a message that is not there");
@@ -185,7 +186,7 @@ impl ChatState {
         if party == Party::Citizen {
             return Err(Error::forbidden("Notes are for staff."));
         }
-        text::client_msg_id(&client_msg_id)?;
+        check_client_msg_id(client_msg_id.as_deref())?;
         if let Some(Posted::Note(id)) = self.posted(actor, &client_msg_id, false)? {
             let note = self.notes.get(&id).cloned().expect("BUG: the index names a note that is not there");
             return Ok(Applied { reply: ChatReply::Noted { note, duplicate: true }, changes: vec![] });

@@ -15,6 +15,7 @@ use crate::chat::routing::{self, Assignment};
 use crate::chat::{is_desk_staff, text, AgentRef, Chat, ChatId, ChatLang, ChatStatus};
 use crate::chat::{Citizen, Consent, Party, PerLang, Receipts, RequeueReason, StartForm};
 use crate::error::{Error, Result};
+use crate::limits::check_client_msg_id;
 
 /// What a start needs besides the desk: the operator's settings of the moment.
 pub struct StartContext<'a> {
@@ -70,7 +71,7 @@ impl Desk {
         now: u64,
     ) -> Result<(ChatState, DeskApplied<Started>)> {
         self.admits_start(actor, form.lang, ctx.schedule, policy, now)?;
-        text::client_msg_id(&form.client_msg_id)?;
+        check_client_msg_id(form.client_msg_id.as_deref())?;
         let name = text::one_line(form.name, "The name", policy.max_name_len)?;
         let contact = text::one_line(form.contact, "The contact", policy.max_contact_len)?;
         if !form.consent {
