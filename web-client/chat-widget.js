@@ -4,7 +4,8 @@
  *
  *   <script src="https://majlis.example.gov/chat-widget.js" data-lang="ar" async></script>
  *
- * Attributes (all optional): data-lang "ar" | "en" (default: the host page's <html lang>, else Arabic);
+ * Attributes (all optional): data-lang "ar" | "en" (default: the host page's <html lang> if it is Arabic or
+ * English, else the server's --page-default-lang, Arabic unless its operator chose English);
  * data-position "end" | "start" (the corner, in the reading direction; default "end").
  * The server must allow the host site to frame the chat (--chat-embed-origins, default any site).
  *
@@ -19,9 +20,11 @@
   var script = document.currentScript || document.querySelector('script[src*="chat-widget.js"]');
   if (!script) return;
   var origin = new URL(script.src, location.href).origin;
+  // Written by the server as it serves this file (`--page-default-lang`); Arabic unless the operator says.
+  var fallback = 'ar';
   var hostLang = (document.documentElement.lang || '').slice(0, 2).toLowerCase();
-  var lang = script.getAttribute('data-lang') || (hostLang === 'en' ? 'en' : 'ar');
-  if (lang !== 'ar' && lang !== 'en') lang = 'ar';
+  var lang = script.getAttribute('data-lang') || hostLang;
+  if (lang !== 'ar' && lang !== 'en') lang = fallback;
   var corner = script.getAttribute('data-position') === 'start' ? 'start' : 'end';
   var ACTIVE_KEY = 'majlis.chatWidget.active';
 

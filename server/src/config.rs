@@ -25,6 +25,12 @@ pub struct Config {
     #[arg(long, env = "MAJLIS_CHAT_EMBED_ORIGINS", default_value = "*", value_parser = parse_embed_origins)]
     pub chat_embed_origins: String,
 
+    /// The pages' language for a reader who has not chosen one and whose browser asks for neither Arabic nor
+    /// English (nor, for the chat widget, its host page): "ar" or "en". A reader's own choice and the browser's
+    /// languages come first.
+    #[arg(long, env = "MAJLIS_PAGE_DEFAULT_LANG", default_value = "ar", value_parser = ["ar", "en"])]
+    pub page_default_lang: String,
+
     /// Secret that signs tokens (HS256). If unset, a random one is generated at start, so tokens die with the
     /// process; set it for several nodes or for `majlis token`.
     #[arg(long, env = "MAJLIS_JWT_SECRET", hide_env_values = true)]

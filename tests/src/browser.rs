@@ -172,6 +172,17 @@ impl Page {
         self.browser.call(Some(&self.session), method, params).await
     }
 
+    /// The browser's preferred languages, as pages read them (`navigator.languages`), from the next page loaded.
+    pub async fn prefer_languages(&self, languages: &[&str]) -> Result<()> {
+        let list = serde_json::to_string(languages)?;
+        let source = format!(
+            "Object.defineProperty(Navigator.prototype, 'languages', {{ get: () => {list} }});
+             Object.defineProperty(Navigator.prototype, 'language', {{ get: () => {list}[0] }});"
+        );
+        self.call("Page.addScriptToEvaluateOnNewDocument", json!({"source": source})).await?;
+        Ok(())
+    }
+
     pub async fn goto(&self, url: &str) -> Result<()> {
         self.call("Page.navigate", json!({"url": url})).await?;
         self.wait_for("document.readyState === 'complete'", "the page to load").await

@@ -618,6 +618,34 @@ async fn a_long_pinned_question_fits_the_presenter_screen_which_thanks_everyone_
 }
 
 #[tokio::test]
+async fn a_page_speaks_the_first_of_the_browsers_languages_it_has_else_the_operators_default() -> Result<()> {
+    let arabic = TestServer::start().await;
+    let english = TestServer::start_with(|c| c.page_default_lang = "en".into()).await;
+    let browser = Browser::launch().await?;
+    for (server, languages, expected) in [
+        (&arabic, &["fr-FR", "fr"][..], "ar"),
+        (&arabic, &["fr-FR", "en-GB", "ar"][..], "en"),
+        (&arabic, &["ur-PK", "ar-BH"][..], "ar"),
+        (&english, &["fr-FR"][..], "en"),
+        (&english, &["ar"][..], "ar"),
+    ] {
+        let page = browser.new_page(360, 740).await?;
+        page.prefer_languages(languages).await?;
+        page.goto(&server.url("/")).await?;
+        let dir = if expected == "ar" { "rtl" } else { "ltr" };
+        // After the page's modules ran: boot.js's choice is the one the page kept.
+        let shown = page.eval("[document.documentElement.lang, document.documentElement.dir]").await?;
+        assert_eq!(shown, json!([expected, dir]), "a browser asking for {languages:?}");
+    }
+    // The chat widget falls back the same way for a host page in neither language.
+    for (server, fallback) in [(&arabic, "ar"), (&english, "en")] {
+        let widget = server.http.get(server.url("/chat-widget.js")).send().await?.text().await?;
+        assert!(widget.contains(&format!("var fallback = '{fallback}';")), "the widget falls back to {fallback}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn axe_core_finds_no_serious_problem_on_any_page_in_either_language() -> Result<()> {
     let server = TestServer::start().await;
     let (bid, code, ids) = live_broadcast(

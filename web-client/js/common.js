@@ -17,12 +17,9 @@ const LANG_KEY = 'majlis.lang';
 const langListeners = [];
 let currentLang = detectLang();
 
+/** The language boot.js chose in the page's <head> (the reader's choice, the browser's, the operator's). */
 function detectLang() {
-  try {
-    const stored = localStorage.getItem(LANG_KEY);
-    if (stored === 'ar' || stored === 'en') return stored;
-  } catch { /* storage blocked: fall through */ }
-  return (navigator.language || '').toLowerCase().startsWith('ar') ? 'ar' : 'en';
+  return document.documentElement.lang === 'en' ? 'en' : 'ar';
 }
 
 export function getLang() {

@@ -1,6 +1,8 @@
 //! The web client, embedded in the binary (in debug builds read from `web-client/` on disk, so pages can be
 //! edited without rebuilding).
 
+use std::borrow::Cow;
+
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -38,6 +40,7 @@ async fn asset(State(app): State<AppState>, uri: Uri) -> Response {
             } else {
                 format!("{CSP_BASE}; frame-ancestors 'none'")
             };
+            let body = with_default_lang(path, file.data, &app.config.page_default_lang);
             (
                 [
                     (header::CONTENT_TYPE, mime),
@@ -45,12 +48,25 @@ async fn asset(State(app): State<AppState>, uri: Uri) -> Response {
                     (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
                     (header::CONTENT_SECURITY_POLICY, csp),
                 ],
-                file.data,
+                body,
             )
                 .into_response()
         }
         None => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
+}
+
+/// The scripts that choose a page's language, and the line in each that names the fallback (`--page-default-lang`):
+/// written as the operator set it, so the choice is made before the page is laid out, with no request more.
+const LANG_CHOOSERS: [&str; 2] = ["js/boot.js", "chat-widget.js"];
+const FALLBACK_LINE: &str = "var fallback = 'ar';";
+
+fn with_default_lang(path: &str, data: Cow<'static, [u8]>, lang: &str) -> Cow<'static, [u8]> {
+    if lang == "ar" || !LANG_CHOOSERS.contains(&path) {
+        return data;
+    }
+    let text = String::from_utf8_lossy(&data);
+    Cow::Owned(text.replacen(FALLBACK_LINE, &format!("var fallback = '{lang}';"), 1).into_bytes())
 }
 
 /// Defence in depth against injected markup: only our own scripts run, whatever text gets onto a page.
