@@ -13,8 +13,9 @@
 //! - `:chats` sorted set of every chat id by creation time (reports); `:ended` sorted set of the ended chats by
 //!   `ended_at`, from which the retention takes them out of `:chats` (`retention`);
 //! - `:canned` hash id → `Canned`, version `:cver`; `:offline` hash id → `OfflineMessage`, version `:over`,
-//!   `:offline:open` (set of open ids), `:offline:of:<sub>` (set: a citizen's open ones), `:offline:settled`
-//!   (sorted set of the answered or closed ones by their latest settlement, for the retention); `:hours` the
+//!   `:offline:open` (set of open ids), `:offline:of:<sub>` (set: a citizen's open ones), `:offline:ids`
+//!   (sorted set of every id, by id: the inbox's pages), `:offline:settled` (sorted set of the answered or
+//!   closed ones by their latest settlement, for the retention); `:hours` the
 //!   schedule (JSON), version `:hver`;
 //! - `:conns:<sub>` the connections authenticated as `sub`, per node (hash node → count);
 //! - the room `desk`: `:r:desk:seq`, `:r:desk:log`, `:r:desk:ch`.

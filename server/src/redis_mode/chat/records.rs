@@ -8,7 +8,7 @@ use redis::Value;
 
 use super::keys;
 use super::plan::Plan;
-use super::scripts::{LOAD_OFFLINE_SCRIPT, LOAD_SET_SCRIPT};
+use super::scripts::{LOAD_OFFLINE_SCRIPT, LOAD_SET_SCRIPT, OFFLINE_PAGE_SCRIPT};
 use super::state::json as stored;
 use super::{backoff, gave_up, Committed, RedisChat, CANNED_IDS, MAX_ATTEMPTS, OFFLINE_IDS};
 use crate::auth::{unix_millis, User};
@@ -176,6 +176,33 @@ impl RedisChat {
         Ok(records)
     }
 
+    /// A page of the offline inbox, newest first: with `status`, only those; with `before`, only older ids; at
+    /// most `limit` (see `OFFLINE_PAGE`: it reads what the page shows, not the whole inbox).
+    pub async fn offline_page(
+        &self,
+        status: Option<OfflineStatus>,
+        before: Option<OfflineId>,
+        limit: usize,
+    ) -> Result<Vec<OfflineMessage>> {
+        let status = status.map(|s| serde_json::to_value(s).map_err(Error::internal)).transpose()?;
+        for _ in 0..3 {
+            let generation = self.redis.generation().await?;
+            let mut call = OFFLINE_PAGE_SCRIPT.prepare_invoke();
+            call.arg(&*generation)
+                .arg(before.map(|b| b.to_string()).unwrap_or_default())
+                .arg(limit)
+                .arg(status.as_ref().and_then(|s| s.as_str()).unwrap_or(""));
+            let mut conn = self.redis.conn();
+            match self.redis.attempt::<Value>("offline page", call.invoke_async(&mut conn)).await? {
+                Some(reply) => return Items::new(reply)?.texts()?.iter().map(|r| stored(r)).collect(),
+                None => {
+                    self.redis.adopt_after(&generation).await?;
+                }
+            }
+        }
+        Err(Error::unavailable())
+    }
+
     /// Loads one offline message (if `id`) and `citizen`'s open ones.
     async fn load_offline(
         &self,
@@ -234,6 +261,7 @@ impl RedisChat {
             plan.check(ver.clone(), &version);
             plan.record(hash, message.id.to_string(), json(&message)?, ver);
             let is_open = message.status == OfflineStatus::Open;
+            plan.scored(keys::desk("offline:ids"), message.id, message.id.to_string());
             plan.member(keys::desk("offline:open"), message.id.to_string(), is_open);
             plan.member(keys::desk(&format!("offline:of:{}", message.citizen_sub)), message.id.to_string(), is_open);
             // Its latest settlement, whence its retention counts (`forget_expired`).

@@ -204,6 +204,46 @@ end
 return {redis.call('GET', D .. ':over') or '0', record, mine}
 "#;
 
+/// A page of the offline inbox, newest first: at most ARGV[3] records with an id below ARGV[2] ('' for no
+/// bound) and, if ARGV[4] is not '', that status. Open ones come from `:offline:open` (a few); the others by
+/// walking `:offline:ids` down a chunk at a time, so a page reads what it shows and what it skips on the way,
+/// not the whole inbox. Messages stored before the index existed are indexed by the first page that finds it
+/// short. Returns `{[records]}`. ARGV: generation, before, limit, status.
+const OFFLINE_PAGE: &str = r#"
+local D = 'mj:{desk}'
+local H, I = D .. ':offline', D .. ':offline:ids'
+local before, limit, status = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+if redis.call('ZCARD', I) < redis.call('HLEN', H) then
+  for _, id in ipairs(redis.call('HKEYS', H)) do redis.call('ZADD', I, id, id) end
+end
+local out = {}
+local function take(ids)
+  if #ids == 0 then return end
+  for _, r in ipairs(redis.call('HMGET', H, unpack(ids))) do
+    if r and #out < limit and (status == '' or cjson.decode(r).status == status) then out[#out + 1] = r end
+  end
+end
+if status == 'open' then
+  local ids = {}
+  for _, id in ipairs(redis.call('SMEMBERS', D .. ':offline:open')) do
+    if not before or tonumber(id) < before then ids[#ids + 1] = tonumber(id) end
+  end
+  table.sort(ids, function(a, b) return a > b end)
+  local page = {}
+  for i = 1, math.min(#ids, limit) do page[i] = tostring(ids[i]) end
+  take(page)
+  return {out}
+end
+local top = before and ('(' .. ARGV[2]) or '+inf'
+while #out < limit do
+  local ids = redis.call('ZREVRANGEBYSCORE', I, top, '-inf', 'LIMIT', 0, 100)
+  if #ids == 0 then break end
+  take(ids)
+  top = '(' .. ids[#ids]
+end
+return {out}
+"#;
+
 /// Sets a key behind the fence. ARGV: generation, key, value.
 const SET: &str = r#"
 redis.call('SET', ARGV[2], ARGV[3])
@@ -376,6 +416,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', D .. ':offline:settled', '-inf',
     elseif m.status == 'closed' then at = m.closed_at end
     if type(at) == 'number' and at <= cutoff then
       redis.call('HDEL', D .. ':offline', id)
+      redis.call('ZREM', D .. ':offline:ids', id)
       offline = offline + 1
     elseif type(at) == 'number' then
       redis.call('ZADD', D .. ':offline:settled', string.format('%.0f', at), id)
@@ -406,6 +447,7 @@ pub static READ_CHAT_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(READ_CHA
 pub static LOAD_OPEN_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(LOAD_OPEN));
 pub static LOAD_SET_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(LOAD_SET));
 pub static LOAD_OFFLINE_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(LOAD_OFFLINE));
+pub static OFFLINE_PAGE_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(OFFLINE_PAGE));
 pub static SET_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(SET));
 pub static EPHEMERAL_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(&format!("{PUBLISH_PAIRS}{EPHEMERAL}")));
 pub static RECEIPT_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{FENCE}{EMIT}{RECEIPT}")));

@@ -10,7 +10,7 @@ use super::desk::Reach;
 use super::*;
 use crate::auth::{Role, User};
 use crate::chat::desk::Desk;
-use crate::chat::offline::OfflineForm;
+use crate::chat::offline::{OfflineForm, OfflineStatus};
 use crate::chat::rules::{ChatCommand, ChatReply, DeskCommand};
 use crate::chat::{Availability, Category, ChatId, ChatLang, StartForm};
 use crate::qa::Localized;
@@ -265,14 +265,6 @@ async fn an_ended_chat_expires_whole_and_a_pass_forgets_it_and_settled_offline_m
     all_expire(&found);
     assert!(expiries(&node, open).await.values().all(|at| *at == -1), "an open chat never expires");
 
-    let offline = |text: &str| OfflineForm {
-        category: Category::Other,
-        lang: ChatLang::En,
-        name: None,
-        contact: "x@example.bh".into(),
-        text: text.into(),
-        client_msg_id: None,
-    };
     let kept = node.submit_offline(&citizen, offline("Still open"), &|| Ok(())).await.expect("submitted").message.id;
     let closed = node.submit_offline(&other, offline("Closed"), &|| Ok(())).await.expect("submitted").message.id;
     let closed_at = node.settle_offline(&amina, closed, None).await.expect("closed").closed_at.expect("closed");
@@ -286,9 +278,62 @@ async fn an_ended_chat_expires_whole_and_a_pass_forgets_it_and_settled_offline_m
     assert_eq!(report.chats, 1, "only the open chat is counted: {report:?}");
     let inbox: Vec<_> = node.offline_messages().await.expect("inbox").iter().map(|m| m.id).collect();
     assert_eq!(inbox, vec![kept]);
+    let paged: Vec<_> = node.offline_page(None, None, 100).await.expect("a page").iter().map(|m| m.id).collect();
+    assert_eq!(paged, vec![kept], "a forgotten message leaves the inbox's index too");
+    let indexed: usize =
+        redis::cmd("ZCARD").arg(keys::desk("offline:ids")).query_async(&mut node.redis.conn()).await.expect("ZCARD");
+    assert_eq!(indexed, 1);
     // Open ones are never forgotten, however old.
     assert_eq!(node.forget_expired(later + 100 * retention).await.expect("pass"), Forgotten::default());
     assert!(node.header(open).await.expect("read").is_some());
+}
+
+fn offline(text: &str) -> OfflineForm {
+    OfflineForm {
+        category: Category::Other,
+        lang: ChatLang::En,
+        name: None,
+        contact: "x@example.bh".into(),
+        text: text.into(),
+        client_msg_id: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_offline_inbox_pages_newest_first_by_status_and_indexes_messages_stored_before_its_index() {
+    let Some(server) = redis_server() else { return };
+    let node = node(server.1, &ChatPolicy::default()).await;
+    let amina = user("g-amina", Role::Agent);
+    let mut ids = vec![];
+    for n in 0..7 {
+        let citizen = user(&format!("c-{n}"), Role::Citizen);
+        let left = node.submit_offline(&citizen, offline(&format!("Message {n}")), &|| Ok(())).await.expect("left");
+        ids.push(left.message.id);
+    }
+    node.settle_offline(&amina, ids[1], None).await.expect("closed");
+    node.settle_offline(&amina, ids[4], Some("Done.".into())).await.expect("answered");
+    let page = |status: Option<OfflineStatus>, before: Option<u64>, limit: usize| {
+        let node = &node;
+        async move {
+            let page = node.offline_page(status, before, limit).await.expect("a page");
+            page.iter().map(|m| m.id).collect::<Vec<_>>()
+        }
+    };
+    let newest_first: Vec<u64> = ids.iter().rev().copied().collect();
+    assert_eq!(page(None, None, 100).await, newest_first);
+    assert_eq!(page(None, Some(ids[5]), 3).await, [ids[4], ids[3], ids[2]]);
+    assert_eq!(page(Some(OfflineStatus::Open), None, 3).await, [ids[6], ids[5], ids[3]]);
+    assert_eq!(page(Some(OfflineStatus::Open), Some(ids[3]), 100).await, [ids[2], ids[0]]);
+    assert_eq!(page(Some(OfflineStatus::Closed), None, 100).await, [ids[1]]);
+    assert_eq!(page(Some(OfflineStatus::Answered), Some(ids[6]), 1).await, [ids[4]]);
+
+    // An inbox stored before the index existed: the next page indexes it and shows all of it.
+    let mut conn = node.redis.conn();
+    let index = keys::desk("offline:ids");
+    let _: () = redis::cmd("DEL").arg(&index).query_async(&mut conn).await.expect("DEL");
+    assert_eq!(page(None, None, 100).await, newest_first);
+    let indexed: usize = redis::cmd("ZCARD").arg(&index).query_async(&mut conn).await.expect("ZCARD");
+    assert_eq!(indexed, ids.len());
 }
 
 /// Script calls and bytes Redis has sent, from its own counters.

@@ -147,15 +147,7 @@ impl ChatStore for RedisStore {
         if !is_desk_staff(viewer.role) {
             return Err(Error::forbidden("Only agents and admins work the offline inbox."));
         }
-        let below = before.unwrap_or(OfflineId::MAX);
-        Ok(self
-            .chat
-            .offline_messages()
-            .await?
-            .into_iter()
-            .filter(|m| m.id < below && status.is_none_or(|s| m.status == s))
-            .take(limit.min(MAX_OFFLINE_PAGE))
-            .collect())
+        self.chat.offline_page(status, before, limit.min(MAX_OFFLINE_PAGE)).await
     }
 
     async fn answer_offline(&self, actor: &User, id: OfflineId, text: String) -> Result<OfflineMessage> {
