@@ -110,8 +110,8 @@ impl Session {
             }
             Err(e) => {
                 stats.connect_failures.fetch_add(1, Relaxed);
-                stats.error("auth_failed");
-                Err(e.context("auth"))
+                stats.error(&format!("auth_{}", e.code()));
+                Err(anyhow::Error::new(e).context("auth"))
             }
         }
     }
@@ -126,22 +126,22 @@ impl Session {
     }
 
     /// Sends `command` and waits (bounded) for its reply; every other frame meanwhile goes to `other`.
-    pub async fn request(&mut self, command: Value, mut other: impl FnMut(&str)) -> Result<Reply> {
-        let id = self.send(command).await?;
+    pub async fn request(&mut self, command: Value, mut other: impl FnMut(&str)) -> Result<Reply, NoReply> {
+        let id = self.send(command).await.map_err(NoReply::Broken)?;
         let wait = async {
             while let Some(message) = self.ws.next().await {
-                let text = match message? {
+                let text = match message.map_err(|e| NoReply::Broken(e.into()))? {
                     Incoming::Text(text) => text,
-                    Incoming::Close(code) => bail!("closed: {}", close_code(code)),
+                    Incoming::Close(code) => return Err(NoReply::Closed(close_code(code))),
                 };
                 match reply_to(text, id) {
                     Some(reply) => return Ok(reply),
                     None => other(text),
                 }
             }
-            bail!("connection ended")
+            Err(NoReply::Ended)
         };
-        timeout(WAIT, wait).await.map_err(|_| anyhow!("no reply within {WAIT:?}"))?
+        timeout(WAIT, wait).await.map_err(|_| NoReply::InTime)?
     }
 
     /// Drops the connection the hard way (RST), as a network failure would.
@@ -149,6 +149,41 @@ impl Session {
         let _ = self.ws.get_ref().set_zero_linger();
     }
 }
+
+/// Why a request got no reply, so that a run's error table tells a saturated server (no reply in time) from
+/// one that closed the connection (with which code) or a connection that broke.
+#[derive(Debug)]
+pub enum NoReply {
+    InTime,
+    Closed(String),
+    Ended,
+    Broken(anyhow::Error),
+}
+
+impl NoReply {
+    /// The error-table key.
+    pub fn code(&self) -> String {
+        match self {
+            NoReply::InTime => "no_reply_in_time".into(),
+            NoReply::Closed(code) => code.clone(),
+            NoReply::Ended => "connection_ended".into(),
+            NoReply::Broken(_) => "connection_broken".into(),
+        }
+    }
+}
+
+impl std::fmt::Display for NoReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoReply::InTime => write!(f, "no reply within {WAIT:?}"),
+            NoReply::Closed(code) => write!(f, "closed: {code}"),
+            NoReply::Ended => write!(f, "connection ended"),
+            NoReply::Broken(e) => write!(f, "connection broken: {e:#}"),
+        }
+    }
+}
+
+impl std::error::Error for NoReply {}
 
 /// The close code as an error-table key.
 pub fn close_code(code: Option<u16>) -> String {
