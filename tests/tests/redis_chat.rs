@@ -1,7 +1,8 @@
 //! The live chat across nodes on one Redis: the citizen on one node and the agent on another, routing decided
 //! by several nodes at once, an agent's connection moving between nodes, a node killed mid-chat, an ended
-//! chat's keys expiring after the retention, and presence leases that can't work refused at the start. Each
-//! test starts its own `redis-server` (see `majlis_tests::redis`).
+//! chat's keys expiring after the retention, presence leases that can't work refused at the start, and a start
+//! sent again through any node making one chat. Each test starts its own `redis-server` (see
+//! `majlis_tests::redis`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -27,10 +28,15 @@ async fn cluster(n: usize, tweak: impl Fn(&mut majlis_server::Config)) -> Cluste
     cluster
 }
 
+/// A token for `sub` (a fixed identity), valid for an hour.
+fn token_of(node: &TestServer, role: Role, sub: &str, name: &str) -> String {
+    let user = User { sub: sub.into(), name: name.into(), role };
+    node.app.tokens.mint(&user, 3600).expect("mint").0
+}
+
 /// A client authenticated as `sub` (a fixed identity, so tests can name its personal stream).
 async fn as_user(node: &TestServer, role: Role, sub: &str, name: &str) -> Client {
-    let user = User { sub: sub.into(), name: name.into(), role };
-    let token = node.app.tokens.mint(&user, 3600).expect("mint").0;
+    let token = token_of(node, role, sub, name);
     let mut client = Client::connect(&node.ws_url()).await;
     client.ok(json!({"type": "auth", "token": token})).await;
     client
@@ -128,6 +134,33 @@ async fn a_citizen_on_one_node_chats_with_an_agent_on_another() {
     let snapshot = late.join(&room).await;
     assert!(!snapshot.to_string().contains("district 4"), "{snapshot}");
     assert_eq!(snapshot["data"]["chat"]["rating"]["score"], 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_start_sent_again_through_any_node_at_any_moment_makes_one_chat() {
+    // Three open chats allowed: a start sent again that made a chat would show as a second one.
+    let cluster = cluster(2, |c| c.chat.max_open_per_citizen = 3).await;
+    let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let _amina = agent(a, "g-amina", &["ar"]).await;
+    let version = consent_version(a).await;
+    let form = |id: &str| {
+        json!({"type": "chat_start", "category": "inquiry", "lang": "ar", "consent": true,
+            "consent_version": version, "client_msg_id": id})
+    };
+    // The ack lost on one node, the start sent again through the other.
+    let mut on_b = as_user(b, Role::Citizen, "c-fatima", "Fatima").await;
+    let first = on_b.ok(form("start-1")).await;
+    let mut on_a = as_user(a, Role::Citizen, "c-fatima", "Fatima").await;
+    let again = on_a.ok(form("start-1")).await;
+    assert_eq!((again["chat"].clone(), again["duplicate"].clone()), (first["chat"].clone(), json!(true)));
+    // Sent through both nodes at once (the first still on its way when the second leaves): one chat.
+    let (x, y) = tokio::join!(on_a.ok(form("start-2")), on_b.ok(form("start-2")));
+    assert_eq!(x["chat"], y["chat"], "{x} {y}");
+    let fresh: Vec<bool> = [&x, &y].iter().map(|r| r["duplicate"] == json!(false)).collect();
+    assert_eq!(fresh.iter().filter(|f| **f).count(), 1, "one made it, the other found it: {x} {y}");
+    let token = token_of(a, Role::Citizen, "c-fatima", "Fatima");
+    let (_, info) = a.get_json("/api/chat/start-info", Some(&token)).await;
+    assert_eq!(info["my_chats"].as_array().map(Vec::len), Some(2), "two starts, two chats: {info}");
 }
 
 /// The desk as an admin's snapshot shows it: every chat held by exactly one agent, nobody over `cap`; returns
