@@ -97,6 +97,7 @@ impl Ctx {
             run_id: start_unix_ms,
             common,
         });
+        ctx.stats.set_window(ctx.schedule.ramp_end(), ctx.schedule.steady_end());
         let deadline = ctx.deadline.clone();
         let at = tokio::time::Instant::from_std(schedule.deadline());
         tokio::spawn(async move {

@@ -5,7 +5,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -33,7 +34,13 @@ pub struct Stats {
     pub unmatched: AtomicU64,
     error_codes: Mutex<BTreeMap<String, u64>>,
     latencies: Mutex<BTreeMap<String, Histogram<u64>>>,
+    /// The steady window, `[from, to)`: a sample taken in it is also recorded as `steady <kind>`, so that the
+    /// latency of the load held apart from that of the ramp (a start storm) can be read.
+    window: OnceLock<(Instant, Instant)>,
 }
+
+/// The prefix of the kinds that count only samples taken in the steady window.
+pub const STEADY: &str = "steady ";
 
 /// A copy of the counters at one moment (what progress lines, windows and reports carry).
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -108,12 +115,31 @@ impl Stats {
         self.error_codes.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Adds latency samples (microseconds) under their kind.
+    /// Sets the steady window (once; later calls change nothing).
+    pub fn set_window(&self, from: Instant, to: Instant) {
+        let _ = self.window.set((from, to));
+    }
+
+    /// Whether now is in the steady window.
+    pub fn in_window(&self) -> bool {
+        self.window.get().is_some_and(|(from, to)| (*from..*to).contains(&Instant::now()))
+    }
+
+    /// Adds latency samples (microseconds) under their kind, taken now.
     pub fn record(&self, samples: &[(&'static str, u64)]) {
+        let steady = self.in_window();
+        self.record_taken(samples.iter().map(|(kind, micros)| (*kind, *micros, steady)));
+    }
+
+    /// Adds latency samples, each with whether it was taken in the steady window.
+    fn record_taken(&self, samples: impl Iterator<Item = (&'static str, u64, bool)>) {
         let mut all = self.latencies.lock().unwrap_or_else(|p| p.into_inner());
-        for (kind, micros) in samples {
-            let h = all.entry((*kind).to_string()).or_insert_with(new_histogram);
-            h.saturating_record((*micros).max(1));
+        for (kind, micros, steady) in samples {
+            let micros = micros.max(1);
+            all.entry(kind.to_string()).or_insert_with(new_histogram).saturating_record(micros);
+            if steady {
+                all.entry(format!("{STEADY}{kind}")).or_insert_with(new_histogram).saturating_record(micros);
+            }
         }
     }
 
@@ -124,7 +150,8 @@ impl Stats {
 
 /// Latency samples of one client, added to [`Stats`] in batches.
 pub struct LatencyBuf {
-    samples: Vec<(&'static str, u64)>,
+    /// Kind, microseconds, and whether it was taken in the steady window (a batch may be flushed after it).
+    samples: Vec<(&'static str, u64, bool)>,
 }
 
 impl Default for LatencyBuf {
@@ -137,7 +164,7 @@ const BATCH: usize = 128;
 
 impl LatencyBuf {
     pub fn push(&mut self, stats: &Stats, kind: &'static str, micros: u64) {
-        self.samples.push((kind, micros));
+        self.samples.push((kind, micros, stats.in_window()));
         if self.samples.len() >= BATCH {
             self.flush(stats);
         }
@@ -145,8 +172,7 @@ impl LatencyBuf {
 
     pub fn flush(&mut self, stats: &Stats) {
         if !self.samples.is_empty() {
-            stats.record(&self.samples);
-            self.samples.clear();
+            stats.record_taken(self.samples.drain(..));
         }
     }
 }
@@ -206,5 +232,21 @@ mod tests {
         assert_eq!(stats.latencies()["ask"].len(), BATCH as u64);
         buf.flush(&stats);
         assert_eq!(stats.latencies()["ask"].len(), BATCH as u64 + 5);
+    }
+
+    #[test]
+    fn a_sample_taken_in_the_steady_window_counts_there_too_whenever_its_batch_is_flushed() {
+        let stats = Stats::default();
+        let mut buf = LatencyBuf::default();
+        buf.push(&stats, "message", 100);
+        let now = Instant::now();
+        stats.set_window(now, now + std::time::Duration::from_secs(3600));
+        buf.push(&stats, "message", 200);
+        stats.record(&[("typing", 300)]);
+        buf.flush(&stats);
+        let all = stats.latencies();
+        assert_eq!(all["message"].len(), 2, "every sample counts for the whole run");
+        assert_eq!((all["steady message"].len(), all["steady message"].max()), (1, 200));
+        assert_eq!(all["steady typing"].len(), 1);
     }
 }
