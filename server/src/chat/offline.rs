@@ -21,6 +21,19 @@ pub enum OfflineStatus {
     Closed,
 }
 
+impl OfflineStatus {
+    pub const ALL: [OfflineStatus; 3] = [OfflineStatus::Open, OfflineStatus::Answered, OfflineStatus::Closed];
+
+    /// Its name on the wire and in storage (as serde writes it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OfflineStatus::Open => "open",
+            OfflineStatus::Answered => "answered",
+            OfflineStatus::Closed => "closed",
+        }
+    }
+}
+
 /// The offline-message form.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -184,6 +197,13 @@ mod tests {
             contact: contact.into(),
             text: text.into(),
             client_msg_id: None,
+        }
+    }
+
+    #[test]
+    fn a_status_is_named_as_serde_writes_it() {
+        for status in OfflineStatus::ALL {
+            assert_eq!(serde_json::to_value(status).ok(), Some(serde_json::json!(status.as_str())));
         }
     }
 

@@ -23,7 +23,7 @@ use governor::{Quota, RateLimiter};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-pub use admission::{check_client_msg_id, Admission, Charge, Unlimited, MAX_CLIENT_MSG_ID};
+pub use admission::{check_client_msg_id, Admission, Charge, Unlimited};
 use gcra::Gcra;
 
 type Keyed<K> = RateLimiter<K, DashMapStateStore<K>, DefaultClock>;

@@ -57,12 +57,10 @@ pub async fn inbox(
 }
 
 fn status_of(text: &str) -> Result<OfflineStatus> {
-    match text {
-        "open" => Ok(OfflineStatus::Open),
-        "answered" => Ok(OfflineStatus::Answered),
-        "closed" => Ok(OfflineStatus::Closed),
-        _ => Err(Error::bad_request("The \"status\" parameter must be one of open, answered, closed.")),
-    }
+    OfflineStatus::ALL
+        .into_iter()
+        .find(|s| s.as_str() == text)
+        .ok_or_else(|| Error::bad_request("The \"status\" parameter must be one of open, answered, closed."))
 }
 
 #[derive(Deserialize)]

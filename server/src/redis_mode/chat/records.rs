@@ -3,6 +3,8 @@
 //! room in one script.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
 
 use redis::Value;
 
@@ -184,17 +186,31 @@ impl RedisChat {
         before: Option<OfflineId>,
         limit: usize,
     ) -> Result<Vec<OfflineMessage>> {
-        let status = status.map(|s| serde_json::to_value(s).map_err(Error::internal)).transpose()?;
+        let reply = self
+            .fenced_read(|generation| async move {
+                let mut call = OFFLINE_PAGE_SCRIPT.prepare_invoke();
+                call.arg(&*generation)
+                    .arg(before.map(|b| b.to_string()).unwrap_or_default())
+                    .arg(limit)
+                    .arg(status.map_or("", OfflineStatus::as_str));
+                let mut conn = self.redis.conn();
+                self.redis.attempt::<Value>("offline page", call.invoke_async(&mut conn)).await
+            })
+            .await?;
+        Items::new(reply)?.texts()?.iter().map(|r| stored(r)).collect()
+    }
+
+    /// A read behind the fence: `read` answers `None` when the fence refused it (Redis changed generation), and
+    /// is tried again on the current one, a few times.
+    async fn fenced_read<T, F, Fut>(&self, mut read: F) -> Result<T>
+    where
+        F: FnMut(Arc<str>) -> Fut,
+        Fut: Future<Output = Result<Option<T>>>,
+    {
         for _ in 0..3 {
             let generation = self.redis.generation().await?;
-            let mut call = OFFLINE_PAGE_SCRIPT.prepare_invoke();
-            call.arg(&*generation)
-                .arg(before.map(|b| b.to_string()).unwrap_or_default())
-                .arg(limit)
-                .arg(status.as_ref().and_then(|s| s.as_str()).unwrap_or(""));
-            let mut conn = self.redis.conn();
-            match self.redis.attempt::<Value>("offline page", call.invoke_async(&mut conn)).await? {
-                Some(reply) => return Items::new(reply)?.texts()?.iter().map(|r| stored(r)).collect(),
+            match read(Arc::clone(&generation)).await? {
+                Some(found) => return Ok(found),
                 None => {
                     self.redis.adopt_after(&generation).await?;
                 }
@@ -321,16 +337,7 @@ impl RedisChat {
     }
 
     async fn read_set<T: serde::de::DeserializeOwned>(&self, hash: &str, ver: &str) -> Result<Set<T>> {
-        for _ in 0..3 {
-            let generation = self.redis.generation().await?;
-            match self.load_set(&generation, hash, ver).await? {
-                Some(set) => return Ok(set),
-                None => {
-                    self.redis.adopt_after(&generation).await?;
-                }
-            }
-        }
-        Err(Error::unavailable())
+        self.fenced_read(|generation| async move { self.load_set(&generation, hash, ver).await }).await
     }
 
     /// The business hours: as an admin last set them, else the configured default.
