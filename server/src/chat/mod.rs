@@ -50,7 +50,7 @@ pub mod routing;
 pub mod rules;
 pub mod transcript;
 
-mod text;
+pub(crate) mod text;
 
 #[cfg(test)]
 mod tests;

@@ -210,6 +210,14 @@ pub fn receipts(id: ChatId, receipts: Receipts) -> [Routed; 2] {
     [Routed::Citizen(id, CitizenEvent::Receipts(receipts)), Routed::Staff(id, StaffEvent::Receipts(receipts))]
 }
 
+/// The events of a new message in chat `id`: both sides see it.
+pub fn message(id: ChatId, message: &Message) -> [Routed; 2] {
+    [
+        Routed::Citizen(id, CitizenEvent::Message(message.clone())),
+        Routed::Staff(id, StaffEvent::Message(message.clone())),
+    ]
+}
+
 fn route_one(change: &Change, scope: &Scope<'_>, out: &mut Vec<Routed>) {
     let chat = |id: &ChatId| scope.chats.get(id);
     match change {
@@ -225,8 +233,7 @@ fn route_one(change: &Change, scope: &Scope<'_>, out: &mut Vec<Routed>) {
         }
         Change::Message { chat: id, seq } => {
             let Some(message) = chat(id).and_then(|s| s.messages.get(seq)) else { return };
-            out.push(Routed::Citizen(*id, CitizenEvent::Message(message.clone())));
-            out.push(Routed::Staff(*id, StaffEvent::Message(message.clone())));
+            out.extend(self::message(*id, message));
         }
         Change::Note { chat: id, id: note } => {
             let Some(note) = chat(id).and_then(|s| s.notes.get(note)) else { return };

@@ -1,7 +1,7 @@
 //! Commands on one chat (send, note, receipts, tags, rating): load its header and the one index entry a retry
 //! may name, run the rules, commit the header and what was added with the header's version. The hot path: it
-//! never touches the desk nor reads the chat's other messages. Typing and receipts have a script of their own
-//! (`typing`, `receipts`).
+//! never touches the desk nor reads the chat's other messages. Typing, receipts and the plain case of a message
+//! have a script of their own (`typing`, `receipts`, `send`).
 
 use std::collections::BTreeMap;
 
@@ -33,6 +33,11 @@ impl RedisChat {
             ChatCommand::Typing { typing } => return self.typing(id, actor, typing).await,
             ChatCommand::Receipt { delivered, read } => {
                 if let Some(reply) = self.receipt(id, actor, delivered, read).await? {
+                    return Ok(reply);
+                }
+            }
+            ChatCommand::Send { ref text, ref client_msg_id } => {
+                if let Some(reply) = self.send(id, actor, text, client_msg_id.as_deref(), admit).await? {
                     return Ok(reply);
                 }
             }

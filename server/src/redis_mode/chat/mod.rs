@@ -8,9 +8,10 @@
 //!   so routing is atomic across nodes: of two nodes deciding at once one commits and the other retries on the
 //!   new desk — never one chat for two agents, never an agent over their cap (`desk`).
 //! - **A chat is a versioned header, an append-only list of messages and one of notes, and its
-//!   `client_msg_id` index.** A message loads the header and the one index entry it may repeat, and commits
-//!   the header and the new message with the header's version: it never touches the desk nor reads the other
-//!   messages (`commands`). A desk command also checks and writes each chat its effects name.
+//!   `client_msg_id` index.** A command on one chat loads the header and the one index entry it may repeat,
+//!   and commits the header and what it added with the header's version: it never touches the desk nor reads
+//!   the other messages (`commands`); a message in its plain case is one script (`send`). A desk command also
+//!   checks and writes each chat its effects name.
 //! - **Every commit is one fenced script** (`scripts`): it checks the generation and the versions, writes,
 //!   gives each event its room seq, appends it to the room's history stream and publishes it (`chat:<id>`,
 //!   `chat:<id>:staff`, `desk`, and `user:<sub>` in the person's own stream `mj:{u:<sub>}`). The chat rooms'
@@ -38,6 +39,7 @@ mod receipts;
 mod records;
 mod retention;
 mod scripts;
+mod send;
 mod state;
 #[cfg(test)]
 mod tests;

@@ -24,6 +24,9 @@ pub struct Bounds {
     pub personal_retention_ms: u64,
 }
 
+/// The arguments of one event in [`Plan::flat_events`].
+pub const EVENT_ARGS: usize = 5;
+
 #[derive(Default)]
 pub struct Plan {
     checks: Vec<(String, String)>,
@@ -257,9 +260,9 @@ impl Plan {
     /// The sequenced events alone, flat (prefix, room, head, tail, maxlen each), for a script that emits them
     /// itself; `None` if one has more to it (a personal stream's retention).
     pub fn flat_events(&self) -> Option<Vec<String>> {
-        let mut out = Vec::with_capacity(self.events.len() * 5);
+        let mut out = Vec::with_capacity(self.events.len() * EVENT_ARGS);
         for event in &self.events {
-            let parts = event.as_array().filter(|parts| parts.len() == 5)?;
+            let parts = event.as_array().filter(|parts| parts.len() == EVENT_ARGS)?;
             out.extend(parts.iter().map(|part| part.as_str().map(str::to_string)).collect::<Option<Vec<_>>>()?);
         }
         Some(out)

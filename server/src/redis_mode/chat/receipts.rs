@@ -12,7 +12,7 @@
 use redis::Value;
 
 use super::keys;
-use super::plan::Plan;
+use super::plan::{Plan, EVENT_ARGS};
 use super::scripts::RECEIPT_SCRIPT;
 use super::{no_chat, RedisChat};
 use crate::auth::{Role, User};
@@ -90,9 +90,6 @@ impl RedisChat {
         plan.flat_events().ok_or_else(|| Error::internal("a receipts event with more than a room's bounds"))
     }
 }
-
-/// The arguments of one event in [`Plan::flat_events`].
-const EVENT_ARGS: usize = 5;
 
 fn placeholders() -> [String; 4] {
     let Receipts { citizen, agent } = PLACEHOLDERS;

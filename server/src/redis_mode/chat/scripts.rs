@@ -340,6 +340,53 @@ for i = 12, #ARGV, 5 do emit(ARGV[i], ARGV[i + 1], fill(ARGV[i + 2]), fill(ARGV[
 return {1, v[1], v[2], v[3], v[4]}
 "#;
 
+/// A text message in one step, the plain case of [`ChatState::apply`](crate::chat::rules::ChatState::apply)'s
+/// `send`: the sender is the chat's citizen (the chat not ended) or its agent (the chat active), the chat takes
+/// more messages, and the `client_msg_id` (if any) posted nothing yet. It raises `last_seq` and `texts` in the
+/// header's text, appends the message, indexes its `client_msg_id` and emits both rooms' events, filling the
+/// seq and, for a citizen, the name the header gives them into the message and the frames built in Rust. Anything
+/// else returns 0 and is left to the rules (`commands`). ARGV: generation, chat prefix, sub, side (`c`/`a`),
+/// posted field or '', the most messages, publish, the seq's placeholder, the name's ('' for an agent), the
+/// message as stored,
+/// then events (prefix, room, head, tail, maxlen each). Returns `{seq, name}` (the name as JSON).
+const SEND: &str = r#"
+local P = ARGV[2]
+local hdr = redis.call('GET', P .. ':hdr')
+if not hdr then return 0 end
+local sub, side = ARGV[3], ARGV[4]
+local name = 'null'
+if side == 'c' then
+  local citizen, rest = string.match(hdr, '^{"id":%d+,"citizen":{"sub":"([^"\\]*)","name":(.)')
+  if citizen ~= sub or string.match(hdr, '"status":"ended"') then return 0 end
+  if rest == '"' then
+    name = string.match(hdr, '^{"id":%d+,"citizen":{"sub":"[^"\\]*","name":("[^"\\]*"),')
+    if not name then return 0 end
+  elseif rest ~= 'n' then return 0 end
+elseif side ~= 'a' or string.match(hdr, '"status":"active","agent":{"sub":"([^"\\]*)"') ~= sub then
+  return 0
+end
+local a, z, last, texts = string.find(hdr, '"last_seq":(%d+),"texts":(%d+),')
+if not a or tonumber(texts) >= tonumber(ARGV[6]) then return 0 end
+local field = ARGV[5]
+if field ~= '' and redis.call('HEXISTS', P .. ':posted', field) == 1 then return 0 end
+local seq = string.format('%d', tonumber(last) + 1)
+local counts = '"last_seq":' .. seq .. ',"texts":' .. string.format('%d', tonumber(texts) + 1) .. ','
+redis.call('SET', P .. ':hdr', string.sub(hdr, 1, a - 1) .. counts .. string.sub(hdr, z + 1), 'KEEPTTL')
+redis.call('INCR', P .. ':ver')
+local function fill(text)
+  local at, to = string.find(text, ARGV[8], 1, true)
+  if at then text = string.sub(text, 1, at - 1) .. seq .. string.sub(text, to + 1) end
+  if ARGV[9] == '' then return text end
+  at, to = string.find(text, ARGV[9], 1, true)
+  if at then text = string.sub(text, 1, at - 1) .. name .. string.sub(text, to + 1) end
+  return text
+end
+redis.call('RPUSH', P .. ':msgs', fill(ARGV[10]))
+if field ~= '' then redis.call('HSET', P .. ':posted', field, 'm:' .. seq) end
+for i = 11, #ARGV, 5 do emit(ARGV[i], ARGV[i + 1], fill(ARGV[i + 2]), fill(ARGV[i + 3]), ARGV[i + 4], ARGV[7]) end
+return {seq, name}
+"#;
+
 /// Records this node's count of connections in one connection hash and renews its lease. ARGV: node, lease
 /// ms, key, count. Returns the live count across nodes.
 const CONNECTIONS: &str = r#"
@@ -451,6 +498,7 @@ pub static OFFLINE_PAGE_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(OFFLI
 pub static SET_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(SET));
 pub static EPHEMERAL_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(&format!("{PUBLISH_PAIRS}{EPHEMERAL}")));
 pub static RECEIPT_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{FENCE}{EMIT}{RECEIPT}")));
+pub static SEND_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{FENCE}{EMIT}{SEND}")));
 pub static TYPING_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(&format!("{PUBLISH_PAIRS}{TYPING}")));
 pub static CONNECTIONS_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{LIVE}{CONNECTIONS}")));
 pub static LEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{LIVE}{LEASE}")));
