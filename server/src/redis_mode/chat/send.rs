@@ -53,7 +53,9 @@ impl RedisChat {
         let Ok(text) = crate::chat::text::required(text, "The message", self.policy.max_message_len) else {
             return Ok(None);
         };
+        // The sub comes before the name in the staff's frame, and the script fills the first placeholder.
         let plain = check_client_msg_id(client_msg_id).is_ok()
+            && !actor.sub.contains(NAME)
             && !(from == Side::Agent && shortcut_of(&text).is_some())
             && admit().is_ok();
         if !plain {

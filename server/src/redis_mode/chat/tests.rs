@@ -602,12 +602,20 @@ async fn a_message_is_one_script_call_and_is_stored_and_sent_as_the_rules_have_i
 
     // A name JSON escapes is never spliced: the rules take it; an ended chat takes nothing.
     let quoted = user("c-3", Role::Citizen);
-    let form = StartForm { name: Some("Sa\"ra".into()), ..form(&node) };
-    let id = node.start(&quoted, form, &|| Ok(())).await.expect("start").chat;
+    let quoted_form = StartForm { name: Some("Sa\"ra".into()), ..form(&node) };
+    let id = node.start(&quoted, quoted_form, &|| Ok(())).await.expect("start").chat;
     let (reply, calls) = mark_in(&node, id, &quoted, send("hi", None)).await;
     let Ok(ChatReply::Sent { message, .. }) = reply else { panic!("sent: {reply:?}") };
     let Body::Text { name, .. } = &message.body else { panic!("{message:?}") };
     assert_eq!((name.as_deref(), calls), (Some("Sa\"ra"), 3), "declined, then load and commit");
+    // Nor a sub that holds the name's placeholder (it comes first in the staff's frame).
+    let odd = user("@@mj:citizen-name@@", Role::Citizen);
+    let form_odd = StartForm { name: Some("Odd".into()), ..form(&node) };
+    let odd_chat = node.start(&odd, form_odd, &|| Ok(())).await.expect("start").chat;
+    let (reply, calls) = mark_in(&node, odd_chat, &odd, send("hi", None)).await;
+    let Ok(ChatReply::Sent { message, .. }) = reply else { panic!("sent: {reply:?}") };
+    let Body::Text { sub, name, .. } = &message.body else { panic!("{message:?}") };
+    assert_eq!((sub.as_str(), name.as_deref(), calls), ("@@mj:citizen-name@@", Some("Odd"), 2), "the rules'");
     node.desk_command(&quoted, DeskCommand::End { chat: id }).await.expect("end");
     let (reply, _) = mark_in(&node, id, &quoted, send("still there?", None)).await;
     assert_eq!(reply.expect_err("ended").code, ErrorCode::Conflict);
