@@ -351,12 +351,12 @@ return total
 "#;
 
 /// A script that runs behind the fence.
-fn fenced(body: &str) -> Script {
+pub(super) fn fenced(body: &str) -> Script {
     Script::new(&format!("{FENCE}{body}"))
 }
 
 /// A fenced script that emits events.
-fn emitting(body: &str) -> Script {
+pub(super) fn emitting(body: &str) -> Script {
     Script::new(&format!("{FENCE}{EMIT}{body}"))
 }
 

@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-use crate::redis_mode::scripts::{EMIT, FENCE};
+use crate::redis_mode::scripts::{emitting, fenced, EMIT, FENCE};
 
 /// The live connections of a connection hash: the counts of nodes whose lease has not run out.
 const LIVE: &str = r#"
@@ -347,8 +347,8 @@ return {1, v[1], v[2], v[3], v[4]}
 /// seq and, for a citizen, the name the header gives them into the message and the frames built in Rust. Anything
 /// else returns 0 and is left to the rules (`commands`). ARGV: generation, chat prefix, sub, side (`c`/`a`),
 /// posted field or '', the most messages, publish, the seq's placeholder, the name's ('' for an agent), the
-/// message as stored,
-/// then events (prefix, room, head, tail, maxlen each). Returns `{seq, name}` (the name as JSON).
+/// message as stored, then events (prefix, room, head, tail, maxlen each). Returns `{seq, name}` (the name as
+/// JSON).
 const SEND: &str = r#"
 local P = ARGV[2]
 local hdr = redis.call('GET', P .. ':hdr')
@@ -480,10 +480,6 @@ fn chat_parts() -> String {
     format!("local CHAT_PARTS = {{{}}}\n", parts.join(", "))
 }
 
-fn fenced(body: &str) -> Script {
-    Script::new(&format!("{FENCE}{body}"))
-}
-
 pub static COMMIT_SCRIPT: LazyLock<Script> =
     LazyLock::new(|| Script::new(&format!("{FENCE}{EMIT}{LIVE}{}{COMMIT}", chat_parts())));
 pub static FORGET_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(&format!("{}{FORGET}", chat_parts())));
@@ -497,8 +493,8 @@ pub static LOAD_OFFLINE_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(LOAD_
 pub static OFFLINE_PAGE_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(OFFLINE_PAGE));
 pub static SET_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(SET));
 pub static EPHEMERAL_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(&format!("{PUBLISH_PAIRS}{EPHEMERAL}")));
-pub static RECEIPT_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{FENCE}{EMIT}{RECEIPT}")));
-pub static SEND_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{FENCE}{EMIT}{SEND}")));
+pub static RECEIPT_SCRIPT: LazyLock<Script> = LazyLock::new(|| emitting(RECEIPT));
+pub static SEND_SCRIPT: LazyLock<Script> = LazyLock::new(|| emitting(SEND));
 pub static TYPING_SCRIPT: LazyLock<Script> = LazyLock::new(|| fenced(&format!("{PUBLISH_PAIRS}{TYPING}")));
 pub static CONNECTIONS_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{LIVE}{CONNECTIONS}")));
 pub static LEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{LIVE}{LEASE}")));

@@ -61,10 +61,11 @@ impl RedisChat {
         if !plain {
             return Ok(None);
         }
+        let citizen = from == Side::Citizen;
         let body = Body::Text {
             from,
             sub: actor.sub.clone(),
-            name: Some(if from == Side::Citizen { NAME.to_string() } else { actor.name.clone() }),
+            name: Some(if citizen { NAME.to_string() } else { actor.name.clone() }),
             text,
             client_msg_id: client_msg_id.map(str::to_string),
         };
@@ -72,7 +73,7 @@ impl RedisChat {
         let (stored, events) = self.send_parts(id, &message)?;
         let posted = client_msg_id.map(|cmid| keys::posted(&actor.sub, cmid)).unwrap_or_default();
         let (max, publish) = (self.policy.max_messages.to_string(), self.redis.publish);
-        let name_placeholder = if from == Side::Citizen { format!("\"{NAME}\"") } else { String::new() };
+        let name_placeholder = if citizen { format!("\"{NAME}\"") } else { String::new() };
         let reply: Value = self
             .redis
             .fenced("send", |generation| {
@@ -99,8 +100,9 @@ impl RedisChat {
         let mut items = Items::new(reply)?;
         message.seq = items.number()?;
         let name: Option<String> = items.json()?;
-        if let (Body::Text { name: shown, .. }, Side::Citizen) = (&mut message.body, from) {
-            *shown = name;
+        match &mut message.body {
+            Body::Text { name: shown, .. } if citizen => *shown = name,
+            _ => {}
         }
         self.published(events.len() / EVENT_ARGS);
         Ok(Some(ChatReply::Sent { message, duplicate: false }))
